@@ -1,0 +1,53 @@
+//! One module per subcommand; `main` only parses and dispatches here.
+
+mod dev_broker;
+mod process;
+mod produce;
+mod run;
+
+use anyhow::Context;
+
+use crate::cli::{Cli, Command};
+use crate::settings::Settings;
+use crate::sink::PgSink;
+
+pub async fn execute(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::from_process_env(cli.config.as_deref()).context("loading configuration")?;
+    match cli.command {
+        Command::Run(args) => run::run(&settings, &args).await,
+        Command::Migrate => {
+            sink(&settings).await?.migrate().await.context("applying migrations")?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Produce(args) => produce::produce(&settings, &args).await,
+        Command::Process(args) => process::process(&settings, &args),
+        Command::Config => {
+            print!("{}", settings.redacted_toml());
+            Ok(())
+        }
+        Command::DevBroker(args) => dev_broker::dev_broker(&args).await,
+    }
+}
+
+async fn sink(settings: &Settings) -> anyhow::Result<PgSink> {
+    PgSink::connect(&settings.database, &settings.kafka.group_id).await.context("connecting to Postgres")
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

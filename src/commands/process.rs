@@ -1,0 +1,41 @@
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::cli::ProcessArgs;
+use crate::input::files::{expand_paths, read_messages};
+use crate::settings::Settings;
+use crate::stages::Pipeline;
+use crate::stages::dedup::{MemoryExactIndex, link_exact_copies};
+use crate::worker::{Outcome, process_message};
+
+/// The same stages as the worker, with dedup state in memory; articles as JSON lines on stdout,
+/// dead letters as one line each on stderr.
+pub fn process(settings: &Settings, args: &ProcessArgs) -> anyhow::Result<()> {
+    let paths = if args.paths.is_empty() { vec![PathBuf::from("-")] } else { args.paths.clone() };
+    let files = expand_paths(&paths)?;
+    let pipeline = Pipeline::default();
+    let mut index = MemoryExactIndex::default();
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let (mut articles, mut dead) = (0usize, 0usize);
+    for (index_in_input, message) in read_messages(files).enumerate() {
+        let message = message.context("reading input")?;
+        let fallback_id = || format!("input-{}", index_in_input + 1);
+        match process_message(&pipeline, &message.payload, message.key.as_deref(), fallback_id, settings.worker.max_message_bytes) {
+            Outcome::Article(mut article) => {
+                link_exact_copies(std::iter::once(article.as_mut()), &mut index);
+                serde_json::to_writer(&mut out, &article)?;
+                out.write_all(b"\n")?;
+                articles += 1;
+            }
+            Outcome::Dead(reason) => {
+                eprintln!("dead letter {}: {reason}", message.location);
+                dead += 1;
+            }
+        }
+    }
+    out.flush()?;
+    tracing::info!(articles, dead_letters = dead, "processed");
+    Ok(())
+}

@@ -1,0 +1,265 @@
+//! The Kafka consumer: a group member on a thread of its own, feeding a bounded channel.
+//!
+//! Positions live in Postgres, not in Kafka. When partitions are assigned, the rebalance callback
+//! reads their stored next offsets and assigns from exactly there (`auto_offset_reset` only where
+//! nothing was ever stored). When partitions are revoked, the callback hands the worker a
+//! `Revoked` event and waits until the worker has written everything it read from them, so no
+//! other member can start on a partition before its last batch is stored. Kafka commits are sent
+//! after each stored batch, for lag monitoring only.
+//!
+//! A plain thread with a `BaseConsumer` keeps librdkafka's callbacks synchronous, which is what
+//! the revoke-then-flush handshake needs; the bounded channel is the backpressure: when the worker
+//! is behind, the thread blocks and stops fetching.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc as std_mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::Message;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, error, info, warn};
+
+use crate::article::Origin;
+use crate::settings::{KafkaSettings, OffsetReset};
+use crate::sink::{PgSink, TopicPartition};
+
+/// One consumed message, owned.
+#[derive(Debug, Clone)]
+pub struct KafkaMessage {
+    pub origin: Origin,
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+}
+
+/// What the consumer thread tells the worker, in order.
+#[derive(Debug)]
+pub enum ConsumerEvent {
+    /// Partitions assigned, with the stored position each resumes from (`None`: never written).
+    Assigned(Vec<(TopicPartition, Option<i64>)>),
+    Message(KafkaMessage),
+    /// Partitions about to be let go: write what was read from them, then answer on `done`.
+    Revoked { partitions: Vec<TopicPartition>, done: oneshot::Sender<()> },
+}
+
+/// Offsets to commit to Kafka, informational only.
+pub type CommitRequest = Vec<(TopicPartition, i64)>;
+
+pub struct ConsumerHandle {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    pub commits: std_mpsc::Sender<CommitRequest>,
+}
+
+impl ConsumerHandle {
+    /// Asks the thread to leave the group; its revoke handshake still runs.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    pub fn join(mut self) {
+        self.stop();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct IngestContext {
+    sink: PgSink,
+    runtime: Handle,
+    events: mpsc::Sender<ConsumerEvent>,
+    reset: OffsetReset,
+    stop: Arc<AtomicBool>,
+}
+
+impl ClientContext for IngestContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
+                error!(target: "librdkafka", facility = fac, "{log_message}")
+            }
+            RDKafkaLogLevel::Warning => warn!(target: "librdkafka", facility = fac, "{log_message}"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => info!(target: "librdkafka", facility = fac, "{log_message}"),
+            RDKafkaLogLevel::Debug => debug!(target: "librdkafka", facility = fac, "{log_message}"),
+        }
+    }
+}
+
+impl ConsumerContext for IngestContext {
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self.on_assign(consumer, tpl),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => self.on_revoke(consumer, tpl),
+            other => {
+                error!(error = ?other, "rebalance failed; dropping the assignment");
+                self.on_revoke(consumer, tpl);
+            }
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(error) = result {
+            debug!(%error, "informational Kafka commit failed");
+        }
+    }
+}
+
+impl IngestContext {
+    fn on_assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
+        let partitions = partitions_of(tpl);
+        let Some(stored) = self.load_positions_retrying(&partitions) else { return };
+        let mut starts = Vec::with_capacity(partitions.len());
+        for partition in &partitions {
+            let next = stored.get(partition).copied().flatten();
+            let offset = match (next, self.reset) {
+                (Some(next), _) => Offset::Offset(next),
+                (None, OffsetReset::Earliest) => Offset::Beginning,
+                (None, OffsetReset::Latest) => Offset::End,
+            };
+            if let Err(error) = tpl.set_partition_offset(&partition.topic, partition.partition, offset) {
+                error!(%partition, %error, "cannot set start offset");
+            }
+            starts.push((partition.clone(), next));
+        }
+        info!(partitions = ?starts, "partitions assigned; resuming from positions stored in Postgres");
+        if self.events.blocking_send(ConsumerEvent::Assigned(starts)).is_err() {
+            return;
+        }
+        if let Err(error) = consumer.assign(tpl) {
+            error!(%error, "assign failed");
+        }
+    }
+
+    /// Postgres may be briefly away during a rebalance: keep trying, unless the worker is stopping.
+    fn load_positions_retrying(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Option<std::collections::HashMap<TopicPartition, Option<i64>>> {
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match self.runtime.block_on(self.sink.load_positions(partitions)) {
+                Ok(stored) => return Some(stored),
+                Err(error) if !self.stop.load(Ordering::SeqCst) => {
+                    warn!(%error, retry_in_ms = delay.as_millis() as u64, "cannot read stored positions");
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+                Err(error) => {
+                    error!(%error, "stopping without an assignment");
+                    return None;
+                }
+            }
+        }
+    }
+
+    fn on_revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        let partitions = partitions_of(tpl);
+        info!(?partitions, "partitions revoked; writing what was read from them");
+        let (done, flushed) = oneshot::channel();
+        if self.events.blocking_send(ConsumerEvent::Revoked { partitions, done }).is_ok() {
+            let _ = flushed.blocking_recv();
+        }
+        if let Err(error) = consumer.unassign() {
+            warn!(%error, "unassign failed");
+        }
+    }
+}
+
+fn partitions_of(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
+    tpl.elements().iter().map(|e| TopicPartition::new(e.topic(), e.partition())).collect()
+}
+
+/// The librdkafka settings for a worker consumer: `kafka.options` first, then what exactly-once
+/// relies on (no auto commit, eager assignment so the callback assigns from stored positions).
+pub fn consumer_config(settings: &KafkaSettings) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    for (key, value) in &settings.options {
+        config.set(key, value);
+    }
+    config
+        .set("bootstrap.servers", &settings.brokers)
+        .set("group.id", &settings.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false")
+        .set("partition.assignment.strategy", "range,roundrobin")
+        .set("session.timeout.ms", settings.session_timeout_ms.to_string());
+    config
+}
+
+/// Starts the consumer thread. Events arrive on `events`; the handle stops it and carries commits.
+pub fn spawn_consumer(
+    settings: &KafkaSettings,
+    sink: PgSink,
+    events: mpsc::Sender<ConsumerEvent>,
+) -> anyhow::Result<ConsumerHandle> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let context = IngestContext {
+        sink,
+        runtime: Handle::current(),
+        events: events.clone(),
+        reset: settings.auto_offset_reset,
+        stop: stop.clone(),
+    };
+    let consumer: BaseConsumer<IngestContext> = consumer_config(settings).create_with_context(context)?;
+    let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics)?;
+    let (commits, commit_requests) = std_mpsc::channel();
+    let thread_stop = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name("kafka-consumer".into())
+        .spawn(move || poll_loop(consumer, events, commit_requests, thread_stop))?;
+    Ok(ConsumerHandle { stop, thread: Some(thread), commits })
+}
+
+fn poll_loop(
+    consumer: BaseConsumer<IngestContext>,
+    events: mpsc::Sender<ConsumerEvent>,
+    commit_requests: std_mpsc::Receiver<CommitRequest>,
+    stop: Arc<AtomicBool>,
+) {
+    while !stop.load(Ordering::SeqCst) {
+        for request in commit_requests.try_iter() {
+            commit_informational(&consumer, &request);
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Ok(message)) => {
+                let owned = KafkaMessage {
+                    origin: Origin {
+                        topic: message.topic().to_owned(),
+                        partition: message.partition(),
+                        offset: message.offset(),
+                    },
+                    key: message.key().map(<[u8]>::to_vec),
+                    payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                };
+                if events.blocking_send(ConsumerEvent::Message(owned)).is_err() {
+                    break;
+                }
+            }
+            Some(Err(error)) => warn!(%error, "kafka consumer error"),
+        }
+    }
+    info!("leaving the consumer group");
+    // Dropping the consumer closes it on this thread: the revoke handshake runs here.
+    drop(consumer);
+}
+
+fn commit_informational(consumer: &BaseConsumer<IngestContext>, request: &CommitRequest) {
+    let mut tpl = TopicPartitionList::new();
+    for (partition, next) in request {
+        let _ = tpl.add_partition_offset(&partition.topic, partition.partition, Offset::Offset(*next));
+    }
+    if let Err(error) = consumer.commit(&tpl, CommitMode::Async) {
+        debug!(%error, "informational Kafka commit not sent");
+    }
+}

@@ -1,0 +1,197 @@
+//! Configuration: built-in defaults, then `--config FILE`, then `ARTICLE_INGEST__…` environment
+//! variables, then `DATABASE_URL`. `article-ingest config` prints the result with secrets redacted.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use config::{Config, Environment, File, FileFormat};
+use serde::{Deserialize, Serialize};
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Settings {
+    pub kafka: KafkaSettings,
+    pub database: DatabaseSettings,
+    pub worker: WorkerSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KafkaSettings {
+    pub brokers: String,
+    pub topics: Vec<String>,
+    pub group_id: String,
+    pub auto_offset_reset: OffsetReset,
+    pub session_timeout_ms: u32,
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OffsetReset {
+    Earliest,
+    Latest,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkerSettings {
+    pub max_message_bytes: usize,
+    pub batch_max_rows: usize,
+    pub batch_max_bytes: usize,
+    pub batch_linger_ms: u64,
+    pub max_in_flight: usize,
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
+}
+
+impl Settings {
+    /// Loads the layers in order; `env` stands for the process environment so tests can supply their own.
+    pub fn load(file: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Self, config::ConfigError> {
+        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        if let Some(path) = file {
+            builder = builder.add_source(File::from(path).required(true));
+        }
+        let environment = Environment::with_prefix("ARTICLE_INGEST")
+            .prefix_separator("__")
+            .separator("__")
+            .list_separator(",")
+            .with_list_parse_key("kafka.topics")
+            .try_parsing(true)
+            .source(Some(env.clone().into_iter().collect()));
+        builder = builder.add_source(environment);
+        if let Some(url) = env.get("DATABASE_URL") {
+            builder = builder.set_override("database.url", url.as_str())?;
+        }
+        builder.build()?.try_deserialize()
+    }
+
+    pub fn from_process_env(file: Option<&Path>) -> Result<Self, config::ConfigError> {
+        Self::load(file, &std::env::vars().collect())
+    }
+
+    /// The effective configuration as TOML, with passwords and secret options replaced by "***".
+    pub fn redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.database.url = redact_url(&shown.database.url);
+        for (key, value) in shown.kafka.options.iter_mut() {
+            if is_secret_key(key) {
+                *value = "***".into();
+            }
+        }
+        toml_string(&shown)
+    }
+}
+
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["password", "secret", "token", "key.pem", "private"].iter().any(|s| key.contains(s))
+}
+
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn toml_string(settings: &Settings) -> String {
+    // serde_json → a small TOML rendering keeps the dependency list short; the shape is two levels.
+    let value = serde_json::to_value(settings).expect("settings serialise");
+    let mut out = String::new();
+    render_table(&mut out, "", &value);
+    out
+}
+
+fn render_table(out: &mut String, prefix: &str, value: &serde_json::Value) {
+    let Some(map) = value.as_object() else { return };
+    let (tables, scalars): (Vec<_>, Vec<_>) = map.iter().partition(|(_, v)| v.is_object());
+    if !prefix.is_empty() {
+        out.push_str(&format!("[{prefix}]\n"));
+    }
+    for (key, v) in scalars {
+        out.push_str(&format!("{} = {}\n", toml_key(key), v));
+    }
+    for (key, v) in tables {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        let path = if prefix.is_empty() { toml_key(key) } else { format!("{prefix}.{}", toml_key(key)) };
+        render_table(out, &path, v);
+    }
+}
+
+fn toml_key(key: &str) -> String {
+    if key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        key.to_owned()
+    } else {
+        format!("{key:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_load_without_any_file_or_environment() {
+        let settings = Settings::load(None, &env(&[])).unwrap();
+        assert_eq!(settings.kafka.topics, ["articles"]);
+        assert_eq!(settings.worker.batch_max_rows, 500);
+    }
+
+    #[test]
+    fn environment_overrides_defaults_and_database_url_wins() {
+        let settings = Settings::load(
+            None,
+            &env(&[
+                ("ARTICLE_INGEST__KAFKA__BROKERS", "b1:9092"),
+                ("ARTICLE_INGEST__KAFKA__TOPICS", "a,b"),
+                ("ARTICLE_INGEST__WORKER__BATCH_MAX_ROWS", "7"),
+                ("ARTICLE_INGEST__DATABASE__URL", "postgres://x@h/ignored"),
+                ("DATABASE_URL", "postgres://u:pw@h/db"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.kafka.brokers, "b1:9092");
+        assert_eq!(settings.kafka.topics, ["a", "b"]);
+        assert_eq!(settings.worker.batch_max_rows, 7);
+        assert_eq!(settings.database.url, "postgres://u:pw@h/db");
+    }
+
+    #[test]
+    fn a_config_file_sits_between_defaults_and_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("site.toml");
+        std::fs::write(&path, "[kafka]\ngroup_id = \"from-file\"\nbrokers = \"file:9092\"\n").unwrap();
+        let settings =
+            Settings::load(Some(&path), &env(&[("ARTICLE_INGEST__KAFKA__BROKERS", "env:9092")])).unwrap();
+        assert_eq!(settings.kafka.group_id, "from-file");
+        assert_eq!(settings.kafka.brokers, "env:9092");
+    }
+
+    #[test]
+    fn printed_config_redacts_passwords_and_secret_options() {
+        let mut settings = Settings::load(None, &env(&[("DATABASE_URL", "postgres://u:hunter2@h/db")])).unwrap();
+        settings.kafka.options.insert("sasl.password".into(), "hunter2".into());
+        settings.kafka.options.insert("security.protocol".into(), "SASL_SSL".into());
+        let shown = settings.redacted_toml();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("postgres://u:***@h/db"));
+        assert!(shown.contains("\"security.protocol\" = \"SASL_SSL\""));
+    }
+}

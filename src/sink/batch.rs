@@ -1,0 +1,69 @@
+//! What one transaction writes.
+
+use std::collections::BTreeMap;
+
+use crate::article::{Article, DeadLetter, Origin};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+        TopicPartition { topic: topic.into(), partition }
+    }
+}
+
+impl std::fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}[{}]", self.topic, self.partition)
+    }
+}
+
+/// A partition's stored position before the batch (`expected`: what this worker last read or
+/// wrote; `None` when nothing was ever stored) and after it (`next`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionPosition {
+    pub partition: TopicPartition,
+    pub expected: Option<i64>,
+    pub next: i64,
+}
+
+/// Articles and dead letters in arrival order, and the positions they advance.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub articles: Vec<(Article, Origin)>,
+    pub dead_letters: Vec<DeadLetter>,
+    pub positions: Vec<PartitionPosition>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.articles.is_empty() && self.dead_letters.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.articles.len() + self.dead_letters.len()
+    }
+
+    /// Drops everything read from `partition` (used when another worker owns it now).
+    pub fn remove_partition(&mut self, partition: &TopicPartition) {
+        let from = |origin: &Origin| origin.topic == partition.topic && origin.partition == partition.partition;
+        self.articles.retain(|(_, origin)| !from(origin));
+        self.dead_letters.retain(|dead| !from(&dead.origin));
+        self.positions.retain(|p| &p.partition != partition);
+    }
+
+    /// The highest offset seen per partition, plus one: where each partition resumes after this batch.
+    pub fn next_offsets(&self) -> BTreeMap<TopicPartition, i64> {
+        let origins = self.articles.iter().map(|(_, o)| o).chain(self.dead_letters.iter().map(|d| &d.origin));
+        let mut next = BTreeMap::new();
+        for origin in origins {
+            let entry = next.entry(TopicPartition::new(&origin.topic, origin.partition)).or_insert(0);
+            *entry = (*entry).max(origin.offset + 1);
+        }
+        next
+    }
+}

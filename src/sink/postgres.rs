@@ -1,0 +1,386 @@
+//! Batched writes through sqlx: one statement per table per batch (UNNEST over arrays), never a
+//! round trip per row, and the partition positions checked and advanced in the same transaction.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Row, Transaction};
+use thiserror::Error;
+
+use super::batch::{Batch, PartitionPosition, TopicPartition};
+use crate::article::{Article, Origin, PublishedAt};
+use crate::settings::DatabaseSettings;
+use crate::stages::dedup::{ExactIndex, link_exact_copies};
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, Error)]
+pub enum SinkError {
+    /// The stored position is not the one this worker expected: another worker wrote this
+    /// partition since (it was reassigned). The batch's rows from it must not be written.
+    #[error("partition {partition} was written by another worker (stored {stored:?}, expected {expected:?})")]
+    Fenced { partition: TopicPartition, stored: Option<i64>, expected: Option<i64> },
+    #[error("postgres: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// What a committed batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchReport {
+    pub inserted: usize,
+    pub updated: usize,
+    pub exact_duplicates: usize,
+    pub dead_letters: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct PgSink {
+    pool: PgPool,
+    group: String,
+}
+
+impl PgSink {
+    pub async fn connect(settings: &DatabaseSettings, group: &str) -> Result<Self, SinkError> {
+        let options: PgConnectOptions = settings.url.parse()?;
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_lazy_with(options.application_name("article-ingest"));
+        Ok(PgSink { pool, group: group.to_owned() })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn migrate(&self) -> Result<(), SinkError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Makes sure a position row exists for each partition and returns the stored next offsets
+    /// (`None` where nothing was ever written). Called when partitions are assigned.
+    pub async fn load_positions(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<HashMap<TopicPartition, Option<i64>>, SinkError> {
+        let (topics, numbers) = split_partitions(partitions);
+        sqlx::query(
+            "INSERT INTO kafka_offsets (consumer_group, topic, kafka_partition)
+             SELECT $1, t, p FROM UNNEST($2::text[], $3::int[]) AS u(t, p)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&self.group)
+        .bind(&topics)
+        .bind(&numbers)
+        .execute(&self.pool)
+        .await?;
+        let rows = sqlx::query(
+            "SELECT topic, kafka_partition, next_offset FROM kafka_offsets
+             WHERE consumer_group = $1 AND (topic, kafka_partition) IN (SELECT * FROM UNNEST($2::text[], $3::int[]))",
+        )
+        .bind(&self.group)
+        .bind(&topics)
+        .bind(&numbers)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (TopicPartition::new(row.get::<String, _>(0), row.get(1)), row.get::<Option<i64>, _>(2)))
+            .collect())
+    }
+
+    /// Writes the batch and advances its partitions, all in one transaction. Links exact copies
+    /// (filling `duplicate_of` in the batch's articles) against the shared `content_hashes`.
+    pub async fn write_batch(&self, batch: &mut Batch) -> Result<BatchReport, SinkError> {
+        let mut tx = self.pool.begin().await?;
+        self.check_positions(&mut tx, &batch.positions).await?;
+        let exact_duplicates = link_copies(&mut tx, batch).await?;
+        let (inserted, updated) = upsert_articles(&mut tx, &batch.articles).await?;
+        let dead_letters = insert_dead_letters(&mut tx, batch).await?;
+        self.store_positions(&mut tx, &batch.positions).await?;
+        tx.commit().await?;
+        Ok(BatchReport { inserted, updated, exact_duplicates, dead_letters })
+    }
+
+    /// Locks the batch's position rows and fails if any moved since this worker last saw it.
+    async fn check_positions(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        positions: &[PartitionPosition],
+    ) -> Result<(), SinkError> {
+        let partitions: Vec<TopicPartition> = positions.iter().map(|p| p.partition.clone()).collect();
+        let (topics, numbers) = split_partitions(&partitions);
+        let rows = sqlx::query(
+            "SELECT topic, kafka_partition, next_offset FROM kafka_offsets
+             WHERE consumer_group = $1 AND (topic, kafka_partition) IN (SELECT * FROM UNNEST($2::text[], $3::int[]))
+             ORDER BY topic, kafka_partition
+             FOR UPDATE",
+        )
+        .bind(&self.group)
+        .bind(&topics)
+        .bind(&numbers)
+        .fetch_all(&mut **tx)
+        .await?;
+        let stored: HashMap<TopicPartition, Option<i64>> = rows
+            .into_iter()
+            .map(|row| (TopicPartition::new(row.get::<String, _>(0), row.get(1)), row.get(2)))
+            .collect();
+        for position in positions {
+            let now = stored.get(&position.partition).copied().flatten();
+            if now != position.expected {
+                return Err(SinkError::Fenced {
+                    partition: position.partition.clone(),
+                    stored: now,
+                    expected: position.expected,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn store_positions(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        positions: &[PartitionPosition],
+    ) -> Result<(), SinkError> {
+        let topics: Vec<&str> = positions.iter().map(|p| p.partition.topic.as_str()).collect();
+        let numbers: Vec<i32> = positions.iter().map(|p| p.partition.partition).collect();
+        let next: Vec<i64> = positions.iter().map(|p| p.next).collect();
+        sqlx::query(
+            "INSERT INTO kafka_offsets (consumer_group, topic, kafka_partition, next_offset)
+             SELECT $1, t, p, n FROM UNNEST($2::text[], $3::int[], $4::bigint[]) AS u(t, p, n)
+             ON CONFLICT (consumer_group, topic, kafka_partition)
+             DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()",
+        )
+        .bind(&self.group)
+        .bind(&topics)
+        .bind(&numbers)
+        .bind(&next)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+}
+
+fn split_partitions(partitions: &[TopicPartition]) -> (Vec<String>, Vec<i32>) {
+    partitions.iter().map(|p| (p.topic.clone(), p.partition)).unzip()
+}
+
+/// The holders of the batch's hashes as `content_hashes` records them after this batch's claims.
+struct ClaimedHashes(HashMap<String, String>);
+
+impl ExactIndex for ClaimedHashes {
+    fn claim(&mut self, hash: &str, id: &str) -> String {
+        self.0.get(hash).cloned().unwrap_or_else(|| id.to_owned())
+    }
+}
+
+/// Claims each new body hash for its first article in the batch, then links every copy to the
+/// holder. Claims go in hash order so two workers' batches never wait on each other in a cycle.
+async fn link_copies(tx: &mut Transaction<'_, Postgres>, batch: &mut Batch) -> Result<usize, SinkError> {
+    let mut first_claims: HashMap<&str, &str> = HashMap::new();
+    for (article, _) in batch.articles.iter().filter(|(a, _)| crate::stages::dedup::is_dedup_candidate(a)) {
+        first_claims.entry(article.content_hash.as_str()).or_insert(article.id.as_str());
+    }
+    if first_claims.is_empty() {
+        return Ok(0);
+    }
+    let mut claims: Vec<(&str, &str)> = first_claims.into_iter().collect();
+    claims.sort_unstable();
+    let (hashes, ids): (Vec<&str>, Vec<&str>) = claims.into_iter().unzip();
+    sqlx::query(
+        "INSERT INTO content_hashes (content_hash, article_id)
+         SELECT * FROM UNNEST($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+    )
+    .bind(&hashes)
+    .bind(&ids)
+    .execute(&mut **tx)
+    .await?;
+    let holders = sqlx::query("SELECT content_hash, article_id FROM content_hashes WHERE content_hash = ANY($1)")
+        .bind(&hashes)
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .map(|row| (row.get::<String, _>(0), row.get::<String, _>(1)))
+        .collect();
+    Ok(link_exact_copies(batch.articles.iter_mut().map(|(article, _)| article), &mut ClaimedHashes(holders)))
+}
+
+/// The same id twice in one batch (a re-sent article): the later message wins, as it would across
+/// batches, and a single statement never touches one row twice.
+fn last_write_per_id(articles: &[(Article, Origin)]) -> Vec<&(Article, Origin)> {
+    let mut seen = HashSet::new();
+    let mut kept: Vec<&(Article, Origin)> = articles.iter().rev().filter(|(a, _)| seen.insert(a.id.as_str())).collect();
+    kept.reverse();
+    kept
+}
+
+/// Inserts or updates the articles in one statement; returns (inserted, updated).
+async fn upsert_articles(
+    tx: &mut Transaction<'_, Postgres>,
+    articles: &[(Article, Origin)],
+) -> Result<(usize, usize), SinkError> {
+    if articles.is_empty() {
+        return Ok((0, 0));
+    }
+    let rows = ArticleColumns::from_articles(&last_write_per_id(articles));
+    let inserted_flags: Vec<bool> = sqlx::query_scalar(UPSERT_ARTICLES)
+        .bind(&rows.id)
+        .bind(&rows.url)
+        .bind(&rows.source)
+        .bind(&rows.title)
+        .bind(&rows.body)
+        .bind(&rows.removed)
+        .bind(&rows.published_date)
+        .bind(&rows.published_at)
+        .bind(&rows.authors)
+        .bind(&rows.agency)
+        .bind(&rows.dateline)
+        .bind(&rows.language)
+        .bind(&rows.word_count)
+        .bind(&rows.entities)
+        .bind(&rows.quotes)
+        .bind(&rows.keywords)
+        .bind(&rows.content_hash)
+        .bind(&rows.duplicate_of)
+        .bind(&rows.duplicate_kind)
+        .bind(&rows.similarity)
+        .bind(&rows.story_id)
+        .bind(&rows.fetched_at)
+        .bind(&rows.kafka_topic)
+        .bind(&rows.kafka_partition)
+        .bind(&rows.kafka_offset)
+        .fetch_all(&mut **tx)
+        .await?;
+    let inserted = inserted_flags.iter().filter(|i| **i).count();
+    Ok((inserted, inserted_flags.len() - inserted))
+}
+
+const UPSERT_ARTICLES: &str = "
+INSERT INTO articles (id, url, source, title, body, removed, published_date, published_at, authors,
+    agency, dateline, language, word_count, entities, quotes, keywords, content_hash, duplicate_of,
+    duplicate_kind, similarity, story_id, fetched_at, kafka_topic, kafka_partition, kafka_offset)
+SELECT r.id, r.url, r.source, r.title, r.body, r.removed, r.published_date, r.published_at,
+    ARRAY(SELECT jsonb_array_elements_text(r.authors)), r.agency, r.dateline, r.language, r.word_count,
+    r.entities, r.quotes, ARRAY(SELECT jsonb_array_elements_text(r.keywords)), r.content_hash,
+    r.duplicate_of, r.duplicate_kind, r.similarity, r.story_id, r.fetched_at, r.kafka_topic,
+    r.kafka_partition, r.kafka_offset
+FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::date[],
+    $8::timestamptz[], $9::jsonb[], $10::text[], $11::text[], $12::text[], $13::int[], $14::jsonb[],
+    $15::jsonb[], $16::jsonb[], $17::text[], $18::text[], $19::text[], $20::real[], $21::text[],
+    $22::timestamptz[], $23::text[], $24::int[], $25::bigint[])
+    AS r(id, url, source, title, body, removed, published_date, published_at, authors, agency, dateline,
+    language, word_count, entities, quotes, keywords, content_hash, duplicate_of, duplicate_kind,
+    similarity, story_id, fetched_at, kafka_topic, kafka_partition, kafka_offset)
+ON CONFLICT (id) DO UPDATE SET
+    url = EXCLUDED.url, source = EXCLUDED.source, title = EXCLUDED.title, body = EXCLUDED.body,
+    removed = EXCLUDED.removed, published_date = EXCLUDED.published_date,
+    published_at = EXCLUDED.published_at, authors = EXCLUDED.authors, agency = EXCLUDED.agency,
+    dateline = EXCLUDED.dateline, language = EXCLUDED.language, word_count = EXCLUDED.word_count,
+    entities = EXCLUDED.entities, quotes = EXCLUDED.quotes, keywords = EXCLUDED.keywords,
+    content_hash = EXCLUDED.content_hash, duplicate_of = EXCLUDED.duplicate_of,
+    duplicate_kind = EXCLUDED.duplicate_kind, similarity = EXCLUDED.similarity,
+    story_id = EXCLUDED.story_id, fetched_at = EXCLUDED.fetched_at, kafka_topic = EXCLUDED.kafka_topic,
+    kafka_partition = EXCLUDED.kafka_partition, kafka_offset = EXCLUDED.kafka_offset,
+    revision = articles.revision + 1, updated_at = now()
+RETURNING (xmax = 0)";
+
+/// The batch as one array per column, the form UNNEST takes.
+#[derive(Default)]
+struct ArticleColumns {
+    id: Vec<String>,
+    url: Vec<Option<String>>,
+    source: Vec<Option<String>>,
+    title: Vec<Option<String>>,
+    body: Vec<String>,
+    removed: Vec<serde_json::Value>,
+    published_date: Vec<Option<NaiveDate>>,
+    published_at: Vec<Option<DateTime<Utc>>>,
+    authors: Vec<serde_json::Value>,
+    agency: Vec<Option<String>>,
+    dateline: Vec<Option<String>>,
+    language: Vec<Option<String>>,
+    word_count: Vec<i32>,
+    entities: Vec<serde_json::Value>,
+    quotes: Vec<serde_json::Value>,
+    keywords: Vec<serde_json::Value>,
+    content_hash: Vec<String>,
+    duplicate_of: Vec<Option<String>>,
+    duplicate_kind: Vec<Option<&'static str>>,
+    similarity: Vec<Option<f32>>,
+    story_id: Vec<Option<String>>,
+    fetched_at: Vec<Option<DateTime<Utc>>>,
+    kafka_topic: Vec<String>,
+    kafka_partition: Vec<i32>,
+    kafka_offset: Vec<i64>,
+}
+
+impl ArticleColumns {
+    fn from_articles(articles: &[&(Article, Origin)]) -> Self {
+        let mut c = ArticleColumns::default();
+        for (a, origin) in articles.iter().map(|pair| (&pair.0, &pair.1)) {
+            c.id.push(a.id.clone());
+            c.url.push(a.url.clone());
+            c.source.push(a.source.clone());
+            c.title.push(a.title.clone());
+            c.body.push(a.body.clone());
+            c.removed.push(serde_json::to_value(&a.removed).expect("removed lines serialise"));
+            c.published_date.push(a.published_at.map(PublishedAt::date));
+            c.published_at.push(match a.published_at {
+                Some(PublishedAt::DateTime(at)) => Some(at),
+                _ => None,
+            });
+            c.authors.push(serde_json::to_value(&a.authors).expect("authors serialise"));
+            c.agency.push(a.agency.clone());
+            c.dateline.push(a.dateline.clone());
+            c.language.push(a.language.clone());
+            c.word_count.push(i32::try_from(a.word_count).unwrap_or(i32::MAX));
+            c.entities.push(serde_json::to_value(&a.entities).expect("entities serialise"));
+            c.quotes.push(serde_json::to_value(&a.quotes).expect("quotes serialise"));
+            c.keywords.push(serde_json::to_value(&a.keywords).expect("keywords serialise"));
+            c.content_hash.push(a.content_hash.clone());
+            c.duplicate_of.push(a.duplicate_of.clone());
+            c.duplicate_kind.push(a.duplicate_kind.map(|k| k.as_str()));
+            c.similarity.push(a.similarity);
+            c.story_id.push(a.story_id.clone());
+            c.fetched_at.push(a.input.fetched_at);
+            c.kafka_topic.push(origin.topic.clone());
+            c.kafka_partition.push(origin.partition);
+            c.kafka_offset.push(origin.offset);
+        }
+        c
+    }
+}
+
+/// Stores dead letters whole; a replayed one (same topic, partition, offset) is not stored twice.
+async fn insert_dead_letters(tx: &mut Transaction<'_, Postgres>, batch: &Batch) -> Result<usize, SinkError> {
+    if batch.dead_letters.is_empty() {
+        return Ok(0);
+    }
+    let dead = &batch.dead_letters;
+    let topics: Vec<&str> = dead.iter().map(|d| d.origin.topic.as_str()).collect();
+    let partitions: Vec<i32> = dead.iter().map(|d| d.origin.partition).collect();
+    let offsets: Vec<i64> = dead.iter().map(|d| d.origin.offset).collect();
+    let keys: Vec<Option<&[u8]>> = dead.iter().map(|d| d.key.as_deref()).collect();
+    let payloads: Vec<&[u8]> = dead.iter().map(|d| d.payload.as_slice()).collect();
+    let reasons: Vec<&str> = dead.iter().map(|d| d.reason.as_str()).collect();
+    let result = sqlx::query(
+        "INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, key, payload, reason)
+         SELECT * FROM UNNEST($1::text[], $2::int[], $3::bigint[], $4::bytea[], $5::bytea[], $6::text[])
+         ON CONFLICT (topic, kafka_partition, kafka_offset) DO UPDATE SET reason = EXCLUDED.reason",
+    )
+    .bind(&topics)
+    .bind(&partitions)
+    .bind(&offsets)
+    .bind(&keys)
+    .bind(&payloads)
+    .bind(&reasons)
+    .execute(&mut **tx)
+    .await?;
+    Ok(result.rows_affected() as usize)
+}

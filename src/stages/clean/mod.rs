@@ -1,0 +1,377 @@
+//! Boilerplate stripping: keeps the article's paragraphs and drops menus, breadcrumbs, share bars,
+//! captions, teasers, bylines and footers, recording every dropped line with its reason in `removed`.
+//!
+//! It works on lines (one block per line, as crawlers dump pages; HTML is first turned into such
+//! lines by `html`). Each line is judged from its own shape and a small documented lexicon
+//! (`LineShape::judge`), then from its place in the page: the article region runs from the first to
+//! the last sentence-shaped paragraph; short lines outside it are page furniture, the first
+//! headline-shaped line before it is the title.
+
+mod html;
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::Stage;
+use super::dates::is_date_line;
+use super::text::{ends_like_sentence, ends_with_colon, is_all_caps, normalize_line, title_case_ratio, word_count};
+use crate::article::{Article, RemovedLine};
+
+/// Why a line was dropped. The text is what `removed[].reason` shows users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    Title,
+    Headline,
+    Breadcrumb,
+    MenuItem,
+    Share,
+    Subscribe,
+    Comments,
+    Engagement,
+    Caption,
+    CaptionLike,
+    Teaser,
+    Legal,
+    Link,
+    Label,
+    DateLine,
+    Byline,
+    CreditLine,
+    Repeated,
+    OutsideArticle,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Title => "title",
+            Reason::Headline => "headline before the article",
+            Reason::Breadcrumb => "breadcrumb",
+            Reason::MenuItem => "menu or link list item",
+            Reason::Share => "share or social links",
+            Reason::Subscribe => "subscribe or sign-in prompt",
+            Reason::Comments => "comments widget",
+            Reason::Engagement => "reader engagement prompt",
+            Reason::Caption => "photo caption",
+            Reason::CaptionLike => "caption-like line without closing punctuation",
+            Reason::Teaser => "teaser headline of another article",
+            Reason::Legal => "legal or cookie notice",
+            Reason::Link => "bare link",
+            Reason::Label => "button or label",
+            Reason::DateLine => "date line",
+            Reason::Byline => "byline",
+            Reason::CreditLine => "agency credit line",
+            Reason::Repeated => "repeated line",
+            Reason::OutsideArticle => "short line outside the article",
+        }
+    }
+}
+
+/// A line-level cue from the lexicon: (pattern, reason, longest line in words it applies to).
+struct Cue {
+    pattern: Regex,
+    reason: Reason,
+    max_words: usize,
+}
+
+fn cue(pattern: &str, reason: Reason, max_words: usize) -> Cue {
+    Cue { pattern: Regex::new(pattern).expect("valid lexicon regex"), reason, max_words }
+}
+
+/// The documented lexicon of boilerplate cues. Each applies only to lines up to a length, so a
+/// paragraph that merely mentions "Twitter" or "comments" is never dropped for it.
+static LEXICON: LazyLock<Vec<Cue>> = LazyLock::new(|| {
+    vec![
+        cue(r"(?i)\byou are here\b|^home\s*[»›>/|]", Reason::Breadcrumb, 30),
+        cue(r"(?i)\(photos?( by|:)|\|\s*(photo|image|picture)s?\b|^(photo|image|picture|file photo)s?\s*:|\b(photo|image) (credit|courtesy)\b|\bgetty images\b", Reason::Caption, 80),
+        cue(r"(?i)^(watch|video|listen|audio|read more|read also|also read|more on this|related( articles| stories| news)?|see also|recommended|trending|most (read|popular|viewed))\s*[:|»›\-–]", Reason::Teaser, 25),
+        cue(r"(?i)^(share|tweet|e-?mail|print|pin it|whatsapp|facebook|twitter|linkedin|reddit|telegram|google( plus|\+)?|instagram|youtube|roku|rss|copy link)\b", Reason::Share, 6),
+        cue(r"(?i)\bshare (this|on|via)\b|\bfollow us\b", Reason::Share, 10),
+        cue(r"(?i)\b(subscribe|newsletter|sign up|log ?in|sign in|register now|create an account)\b", Reason::Subscribe, 12),
+        cue(r"(?i)\b(no|\d+) comments?\b|^comments?\b|leave a (comment|reply)|post (a|with no) comments?|join the (discussion|conversation)", Reason::Comments, 8),
+        cue(r"(?i)\b(do|did) you (like|enjoy)\b|\brate this\b|\bwas this (article|story|helpful)\b", Reason::Engagement, 14),
+        cue(r"(?i)\bcookies?\b|privacy policy|terms of (use|service)|all rights reserved|^copyright\b|©", Reason::Legal, 40),
+        cue(r"^(https?://|www\.)\S+$", Reason::Link, 1),
+        cue(r"(?i)^(by|written by|reporting by|text by)\s+\p{Lu}", Reason::Byline, 10),
+        cue(r"(?i)\b(agence france[- ]presse|afp|reuters|associated press|xinhua|dpa|anadolu|efe|ansa|upi|press trust of india|ians)\b", Reason::CreditLine, 6),
+    ]
+});
+
+/// Breadcrumb separators between short segments: "News / Russia / News", "Home » World".
+static BREADCRUMB: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[^.!?]{1,40}(\s[»›>/|]\s[^.!?]{1,40}){2,}$").expect("valid regex"));
+static BULLET: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[•·▪►▸◦‣□■●*\-–—]\s+").expect("valid regex"));
+
+/// What one line looks like on its own.
+struct LineShape {
+    text: String,
+    words: usize,
+    sentence: bool,
+}
+
+impl LineShape {
+    fn new(raw: &str) -> Self {
+        let text = normalize_line(raw);
+        let words = word_count(&text);
+        let sentence = ends_like_sentence(&text);
+        LineShape { text, words, sentence }
+    }
+
+    /// A paragraph of prose: the evidence that marks the article region.
+    fn is_paragraph(&self) -> bool {
+        (self.sentence && self.words >= 5) || self.words >= 40
+    }
+
+    fn is_headline_shaped(&self) -> bool {
+        (2..=25).contains(&self.words) && !self.sentence && !ends_with_colon(&self.text)
+    }
+
+    /// The judgement a line earns on its own, before its place in the page is known.
+    fn judge(&self) -> Option<Reason> {
+        if let Some(cue) = LEXICON.iter().find(|c| self.words <= c.max_words && c.pattern.is_match(&self.text)) {
+            // A credit line names the agency and a place, never a full sentence.
+            if cue.reason != Reason::CreditLine || !self.sentence {
+                return Some(cue.reason);
+            }
+        }
+        if BREADCRUMB.is_match(&self.text) {
+            return Some(Reason::Breadcrumb);
+        }
+        if BULLET.is_match(&self.text) && self.words <= 6 && !self.sentence {
+            return Some(Reason::MenuItem);
+        }
+        if is_date_line(&self.text) {
+            return Some(Reason::DateLine);
+        }
+        if is_all_caps(&self.text) && self.words <= 5 && !self.text.ends_with([':', '-', '—']) {
+            return Some(Reason::Label);
+        }
+        None
+    }
+}
+
+/// The boilerplate-stripping stage.
+#[derive(Debug, Default)]
+pub struct Cleaner;
+
+impl Stage for Cleaner {
+    fn name(&self) -> &'static str {
+        "clean"
+    }
+
+    fn apply(&self, article: &mut Article) {
+        if let Some(page) = article.input.html.take() {
+            let extracted = html::extract(&page);
+            article.body = extracted.text;
+            article.input.html_title = extracted.title;
+            article.input.html_published = extracted.published;
+        }
+        let (kept, removed) = clean_lines(&article.body);
+        article.body = kept.join("\n\n");
+        article.removed = removed;
+    }
+}
+
+/// Splits a page into kept paragraphs and removed lines with reasons.
+pub fn clean_lines(page: &str) -> (Vec<String>, Vec<RemovedLine>) {
+    let lines: Vec<LineShape> = page.lines().map(LineShape::new).filter(|l| !l.text.is_empty()).collect();
+    let mut verdicts: Vec<Option<Reason>> = lines.iter().map(LineShape::judge).collect();
+    mark_repeats(&lines, &mut verdicts);
+    mark_region(&lines, &mut verdicts);
+
+    let mut kept = Vec::new();
+    let mut removed = Vec::new();
+    for (line, verdict) in lines.into_iter().zip(verdicts) {
+        match verdict {
+            None => kept.push(line.text),
+            Some(reason) => removed.push(RemovedLine { line: line.text, reason: reason.as_str().to_owned() }),
+        }
+    }
+    (kept, removed)
+}
+
+/// Judges lines by their place: before, inside or after the article region.
+fn mark_region(lines: &[LineShape], verdicts: &mut [Option<Reason>]) {
+    let is_paragraph = |i: usize| verdicts[i].is_none() && lines[i].is_paragraph();
+    let Some(first) = (0..lines.len()).find(|&i| is_paragraph(i)) else {
+        mark_header(lines, verdicts, lines.len());
+        return;
+    };
+    let last = (0..lines.len()).rev().find(|&i| is_paragraph(i)).unwrap_or(first);
+
+    mark_header(lines, verdicts, first);
+    for i in first..=last {
+        if verdicts[i].is_none() {
+            verdicts[i] = judge_inside(&lines[i]);
+        }
+    }
+    for i in last + 1..lines.len() {
+        if verdicts[i].is_none() && !lines[i].is_paragraph() {
+            verdicts[i] = Some(Reason::OutsideArticle);
+        }
+    }
+}
+
+/// Before the first paragraph: the first headline-shaped line is the title, later ones are
+/// subheadings and standfirsts without punctuation, anything else short is page furniture.
+fn mark_header(lines: &[LineShape], verdicts: &mut [Option<Reason>], end: usize) {
+    let mut title_seen = false;
+    for i in 0..end {
+        if verdicts[i].is_some() {
+            continue;
+        }
+        let line = &lines[i];
+        verdicts[i] = Some(if line.is_headline_shaped() && !title_seen {
+            title_seen = true;
+            Reason::Title
+        } else if line.is_headline_shaped() && line.words >= 4 {
+            Reason::Headline
+        } else {
+            Reason::OutsideArticle
+        });
+    }
+}
+
+/// Inside the article: keep everything but captions and teasers that sit between paragraphs.
+fn judge_inside(line: &LineShape) -> Option<Reason> {
+    if line.sentence || ends_with_colon(&line.text) {
+        return None;
+    }
+    if line.words >= 6 && title_case_ratio(&line.text) >= 0.8 {
+        return Some(Reason::Teaser);
+    }
+    // Prose that never closes its sentence is how captions and image alt texts read.
+    if line.words >= 12 {
+        return Some(Reason::CaptionLike);
+    }
+    None
+}
+
+/// A line seen before on the same page (a title printed twice, a menu repeated in the footer).
+fn mark_repeats(lines: &[LineShape], verdicts: &mut [Option<Reason>]) {
+    let mut seen = HashSet::new();
+    for (line, verdict) in lines.iter().zip(verdicts.iter_mut()) {
+        let first_time = seen.insert(line.text.to_lowercase());
+        if !first_time && verdict.is_none() {
+            *verdict = Some(Reason::Repeated);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reasons(page: &str) -> Vec<(String, String)> {
+        clean_lines(page).1.into_iter().map(|r| (r.line, r.reason)).collect()
+    }
+
+    const AGENCY_PAGE: &str = "date 2014-03-02 You are here: Home » World » Europe\n\
+        \n\
+        Storm closes ports along the coast\n\
+        \n\
+        Ferries cancelled as winds reach 120 km/h\n\
+        \n\
+        March 2, 2014\n\
+        Agence France-Presse . Lisbon\n\
+        \n\
+        Portugal closed its main ports on Sunday as a storm battered the Atlantic coast.\n\
+        “We are asking everyone to stay at home,” the civil protection agency said.\n\
+        Ferries were cancelled.\n\
+        Fishermen brought their boats ashore before dawn, local television showed.\n\
+        \n\
+        Do you like the content of this article?\n\
+        COMMENT\n";
+
+    #[test]
+    fn agency_page_keeps_every_paragraph_and_names_each_drop() {
+        let (kept, removed) = clean_lines(AGENCY_PAGE);
+        assert_eq!(
+            kept,
+            [
+                "Portugal closed its main ports on Sunday as a storm battered the Atlantic coast.",
+                "“We are asking everyone to stay at home,” the civil protection agency said.",
+                "Ferries were cancelled.",
+                "Fishermen brought their boats ashore before dawn, local television showed.",
+            ]
+        );
+        let reasons: Vec<&str> = removed.iter().map(|r| r.reason.as_str()).collect();
+        assert_eq!(
+            reasons,
+            [
+                "breadcrumb",
+                "title",
+                "headline before the article",
+                "date line",
+                "agency credit line",
+                "reader engagement prompt",
+                "comments widget"
+            ]
+        );
+    }
+
+    #[test]
+    fn menus_captions_and_teasers_inside_a_page_are_dropped() {
+        let page = "• Live\n  • facebook\n  • twitter\n\
+            The harbour master inspects a damaged pier in Porto, March 2, 2014. | Photo: Reuters\n\
+            Published 2 March 2014\n\
+            The storm is the third to hit the coast this winter, forecasters said.\n\
+            Record Waves Batter Surfing Town of Nazaré as Crowds Gather\n\
+            WATCH: Storm hits Porto\n\
+            Forecasters expect calmer weather from Tuesday, when the wind turns north.\n\
+            Post with no comments.";
+        let got = reasons(page);
+        let reason_of = |line: &str| got.iter().find(|(l, _)| l.contains(line)).map(|(_, r)| r.as_str());
+        assert_eq!(reason_of("Live"), Some("menu or link list item"));
+        assert_eq!(reason_of("facebook"), Some("menu or link list item"));
+        assert_eq!(reason_of("harbour master"), Some("photo caption"));
+        assert_eq!(reason_of("Published 2 March"), Some("date line"));
+        assert_eq!(reason_of("Record Waves"), Some("teaser headline of another article"));
+        assert_eq!(reason_of("WATCH:"), Some("teaser headline of another article"));
+        assert_eq!(reason_of("Post with no comments."), Some("comments widget"));
+        assert_eq!(got.len(), 8);
+    }
+
+    #[test]
+    fn trailing_site_notices_and_share_bars_are_dropped() {
+        let page = "Section   /   World   /   News\n\
+            Storm closes ports\n\
+            The storm closed every port on the coast on Sunday, officials said.\n\
+            Ferries will sail again on Tuesday.\n\
+            Our website can also be reached at the following addresses:\n\
+            www.example.co.uk\n\
+            SHARE THIS ARTICLE\n\
+            Example News Roku";
+        let (kept, removed) = clean_lines(page);
+        assert_eq!(kept.len(), 2);
+        assert_eq!(removed.len(), 6);
+        assert_eq!(removed[0].reason, "breadcrumb");
+    }
+
+    #[test]
+    fn a_title_printed_twice_is_dropped_once_as_title_then_as_repeat() {
+        let page = "Storm closes ports\nStorm closes ports\nThe storm closed every port on the coast on Sunday.";
+        let got = reasons(page);
+        assert_eq!(got[0].1, "title");
+        assert_eq!(got[1].1, "repeated line");
+    }
+
+    #[test]
+    fn an_unpunctuated_caption_between_paragraphs_is_dropped() {
+        let page = "The storm closed every port on the coast on Sunday, officials said.\n\
+            Fishermen are seen on March 1, 2014 pulling their boats up the beach at Nazaré before the storm arrived\n\
+            Ferries will sail again on Tuesday, the operator said.";
+        let got = reasons(page);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].1, "caption-like line without closing punctuation");
+    }
+
+    #[test]
+    fn a_paragraph_that_mentions_twitter_or_comments_is_kept() {
+        let page = "Twitter said on Monday it would remove the comments of accounts that spread false claims about the storm.";
+        assert_eq!(clean_lines(page).0.len(), 1);
+    }
+}

@@ -1,0 +1,114 @@
+//! Calendar dates written in text: "2016-09-30", "September 30, 2016", "29 September 2016",
+//! "30/09/2016". Shared by the cleaner (to recognise date lines) and the metadata stage.
+
+use std::sync::LazyLock;
+
+use chrono::NaiveDate;
+use regex::Regex;
+
+const MONTHS: &str = "jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?";
+
+static ISO: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b").expect("valid regex"));
+static MONTH_DAY_YEAR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(r"(?i)\b({MONTHS})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b")).expect("valid regex")
+});
+static DAY_MONTH_YEAR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(r"(?i)\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({MONTHS})\.?,?\s+(\d{{4}})\b")).expect("valid regex")
+});
+static NUMERIC: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b(\d{1,2})[/.](\d{1,2})[/.](\d{4})\b").expect("valid regex"));
+
+/// A date found in a line, with the byte span it occupied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FoundDate {
+    pub date: NaiveDate,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// The first date written in `line`, if any. Numeric dates are read day-first unless the first
+/// number cannot be a day-of-month order (a second number above 12 means month-first).
+pub fn find_date(line: &str) -> Option<FoundDate> {
+    let mut found: Vec<FoundDate> = Vec::new();
+    for c in ISO.captures_iter(line) {
+        push(&mut found, &c, ymd(&c[1], &c[2], &c[3]));
+    }
+    for c in MONTH_DAY_YEAR.captures_iter(line) {
+        push(&mut found, &c, month_number(&c[1]).and_then(|m| ymd(&c[3], &m.to_string(), &c[2])));
+    }
+    for c in DAY_MONTH_YEAR.captures_iter(line) {
+        push(&mut found, &c, month_number(&c[2]).and_then(|m| ymd(&c[3], &m.to_string(), &c[1])));
+    }
+    for c in NUMERIC.captures_iter(line) {
+        let (first, second): (u32, u32) = (c[1].parse().ok()?, c[2].parse().ok()?);
+        let (day, month) = if second > 12 { (second, first) } else { (first, second) };
+        push(&mut found, &c, ymd(&c[3], &month.to_string(), &day.to_string()));
+    }
+    found.into_iter().min_by_key(|f| f.start)
+}
+
+fn push(found: &mut Vec<FoundDate>, captures: &regex::Captures<'_>, date: Option<NaiveDate>) {
+    if let Some(date) = date {
+        let whole = captures.get(0).expect("group 0 always matches");
+        found.push(FoundDate { date, start: whole.start(), end: whole.end() });
+    }
+}
+
+fn ymd(year: &str, month: &str, day: &str) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(year.parse().ok()?, month.parse().ok()?, day.parse().ok()?)
+}
+
+fn month_number(name: &str) -> Option<u32> {
+    let prefix: String = name.to_lowercase().chars().take(3).collect();
+    let months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    months.iter().position(|m| *m == prefix).map(|i| i as u32 + 1)
+}
+
+/// Words that introduce a publication date on a line of its own.
+const DATE_LEAD_INS: [&str; 10] =
+    ["published", "updated", "posted", "last updated", "date", "on", "first published", "modified", "by", "at"];
+
+/// A line that says nothing but a date ("September 30, 2016", "Published 29 September 2016",
+/// "Updated: 30/09/2016 10:12 GMT").
+pub fn is_date_line(line: &str) -> bool {
+    let Some(found) = find_date(line) else { return false };
+    let before = line[..found.start].trim().trim_end_matches([':', '-', '|', ',']).trim().to_lowercase();
+    let after = &line[found.end..];
+    let lead_in_ok = before.is_empty() || DATE_LEAD_INS.contains(&before.as_str());
+    let rest_words = after
+        .split_whitespace()
+        .filter(|w| w.chars().any(char::is_alphabetic))
+        .filter(|w| !matches!(w.to_lowercase().trim_matches(|c: char| !c.is_alphabetic()), "am" | "pm" | "gmt" | "utc" | "et" | "est" | "edt" | "bst" | "cet"))
+        .count();
+    lead_in_ok && rest_words == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn the_written_forms_of_a_date_are_read() {
+        assert_eq!(find_date(" date 2016-09-30 You are here").unwrap().date, date(2016, 9, 30));
+        assert_eq!(find_date("September 30, 2016").unwrap().date, date(2016, 9, 30));
+        assert_eq!(find_date("Published 29 September 2016").unwrap().date, date(2016, 9, 29));
+        assert_eq!(find_date("30/09/2016").unwrap().date, date(2016, 9, 30));
+        assert_eq!(find_date("09/30/2016").unwrap().date, date(2016, 9, 30));
+        assert_eq!(find_date("Sept. 19, 2016").unwrap().date, date(2016, 9, 19));
+        assert!(find_date("on Sept. 19, the ceasefire").is_none());
+        assert!(find_date("2016-02-30").is_none());
+    }
+
+    #[test]
+    fn date_lines_hold_a_date_and_nothing_else() {
+        assert!(is_date_line("September 30, 2016"));
+        assert!(is_date_line("Published 29 September 2016"));
+        assert!(is_date_line("Updated: 30/09/2016 10:12 GMT"));
+        assert!(!is_date_line("Syrian forces are seen on September 28, 2016 in the Farafira district"));
+    }
+}

@@ -1,0 +1,152 @@
+//! Exact deduplication: a hash of the normalised clean body, and the rule that links a later copy to
+//! the first article that carried the same body.
+//!
+//! The stage itself only computes `content_hash` (pure). Which article came first is state: the
+//! worker keeps it in Postgres (`content_hashes`, claimed inside each batch's transaction so every
+//! worker and every restart agrees) and `process` keeps it in memory; both go through `ExactIndex`.
+
+use std::collections::HashMap;
+
+use super::Stage;
+use crate::article::{Article, DuplicateKind};
+
+/// Computes `content_hash`: BLAKE3 (fast, well-kept, collision-resistant, so equal hashes mean
+/// equal bodies) over the body with case, whitespace, quote and dash styles folded.
+#[derive(Debug, Default)]
+pub struct ContentHasher;
+
+impl Stage for ContentHasher {
+    fn name(&self) -> &'static str {
+        "dedup"
+    }
+
+    fn apply(&self, article: &mut Article) {
+        article.content_hash = content_hash(&article.body);
+    }
+}
+
+pub fn content_hash(body: &str) -> String {
+    blake3::hash(normalize_for_hash(body).as_bytes()).to_hex().to_string()
+}
+
+/// Folds what outlets change when they republish a body without changing its words.
+pub fn normalize_for_hash(body: &str) -> String {
+    let mut out = String::with_capacity(body.len());
+    for word in body.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        for c in word.chars() {
+            match c {
+                '‘' | '’' | '‚' | '‛' | '′' | '`' | '´' => out.push('\''),
+                '“' | '”' | '„' | '‟' | '″' | '«' | '»' => out.push('"'),
+                '‐' | '‑' | '‒' | '–' | '—' | '―' | '−' => out.push('-'),
+                '…' => out.push_str("..."),
+                c => out.extend(c.to_lowercase()),
+            }
+        }
+    }
+    out
+}
+
+/// An article with no text left after cleaning is not a copy of anything.
+pub fn is_dedup_candidate(article: &Article) -> bool {
+    !article.body.trim().is_empty()
+}
+
+/// Who first carried each content hash.
+pub trait ExactIndex {
+    /// Records `id` as the holder of `hash` unless an earlier article holds it; returns the holder.
+    fn claim(&mut self, hash: &str, id: &str) -> String;
+}
+
+/// The in-memory index `process` uses.
+#[derive(Debug, Default)]
+pub struct MemoryExactIndex {
+    first_holder: HashMap<String, String>,
+}
+
+impl ExactIndex for MemoryExactIndex {
+    fn claim(&mut self, hash: &str, id: &str) -> String {
+        self.first_holder.entry(hash.to_owned()).or_insert_with(|| id.to_owned()).clone()
+    }
+}
+
+/// Links an article to the canonical holder of its body; an article is never a copy of itself, so
+/// a replay of the first copy stays canonical.
+pub fn link_to_canonical(article: &mut Article, canonical_id: &str) {
+    if canonical_id != article.id {
+        article.duplicate_of = Some(canonical_id.to_owned());
+        article.duplicate_kind = Some(DuplicateKind::Exact);
+        article.similarity = Some(1.0);
+    } else if article.duplicate_kind == Some(DuplicateKind::Exact) {
+        article.duplicate_of = None;
+        article.duplicate_kind = None;
+        article.similarity = None;
+    }
+}
+
+/// Resolves exact copies of articles in arrival order against an index; returns how many are copies.
+pub fn link_exact_copies<'a>(
+    articles: impl IntoIterator<Item = &'a mut Article>,
+    index: &mut impl ExactIndex,
+) -> usize {
+    let mut copies = 0;
+    for article in articles.into_iter().filter(|a| is_dedup_candidate(a)) {
+        let canonical = index.claim(&article.content_hash, &article.id);
+        link_to_canonical(article, &canonical);
+        copies += usize::from(article.duplicate_of.is_some());
+    }
+    copies
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::article::{Content, RawArticle};
+
+    fn article(id: &str, body: &str) -> Article {
+        let mut article = Article::from_raw(RawArticle {
+            id: id.into(),
+            url: None,
+            source: None,
+            fetched_at: None,
+            title: None,
+            lang: None,
+            content: Content::Text(body.into()),
+        });
+        ContentHasher.apply(&mut article);
+        article
+    }
+
+    #[test]
+    fn case_whitespace_quote_and_dash_styles_do_not_change_the_hash() {
+        assert_eq!(
+            content_hash("Peskov said ‘Moscow is continuing’ – today.\n\nIt   ended."),
+            content_hash("peskov said 'Moscow is continuing' - today. It ended.")
+        );
+        assert_ne!(content_hash("It ended."), content_hash("It ended today."));
+    }
+
+    #[test]
+    fn a_later_copy_points_at_the_first_and_the_first_stays_canonical() {
+        let mut articles = vec![article("a", "Same words."), article("b", "SAME   words."), article("c", "Other.")];
+        let mut index = MemoryExactIndex::default();
+        link_exact_copies(&mut articles, &mut index);
+        assert_eq!(articles[0].duplicate_of, None);
+        assert_eq!(articles[1].duplicate_of.as_deref(), Some("a"));
+        assert_eq!(articles[1].duplicate_kind, Some(DuplicateKind::Exact));
+        assert_eq!(articles[2].duplicate_of, None);
+
+        let mut replay = vec![article("a", "Same words.")];
+        link_exact_copies(&mut replay, &mut index);
+        assert_eq!(replay[0].duplicate_of, None, "a replay is never a duplicate of itself");
+    }
+
+    #[test]
+    fn empty_bodies_are_never_linked_as_copies() {
+        let mut articles = vec![article("a", ""), article("b", "")];
+        link_exact_copies(&mut articles, &mut MemoryExactIndex::default());
+        assert!(articles.iter().all(|a| a.duplicate_of.is_none()));
+    }
+}

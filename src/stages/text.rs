@@ -1,0 +1,73 @@
+//! Small text measures shared by the stages.
+
+/// Words as whitespace-separated tokens that contain a letter or digit.
+pub fn word_count(text: &str) -> usize {
+    text.split_whitespace().filter(|w| w.chars().any(char::is_alphanumeric)).count()
+}
+
+/// Trims a line and folds every run of whitespace (including no-break spaces) into one space.
+pub fn normalize_line(line: &str) -> String {
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The line without closing quotes and brackets, so `…said.”` still ends in a full stop.
+fn without_closers(line: &str) -> &str {
+    line.trim_end_matches(['"', '\'', '’', '”', '»', ')', ']', '*', ' '])
+}
+
+/// Ends like a sentence: `.`, `!`, `?` or `…`, possibly inside closing quotes.
+pub fn ends_like_sentence(line: &str) -> bool {
+    without_closers(line).ends_with(['.', '!', '?', '…'])
+}
+
+pub fn ends_with_colon(line: &str) -> bool {
+    without_closers(line).ends_with(':')
+}
+
+const MINOR_WORDS: [&str; 24] = [
+    "a", "an", "the", "and", "or", "but", "nor", "of", "in", "on", "at", "to", "for", "by", "with", "from",
+    "as", "vs", "vs.", "into", "over", "via", "per", "is",
+];
+
+/// Share of the words (minor words aside) that start with a capital: headlines in title case score 1.
+pub fn title_case_ratio(line: &str) -> f32 {
+    let mut major = 0usize;
+    let mut capitalised = 0usize;
+    for word in line.split_whitespace() {
+        let lower = word.to_lowercase();
+        if MINOR_WORDS.contains(&lower.as_str()) {
+            continue;
+        }
+        let Some(first) = word.chars().find(|c| c.is_alphanumeric()) else { continue };
+        major += 1;
+        if first.is_uppercase() || first.is_numeric() {
+            capitalised += 1;
+        }
+    }
+    if major == 0 { 0.0 } else { capitalised as f32 / major as f32 }
+}
+
+/// Letters present and none of them lowercase: "SHARE THIS ARTICLE", "COMMENT".
+pub fn is_all_caps(line: &str) -> bool {
+    let mut letters = line.chars().filter(|c| c.is_alphabetic()).peekable();
+    letters.peek().is_some() && letters.all(|c| !c.is_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sentence_ends_are_found_inside_closing_quotes() {
+        assert!(ends_like_sentence("‘Moscow maintains its interest.’"));
+        assert!(ends_like_sentence("he said.\""));
+        assert!(!ends_like_sentence("Russia says Syria bombing continues"));
+        assert!(ends_with_colon("at the following addresses:"));
+    }
+
+    #[test]
+    fn title_case_ratio_ignores_minor_words() {
+        assert_eq!(title_case_ratio("Airstrikes Hit Two Hospitals in Besieged Syrian City of Aleppo"), 1.0);
+        assert!(title_case_ratio("Russia says Syria bombing continues") < 0.5);
+    }
+}

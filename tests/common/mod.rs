@@ -1,0 +1,138 @@
+//! Test harness: a fresh Postgres database per test (dropped after), an in-process worker, the
+//! built binary as a child process, and — for end-to-end tests — a Tansu broker and kafka-python.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use article_ingest::settings::Settings;
+use article_ingest::sink::PgSink;
+use sqlx::{Connection, PgConnection, PgPool};
+
+pub fn admin_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database of its own for one test, migrated, dropped when the value is.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    pub pool: PgPool,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let name = format!("ai_test_{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst), nanos);
+        let mut admin = PgConnection::connect(&admin_url()).await.expect("Postgres at DATABASE_URL answers");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+        let url = database_url(&name);
+        let pool = PgPool::connect(&url).await.unwrap();
+        article_ingest::sink::PgSink::connect(&settings_for(&url, "unused", &["unused"]).database, "g")
+            .await
+            .unwrap()
+            .migrate()
+            .await
+            .unwrap();
+        TestDb { name, url, pool }
+    }
+
+    pub async fn sink(&self, group: &str) -> PgSink {
+        PgSink::connect(&settings_for(&self.url, "unused", &["unused"]).database, group).await.unwrap()
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(&self.pool).await.unwrap()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime: do the async work on a thread with its own.
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                if let Ok(mut admin) = PgConnection::connect(&admin_url()).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
+                }
+            });
+        })
+        .join()
+        .unwrap();
+    }
+}
+
+fn database_url(name: &str) -> String {
+    let mut url = url::Url::parse(&admin_url()).unwrap();
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+/// Settings as a deployment would give them, through the same layering code.
+pub fn settings_for(database_url: &str, brokers: &str, topics: &[&str]) -> Settings {
+    let env: BTreeMap<String, String> = [
+        ("DATABASE_URL".to_string(), database_url.to_string()),
+        ("ARTICLE_INGEST__KAFKA__BROKERS".to_string(), brokers.to_string()),
+        ("ARTICLE_INGEST__KAFKA__TOPICS".to_string(), topics.join(",")),
+        ("ARTICLE_INGEST__KAFKA__SESSION_TIMEOUT_MS".to_string(), "6000".to_string()),
+        ("ARTICLE_INGEST__WORKER__BATCH_LINGER_MS".to_string(), "50".to_string()),
+    ]
+    .into_iter()
+    .collect();
+    Settings::load(None, &env).unwrap()
+}
+
+/// Polls `check` until it holds or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_article-ingest")
+}
+
+/// The worker binary as a child process, with the given environment.
+pub fn spawn_worker(db: &TestDb, brokers: &str, topic: &str, extra: &[(&str, &str)], args: &[&str]) -> Child {
+    let mut command = Command::new(binary());
+    command
+        .arg("run")
+        .args(args)
+        .args(["--log-format", "json"])
+        .env("DATABASE_URL", &db.url)
+        .env("ARTICLE_INGEST__KAFKA__BROKERS", brokers)
+        .env("ARTICLE_INGEST__KAFKA__TOPICS", topic)
+        .env("ARTICLE_INGEST__KAFKA__SESSION_TIMEOUT_MS", "6000")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    for (key, value) in extra {
+        command.env(key, value);
+    }
+    command.spawn().expect("worker binary starts")
+}
+
+/// The repo's own sample articles, in the style of the crawler seeds.
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/articles")
+}

@@ -1,0 +1,130 @@
+//! The Postgres sink against a real database: one transaction per batch, positions fenced, copies linked.
+
+mod common;
+
+use article_ingest::article::{DeadLetter, Origin};
+use article_ingest::sink::{Batch, PartitionPosition, SinkError, TopicPartition};
+use article_ingest::stages::Pipeline;
+use article_ingest::worker::{Outcome, process_message};
+use common::TestDb;
+
+fn article_batch(items: &[(&str, &str, i32, i64)]) -> Batch {
+    let pipeline = Pipeline::default();
+    let mut batch = Batch::default();
+    for (id, body, partition, offset) in items {
+        let payload = serde_json::json!({"id": id, "text": body}).to_string();
+        let Outcome::Article(article) = process_message(&pipeline, payload.as_bytes(), None, || unreachable!(), 1 << 20)
+        else {
+            panic!("fixture article is valid")
+        };
+        batch.articles.push((*article, Origin { topic: "t".into(), partition: *partition, offset: *offset }));
+    }
+    batch
+}
+
+fn position(partition: i32, expected: Option<i64>, next: i64) -> PartitionPosition {
+    PartitionPosition { partition: TopicPartition::new("t", partition), expected, next }
+}
+
+const BODY_A: &str = "Portugal closed its ports on Sunday as a storm hit the coast.\nFerries were cancelled.";
+const BODY_B: &str = "Spain put Galicia on red alert on Monday as the storm moved north.";
+
+#[tokio::test]
+async fn rows_dead_letters_and_positions_are_stored_together() {
+    let db = TestDb::new().await;
+    let sink = db.sink("g").await;
+    sink.load_positions(&[TopicPartition::new("t", 0)]).await.unwrap();
+    let mut batch = article_batch(&[("a", BODY_A, 0, 0), ("b", BODY_B, 0, 2)]);
+    batch.dead_letters.push(DeadLetter {
+        origin: Origin { topic: "t".into(), partition: 0, offset: 1 },
+        key: Some(b"k".to_vec()),
+        payload: b"{broken".to_vec(),
+        reason: "broken JSON envelope: EOF".into(),
+    });
+    batch.positions = vec![position(0, None, 3)];
+    let report = sink.write_batch(&mut batch).await.unwrap();
+    assert_eq!((report.inserted, report.updated, report.dead_letters), (2, 0, 1));
+    assert_eq!(db.count("SELECT count(*) FROM articles").await, 2);
+    assert_eq!(db.count("SELECT count(*) FROM dead_letters WHERE payload = '{broken'::bytea").await, 1);
+    assert_eq!(db.count("SELECT next_offset FROM kafka_offsets WHERE topic = 't' AND kafka_partition = 0").await, 3);
+}
+
+#[tokio::test]
+async fn a_batch_for_a_partition_another_worker_advanced_is_refused_whole() {
+    let db = TestDb::new().await;
+    let sink = db.sink("g").await;
+    let mut first = article_batch(&[("a", BODY_A, 0, 0)]);
+    first.positions = vec![position(0, None, 1)];
+    sink.write_batch(&mut first).await.unwrap();
+
+    // A zombie that still believes nothing was stored tries to write the same range.
+    let mut zombie = article_batch(&[("a", BODY_A, 0, 0), ("b", BODY_B, 1, 0)]);
+    zombie.positions = vec![position(0, None, 1), position(1, None, 1)];
+    let error = sink.write_batch(&mut zombie).await.unwrap_err();
+    assert!(matches!(error, SinkError::Fenced { ref partition, stored: Some(1), expected: None } if partition.partition == 0));
+    assert_eq!(db.count("SELECT count(*) FROM articles").await, 1, "nothing of the refused batch is stored");
+    assert_eq!(db.count("SELECT max(revision)::bigint FROM articles").await, 1);
+}
+
+#[tokio::test]
+async fn writing_an_article_again_updates_it_in_place_and_never_makes_it_its_own_copy() {
+    let db = TestDb::new().await;
+    let sink = db.sink("g").await;
+    let mut first = article_batch(&[("a", BODY_A, 0, 0)]);
+    first.positions = vec![position(0, None, 1)];
+    sink.write_batch(&mut first).await.unwrap();
+    let mut again = article_batch(&[("a", BODY_A, 0, 0)]);
+    again.positions = vec![position(0, Some(1), 1)];
+    let report = sink.write_batch(&mut again).await.unwrap();
+    assert_eq!((report.inserted, report.updated), (0, 1));
+    let (revision, duplicate_of): (i32, Option<String>) =
+        sqlx::query_as("SELECT revision, duplicate_of FROM articles WHERE id = 'a'").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(revision, 2);
+    assert_eq!(duplicate_of, None);
+}
+
+#[tokio::test]
+async fn copies_in_a_later_batch_and_in_the_same_batch_point_at_the_first_article() {
+    let db = TestDb::new().await;
+    let sink = db.sink("g").await;
+    let mut first = article_batch(&[("a", BODY_A, 0, 0), ("a-copy", BODY_A, 0, 1)]);
+    first.positions = vec![position(0, None, 2)];
+    assert_eq!(sink.write_batch(&mut first).await.unwrap().exact_duplicates, 1);
+    let mut later = article_batch(&[("a-later", &BODY_A.to_uppercase(), 1, 0), ("b", BODY_B, 1, 1)]);
+    later.positions = vec![position(1, None, 2)];
+    sink.write_batch(&mut later).await.unwrap();
+    let rows: Vec<(String, Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT id, duplicate_of, duplicate_kind FROM articles ORDER BY id").fetch_all(&db.pool).await.unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("a".into(), None, None),
+            ("a-copy".into(), Some("a".into()), Some("exact".into())),
+            ("a-later".into(), Some("a".into()), Some("exact".into())),
+            ("b".into(), None, None),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn two_workers_writing_the_same_body_at_once_agree_on_one_canonical_article() {
+    let db = TestDb::new().await;
+    let (one, two) = (db.sink("g").await, db.sink("g").await);
+    for round in 0..20 {
+        let (x, y) = (format!("x{round}"), format!("y{round}"));
+        let body = format!("{BODY_B} Round {round} of the race.");
+        let mut left = article_batch(&[(x.as_str(), body.as_str(), 0, round)]);
+        left.positions = vec![position(0, (round > 0).then_some(round), round + 1)];
+        let mut right = article_batch(&[(y.as_str(), body.as_str(), 1, round)]);
+        right.positions = vec![position(1, (round > 0).then_some(round), round + 1)];
+        let (a, b) = tokio::join!(one.write_batch(&mut left), two.write_batch(&mut right));
+        a.unwrap();
+        b.unwrap();
+    }
+    assert_eq!(db.count("SELECT count(*) FROM articles WHERE duplicate_of IS NULL").await, 20);
+    assert_eq!(db.count("SELECT count(*) FROM articles WHERE duplicate_of IS NOT NULL").await, 20);
+    let mislinked = db
+        .count("SELECT count(*) FROM articles c JOIN articles o ON o.id = c.duplicate_of WHERE o.duplicate_of IS NOT NULL OR o.content_hash <> c.content_hash")
+        .await;
+    assert_eq!(mislinked, 0);
+}

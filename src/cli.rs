@@ -49,7 +49,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Stop (exit 0) once no message has arrived for this many seconds: drain a topic and exit.
+    /// Stop (exit 0) once no message has arrived for this many seconds while partitions are
+    /// assigned: drain a topic and exit.
     #[arg(long, value_name = "SECONDS")]
     pub exit_on_idle: Option<u64>,
 

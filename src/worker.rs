@@ -119,7 +119,8 @@ impl Worker {
         let mut last_message = Instant::now();
         loop {
             let flush_at = self.batch_started.map(|started| started + linger);
-            let idle_at = stop.idle_for.map(|idle| last_message + idle);
+            // Idle counts only while partitions are owned: joining the group is not idleness.
+            let idle_at = stop.idle_for.filter(|_| !self.owned.is_empty()).map(|idle| last_message + idle);
             tokio::select! {
                 _ = stop.shutdown.cancelled(), if !stopping => {
                     info!("shutdown requested: finishing the current batch and leaving the group");
@@ -136,7 +137,10 @@ impl Worker {
                 }
                 event = events.recv() => match event {
                     None => break,
-                    Some(ConsumerEvent::Assigned(starts)) => self.owned.extend(starts),
+                    Some(ConsumerEvent::Assigned(starts)) => {
+                        last_message = Instant::now();
+                        self.owned.extend(starts);
+                    }
                     Some(ConsumerEvent::Message(message)) => {
                         last_message = Instant::now();
                         self.accept(message);

@@ -1,0 +1,177 @@
+//! The worker against librdkafka's in-process mock cluster and a real Postgres database.
+
+mod common;
+
+use std::time::Duration;
+
+use article_ingest::settings::Settings;
+use article_ingest::worker::{self, RunSummary, StopWhen};
+use common::{TestDb, settings_for};
+use rdkafka::ClientConfig;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{DefaultProducerContext, FutureProducer, FutureRecord};
+use tokio_util::sync::CancellationToken;
+
+const TOPIC: &str = "articles";
+
+fn mock_cluster(partitions: i32) -> MockCluster<'static, DefaultProducerContext> {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic(TOPIC, partitions, 1).unwrap();
+    cluster
+}
+
+struct Message {
+    key: Option<Vec<u8>>,
+    value: Vec<u8>,
+    partition: Option<i32>,
+}
+
+fn article(i: usize) -> Message {
+    let text = format!(
+        "Story number {i}\nCouncil {i} approved the new harbour budget on Monday after a long debate.\nThe vote was {i} to two, officials said."
+    );
+    Message { key: Some(format!("story-{i}").into_bytes()), value: text.into_bytes(), partition: None }
+}
+
+async fn produce(brokers: &str, messages: &[Message]) {
+    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", brokers).create().unwrap();
+    for message in messages {
+        let mut record = FutureRecord::to(TOPIC).payload(&message.value);
+        if let Some(key) = &message.key {
+            record = record.key(key);
+        }
+        if let Some(partition) = message.partition {
+            record = record.partition(partition);
+        }
+        producer.send(record, Duration::from_secs(10)).await.unwrap();
+    }
+}
+
+/// Runs an in-process worker until its input has been idle for `idle` seconds.
+async fn run_until_idle(settings: &Settings, db: &TestDb, idle: u64) -> RunSummary {
+    let stop = StopWhen { shutdown: CancellationToken::new(), idle_for: Some(Duration::from_secs(idle)) };
+    let sink = db.sink(&settings.kafka.group_id).await;
+    tokio::time::timeout(Duration::from_secs(120), worker::run(settings, sink, stop)).await.unwrap().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_input_kind_becomes_one_dead_letter_and_the_partition_keeps_moving() {
+    let cluster = mock_cluster(1);
+    let db = TestDb::new().await;
+    let mut settings = settings_for(&db.url, &cluster.bootstrap_servers(), &[TOPIC]);
+    settings.worker.max_message_bytes = 4096;
+    let bad: Vec<(&str, Vec<u8>)> = vec![
+        ("empty message", b"".to_vec()),
+        ("invalid UTF-8", b"caf\xe9 au lait".to_vec()),
+        ("broken JSON envelope", b"{\"text\": \"no closing".to_vec()),
+        ("envelope has neither text nor html", br#"{"id": "x", "url": "https://example.org"}"#.to_vec()),
+        ("envelope has both text and html", br#"{"text": "a", "html": "<p>a</p>"}"#.to_vec()),
+        ("body is empty or only whitespace", b" \n\t \n".to_vec()),
+        ("exceeds max_message_bytes", vec![b'a'; 5000]),
+        ("fetched_at is not an RFC 3339 time", br#"{"text": "Body.", "fetched_at": "last week"}"#.to_vec()),
+    ];
+    let mut messages = Vec::new();
+    for (i, (_, value)) in bad.iter().enumerate() {
+        messages.push(Message { key: None, value: value.clone(), partition: Some(0) });
+        let mut good = article(i);
+        good.partition = Some(0);
+        messages.push(good);
+    }
+    produce(&cluster.bootstrap_servers(), &messages).await;
+
+    let summary = run_until_idle(&settings, &db, 3).await;
+
+    assert_eq!(summary.messages, 16);
+    assert_eq!(db.count("SELECT count(*) FROM articles").await, 8, "every good message after a bad one is written");
+    assert_eq!(db.count("SELECT count(*) FROM dead_letters").await, 8);
+    for (reason, payload) in &bad {
+        let (count, stored_payload): (i64, Vec<u8>) = sqlx::query_as(
+            "SELECT count(*) OVER (), payload FROM dead_letters WHERE strpos(reason, $1) > 0",
+        )
+        .bind(reason)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap_or_else(|_| panic!("a dead letter for {reason}"));
+        assert_eq!(count, 1, "{reason}");
+        assert_eq!(&stored_payload, payload, "{reason}: the raw bytes are kept");
+    }
+    assert_eq!(db.count("SELECT count(*) FROM dead_letters WHERE reason LIKE '%\n%'").await, 0, "reasons are one line");
+    assert_eq!(db.count("SELECT next_offset FROM kafka_offsets WHERE kafka_partition = 0").await, 16);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_resumes_from_the_position_stored_in_postgres_not_from_kafka_commits() {
+    let cluster = mock_cluster(4);
+    let db = TestDb::new().await;
+    let settings = settings_for(&db.url, &cluster.bootstrap_servers(), &[TOPIC]);
+    produce(&cluster.bootstrap_servers(), &(0..40).map(article).collect::<Vec<_>>()).await;
+    run_until_idle(&settings, &db, 3).await;
+    assert_eq!(db.count("SELECT count(*) FROM articles").await, 40);
+
+    // Kafka now holds committed offsets at the end of every partition. Move partition 0's stored
+    // position back to the start: the next run must read it again from there.
+    let rewound: i64 = db.count("SELECT count(*) FROM articles WHERE kafka_partition = 0").await;
+    assert!(rewound > 0);
+    sqlx::query("UPDATE kafka_offsets SET next_offset = 0 WHERE kafka_partition = 0").execute(&db.pool).await.unwrap();
+    produce(&cluster.bootstrap_servers(), &(40..50).map(article).collect::<Vec<_>>()).await;
+
+    let summary = run_until_idle(&settings, &db, 3).await;
+
+    assert_eq!(db.count("SELECT count(*) FROM articles").await, 50);
+    assert_eq!(summary.updated as i64, rewound, "partition 0 was read again from offset 0");
+    assert_eq!(db.count("SELECT count(*) FROM articles WHERE revision = 2").await, rewound);
+    assert_eq!(db.count("SELECT count(*) FROM articles WHERE revision = 2 AND kafka_partition <> 0").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_in_one_group_write_each_message_exactly_once_across_a_rebalance() {
+    let cluster = mock_cluster(4);
+    let db = TestDb::new().await;
+    let mut settings = settings_for(&db.url, &cluster.bootstrap_servers(), &[TOPIC]);
+    settings.worker.batch_max_rows = 50;
+    let total = 3000;
+    produce(&cluster.bootstrap_servers(), &(0..total).map(article).collect::<Vec<_>>()).await;
+
+    let first = {
+        let (settings, db_ref) = (settings.clone(), &db);
+        async move { run_until_idle(&settings, db_ref, 4).await }
+    };
+    let second = async {
+        // Join once the first worker is under way, forcing a rebalance mid-run.
+        assert!(common::eventually(Duration::from_secs(60), || async { db.count("SELECT count(*) FROM articles").await > 0 }).await);
+        run_until_idle(&settings, &db, 4).await
+    };
+    let (one, two) = tokio::join!(first, second);
+
+    assert_eq!(db.count("SELECT count(*) FROM articles").await, total as i64);
+    assert_eq!(db.count("SELECT max(revision)::bigint FROM articles").await, 1, "no message written twice");
+    assert_eq!(db.count("SELECT sum(next_offset)::bigint FROM kafka_offsets").await, total as i64);
+    assert_eq!(one.inserted + two.inserted, total as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_writes_the_batch_in_hand_before_leaving() {
+    let cluster = mock_cluster(2);
+    let db = TestDb::new().await;
+    let mut settings = settings_for(&db.url, &cluster.bootstrap_servers(), &[TOPIC]);
+    // Nothing would be written by size or age during this test: only the shutdown flush can.
+    settings.worker.batch_linger_ms = 600_000;
+    settings.worker.batch_max_rows = 1_000_000;
+    produce(&cluster.bootstrap_servers(), &(0..20).map(article).collect::<Vec<_>>()).await;
+
+    let shutdown = CancellationToken::new();
+    let stop = StopWhen { shutdown: shutdown.clone(), idle_for: None };
+    let sink = db.sink(&settings.kafka.group_id).await;
+    let running = tokio::spawn({
+        let settings = settings.clone();
+        async move { worker::run(&settings, sink, stop).await }
+    });
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(db.count("SELECT count(*) FROM articles").await, 0);
+    shutdown.cancel();
+    let summary = tokio::time::timeout(Duration::from_secs(30), running).await.unwrap().unwrap().unwrap();
+
+    assert_eq!(summary.messages, 20);
+    assert_eq!(db.count("SELECT count(*) FROM articles").await, 20);
+    assert_eq!(db.count("SELECT sum(next_offset)::bigint FROM kafka_offsets").await, 20);
+}

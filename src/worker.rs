@@ -88,6 +88,8 @@ struct Worker {
     consumer: ConsumerHandle,
     /// Partitions this worker owns, with the position last stored for each.
     owned: HashMap<TopicPartition, Option<i64>>,
+    /// The offset each partition should deliver next, to notice offsets the broker skipped.
+    reading_at: HashMap<TopicPartition, i64>,
     batch: Batch,
     batch_bytes: usize,
     batch_started: Option<Instant>,
@@ -102,6 +104,7 @@ impl Worker {
             pipeline: Pipeline::default(),
             consumer,
             owned: HashMap::new(),
+            reading_at: HashMap::new(),
             batch: Batch::default(),
             batch_bytes: 0,
             batch_started: None,
@@ -139,7 +142,12 @@ impl Worker {
                     None => break,
                     Some(ConsumerEvent::Assigned(starts)) => {
                         last_message = Instant::now();
-                        self.owned.extend(starts);
+                        for (partition, stored) in starts {
+                            if let Some(next) = stored {
+                                self.reading_at.insert(partition.clone(), next);
+                            }
+                            self.owned.insert(partition, stored);
+                        }
                     }
                     Some(ConsumerEvent::Message(message)) => {
                         last_message = Instant::now();
@@ -152,6 +160,7 @@ impl Worker {
                         self.flush(&stop.shutdown).await?;
                         for partition in &partitions {
                             self.owned.remove(partition);
+                            self.reading_at.remove(partition);
                         }
                         let _ = done.send(());
                     }
@@ -168,6 +177,7 @@ impl Worker {
             // Read before a revoke or after a fence: another member owns it now.
             return;
         }
+        self.note_skipped_offsets(&partition, origin.offset);
         self.summary.messages += 1;
         self.batch_bytes += payload.len();
         self.batch_started.get_or_insert_with(Instant::now);
@@ -177,6 +187,16 @@ impl Worker {
             Outcome::Dead(reason) => {
                 warn!(topic = %origin.topic, partition = origin.partition, offset = origin.offset, %reason, "dead letter");
                 self.batch.dead_letters.push(DeadLetter { origin, key, payload, reason });
+            }
+        }
+    }
+
+    /// Offsets can legitimately be missing (compacted topics, transaction markers), so a jump is
+    /// not an error; but a broker that skips records would lose them silently, so it is logged.
+    fn note_skipped_offsets(&mut self, partition: &TopicPartition, offset: i64) {
+        if let Some(expected) = self.reading_at.insert(partition.clone(), offset + 1) {
+            if offset > expected {
+                warn!(%partition, expected, delivered = offset, skipped = offset - expected, "broker skipped offsets");
             }
         }
     }

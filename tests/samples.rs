@@ -3,7 +3,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use article_ingest::article::Article;
 use article_ingest::input::files::{expand_paths, read_messages};
@@ -58,61 +58,12 @@ fn sample_articles_keep_every_paragraph_and_lose_every_boilerplate_line() {
     }
 }
 
-/// ../shared/seeds: five real crawler pages of one story. Present beside every checkout of this
-/// project and in CI; a user's clone has no such folder, and then there is nothing to check.
-fn shared_seeds() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/seeds");
-    dir.is_dir().then_some(dir)
-}
-
-/// The boilerplate the seeds carry, by kind (breadcrumbs, share bars, social bullets, prompts, teasers).
-const SEED_BOILERPLATE: [&str; 14] = [
-    "You are here",
-    "Home »",
-    "News / Russia / News",
-    "SHARE THIS ARTICLE",
-    "Press TV News Roku",
-    "www.presstv.co.uk",
-    "• facebook",
-    "google plus",
-    "Audio Only",
-    "Do you like the content of this article?",
-    "Post with no comments.",
-    "Airstrikes Hit Two Hospitals in Besieged Syrian City of Aleppo",
-    "U.S. Building Drone Base in One of Africa's Poorest Countries",
-    "WATCH: Syria: Grad Rockets",
-];
-
-/// A seed line is a paragraph when it is prose: a sentence of five words or more.
-fn seed_paragraphs(text: &str) -> Vec<String> {
-    text.lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .filter(|l| article_ingest::stages::text::word_count(l) >= 5)
-        .filter(|l| article_ingest::stages::text::ends_like_sentence(l))
-        .filter(|l| !SEED_BOILERPLATE.iter().any(|b| l.contains(b)))
-        .collect()
-}
-
-pub fn check_seed_bodies(dir: &Path, bodies: &HashMap<String, String>) {
-    assert_eq!(bodies.len(), 5, "five seeds, five articles");
-    for (id, body) in bodies {
-        let text = std::fs::read_to_string(dir.join(format!("{id}.txt"))).unwrap();
-        for snippet in SEED_BOILERPLATE {
-            assert!(!body.contains(snippet), "{id}: boilerplate {snippet:?} left in");
-        }
-        let kept: Vec<&str> = body.split("\n\n").collect();
-        for paragraph in seed_paragraphs(&text) {
-            assert!(kept.contains(&paragraph.as_str()), "{id}: paragraph dropped: {paragraph}");
-        }
-    }
-}
-
 #[test]
 fn shared_seeds_keep_every_paragraph_and_lose_their_boilerplate() {
-    let Some(dir) = shared_seeds() else {
+    let Some(dir) = common::seeds::shared_seeds() else {
         eprintln!("../shared/seeds not present: nothing to check here (the sample-article test covers the same kinds)");
         return;
     };
     let bodies: HashMap<String, String> = process_dir(&dir).into_iter().map(|a| (a.id, a.body)).collect();
-    check_seed_bodies(&dir, &bodies);
+    common::seeds::check_seed_bodies(&dir, &bodies);
 }

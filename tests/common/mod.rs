@@ -2,6 +2,8 @@
 //! built binary as a child process, and — for end-to-end tests — a Tansu broker and kafka-python.
 #![allow(dead_code)]
 
+pub mod seeds;
+
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -53,6 +55,10 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        if std::env::var_os("KEEP_TEST_DB").is_some() {
+            eprintln!("KEEP_TEST_DB: leaving database {} in place", self.name);
+            return;
+        }
         let name = self.name.clone();
         // Drop runs inside the test's runtime: do the async work on a thread with its own.
         std::thread::spawn(move || {

@@ -226,9 +226,26 @@ mod tests {
         assert_eq!(
             keys,
             [
-                "id", "url", "source", "title", "body", "removed", "published_at", "authors", "agency",
-                "dateline", "language", "word_count", "entities", "quotes", "keywords", "content_hash",
-                "duplicate_of", "duplicate_kind", "similarity", "story_id"
+                "id",
+                "url",
+                "source",
+                "title",
+                "body",
+                "removed",
+                "published_at",
+                "authors",
+                "agency",
+                "dateline",
+                "language",
+                "word_count",
+                "entities",
+                "quotes",
+                "keywords",
+                "content_hash",
+                "duplicate_of",
+                "duplicate_kind",
+                "similarity",
+                "story_id"
             ]
         );
         assert_eq!(json["entities"], serde_json::json!({"people": [], "places": [], "organizations": []}));

@@ -178,8 +178,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("site.toml");
         std::fs::write(&path, "[kafka]\ngroup_id = \"from-file\"\nbrokers = \"file:9092\"\n").unwrap();
-        let settings =
-            Settings::load(Some(&path), &env(&[("ARTICLE_INGEST__KAFKA__BROKERS", "env:9092")])).unwrap();
+        let settings = Settings::load(Some(&path), &env(&[("ARTICLE_INGEST__KAFKA__BROKERS", "env:9092")])).unwrap();
         assert_eq!(settings.kafka.group_id, "from-file");
         assert_eq!(settings.kafka.brokers, "env:9092");
     }

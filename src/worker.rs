@@ -112,11 +112,7 @@ impl Worker {
         }
     }
 
-    async fn event_loop(
-        &mut self,
-        mut events: mpsc::Receiver<ConsumerEvent>,
-        stop: StopWhen,
-    ) -> anyhow::Result<()> {
+    async fn event_loop(&mut self, mut events: mpsc::Receiver<ConsumerEvent>, stop: StopWhen) -> anyhow::Result<()> {
         let linger = Duration::from_millis(self.settings.batch_linger_ms);
         let mut stopping = false;
         let mut last_message = Instant::now();
@@ -194,10 +190,10 @@ impl Worker {
     /// Offsets can legitimately be missing (compacted topics, transaction markers), so a jump is
     /// not an error; but a broker that skips records would lose them silently, so it is logged.
     fn note_skipped_offsets(&mut self, partition: &TopicPartition, offset: i64) {
-        if let Some(expected) = self.reading_at.insert(partition.clone(), offset + 1) {
-            if offset > expected {
-                warn!(%partition, expected, delivered = offset, skipped = offset - expected, "broker skipped offsets");
-            }
+        if let Some(expected) = self.reading_at.insert(partition.clone(), offset + 1)
+            && offset > expected
+        {
+            warn!(%partition, expected, delivered = offset, skipped = offset - expected, "broker skipped offsets");
         }
     }
 
@@ -274,4 +270,3 @@ impl Worker {
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400 * 365)
 }
-

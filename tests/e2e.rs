@@ -142,7 +142,8 @@ async fn sample_articles_from_an_outside_client_land_as_clean_rows() {
     for (id, want) in &expected {
         let (body, duplicate_of, hash) = &rows[id];
         let paragraphs: Vec<&str> = body.split("\n\n").collect();
-        let want_paragraphs: Vec<&str> = want["paragraphs"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+        let want_paragraphs: Vec<&str> =
+            want["paragraphs"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
         assert_eq!(paragraphs, want_paragraphs, "{id}");
         // Which of a copy set arrives first depends on partitions; that the link stays inside the
         // copy set is what must hold.
@@ -209,12 +210,16 @@ async fn sigkill_three_times_during_20000_messages_loses_nothing_and_doubles_not
     produce_messages(&tansu, "stream", &messages);
 
     let settings: &[(&str, &str)] = &[("ARTICLE_INGEST__WORKER__BATCH_MAX_ROWS", "250")];
-    let written = || async { db.count("SELECT (SELECT count(*) FROM articles) + (SELECT count(*) FROM dead_letters)").await };
+    let written =
+        || async { db.count("SELECT (SELECT count(*) FROM articles) + (SELECT count(*) FROM dead_letters)").await };
     let mut kills = Vec::new();
     for fraction in [0.15, 0.40, 0.65] {
         let mut worker = spawn_worker(&db, &tansu.brokers(), "stream", settings, &[]);
         let threshold = (TOTAL as f64 * fraction) as i64;
-        assert!(eventually(Duration::from_secs(300), || async { written().await >= threshold }).await, "progress to {threshold}");
+        assert!(
+            eventually(Duration::from_secs(300), || async { written().await >= threshold }).await,
+            "progress to {threshold}"
+        );
         worker.kill().unwrap(); // SIGKILL: no flush, no goodbye
         worker.wait().unwrap();
         kills.push(written().await);
@@ -248,7 +253,10 @@ async fn sigterm_stores_the_batch_in_hand_and_exits_zero() {
     let mut worker = spawn_worker(&db, &tansu.brokers(), "term", settings, &[]);
     // Wait until the worker has read everything: its Kafka commits are informational, so watch
     // the group's assignment through Postgres instead — position rows appear on assignment.
-    assert!(eventually(Duration::from_secs(60), || async { db.count("SELECT count(*) FROM kafka_offsets").await == 2 }).await);
+    assert!(
+        eventually(Duration::from_secs(60), || async { db.count("SELECT count(*) FROM kafka_offsets").await == 2 })
+            .await
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(db.count("SELECT count(*) FROM articles").await, 0);
     let status = Command::new("kill").args(["-TERM", &worker.id().to_string()]).status().unwrap();

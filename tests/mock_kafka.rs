@@ -85,13 +85,12 @@ async fn every_bad_input_kind_becomes_one_dead_letter_and_the_partition_keeps_mo
     assert_eq!(db.count("SELECT count(*) FROM articles").await, 8, "every good message after a bad one is written");
     assert_eq!(db.count("SELECT count(*) FROM dead_letters").await, 8);
     for (reason, payload) in &bad {
-        let (count, stored_payload): (i64, Vec<u8>) = sqlx::query_as(
-            "SELECT count(*) OVER (), payload FROM dead_letters WHERE strpos(reason, $1) > 0",
-        )
-        .bind(reason)
-        .fetch_one(&db.pool)
-        .await
-        .unwrap_or_else(|_| panic!("a dead letter for {reason}"));
+        let (count, stored_payload): (i64, Vec<u8>) =
+            sqlx::query_as("SELECT count(*) OVER (), payload FROM dead_letters WHERE strpos(reason, $1) > 0")
+                .bind(reason)
+                .fetch_one(&db.pool)
+                .await
+                .unwrap_or_else(|_| panic!("a dead letter for {reason}"));
         assert_eq!(count, 1, "{reason}");
         assert_eq!(&stored_payload, payload, "{reason}: the raw bytes are kept");
     }
@@ -138,7 +137,12 @@ async fn two_workers_in_one_group_write_each_message_exactly_once_across_a_rebal
     };
     let second = async {
         // Join once the first worker is under way, forcing a rebalance mid-run.
-        assert!(common::eventually(Duration::from_secs(60), || async { db.count("SELECT count(*) FROM articles").await > 0 }).await);
+        assert!(
+            common::eventually(Duration::from_secs(60), || async {
+                db.count("SELECT count(*) FROM articles").await > 0
+            })
+            .await
+        );
         run_until_idle(&settings, &db, 4).await
     };
     let (one, two) = tokio::join!(first, second);

@@ -13,7 +13,8 @@ fn article_batch(items: &[(&str, &str, i32, i64)]) -> Batch {
     let mut batch = Batch::default();
     for (id, body, partition, offset) in items {
         let payload = serde_json::json!({"id": id, "text": body}).to_string();
-        let Outcome::Article(article) = process_message(&pipeline, payload.as_bytes(), None, || unreachable!(), 1 << 20)
+        let Outcome::Article(article) =
+            process_message(&pipeline, payload.as_bytes(), None, || unreachable!(), 1 << 20)
         else {
             panic!("fixture article is valid")
         };
@@ -61,7 +62,9 @@ async fn a_batch_for_a_partition_another_worker_advanced_is_refused_whole() {
     let mut zombie = article_batch(&[("a", BODY_A, 0, 0), ("b", BODY_B, 1, 0)]);
     zombie.positions = vec![position(0, None, 1), position(1, None, 1)];
     let error = sink.write_batch(&mut zombie).await.unwrap_err();
-    assert!(matches!(error, SinkError::Fenced { ref partition, stored: Some(1), expected: None } if partition.partition == 0));
+    assert!(
+        matches!(error, SinkError::Fenced { ref partition, stored: Some(1), expected: None } if partition.partition == 0)
+    );
     assert_eq!(db.count("SELECT count(*) FROM articles").await, 1, "nothing of the refused batch is stored");
     assert_eq!(db.count("SELECT max(revision)::bigint FROM articles").await, 1);
 }
@@ -94,7 +97,10 @@ async fn copies_in_a_later_batch_and_in_the_same_batch_point_at_the_first_articl
     later.positions = vec![position(1, None, 2)];
     sink.write_batch(&mut later).await.unwrap();
     let rows: Vec<(String, Option<String>, Option<String>)> =
-        sqlx::query_as("SELECT id, duplicate_of, duplicate_kind FROM articles ORDER BY id").fetch_all(&db.pool).await.unwrap();
+        sqlx::query_as("SELECT id, duplicate_of, duplicate_kind FROM articles ORDER BY id")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
     assert_eq!(
         rows,
         [

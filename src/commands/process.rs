@@ -22,7 +22,13 @@ pub fn process(settings: &Settings, args: &ProcessArgs) -> anyhow::Result<()> {
     for (index_in_input, message) in read_messages(files).enumerate() {
         let message = message.context("reading input")?;
         let fallback_id = || format!("input-{}", index_in_input + 1);
-        match process_message(&pipeline, &message.payload, message.key.as_deref(), fallback_id, settings.worker.max_message_bytes) {
+        match process_message(
+            &pipeline,
+            &message.payload,
+            message.key.as_deref(),
+            fallback_id,
+            settings.worker.max_message_bytes,
+        ) {
             Outcome::Article(mut article) => {
                 link_exact_copies(std::iter::once(article.as_mut()), &mut index);
                 serde_json::to_writer(&mut out, &article)?;

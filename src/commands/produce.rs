@@ -56,7 +56,9 @@ pub async fn produce(settings: &Settings, args: &ProduceArgs) -> anyhow::Result<
     Ok(())
 }
 
-async fn await_all(pending: &mut Vec<tokio::task::JoinHandle<anyhow::Result<rdkafka::producer::future_producer::Delivery>>>) -> anyhow::Result<usize> {
+async fn await_all(
+    pending: &mut Vec<tokio::task::JoinHandle<anyhow::Result<rdkafka::producer::future_producer::Delivery>>>,
+) -> anyhow::Result<usize> {
     let count = pending.len();
     for handle in pending.drain(..) {
         handle.await??;

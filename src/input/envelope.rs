@@ -125,8 +125,7 @@ fn decode_raw_body(
 /// practically never starts that way, and a misjudged page still goes through the text cleaner.
 pub fn looks_like_html(body: &str) -> bool {
     let head: String = body.trim_start().chars().take(64).collect::<String>().to_ascii_lowercase();
-    const OPENERS: [&str; 8] =
-        ["<!doctype html", "<html", "<!--", "<head", "<body", "<meta", "<div", "<article"];
+    const OPENERS: [&str; 8] = ["<!doctype html", "<html", "<!--", "<head", "<body", "<meta", "<div", "<article"];
     OPENERS.iter().any(|opener| head.starts_with(opener))
 }
 

@@ -30,7 +30,10 @@ pub fn expand_paths(paths: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
             found.sort();
             files.extend(found);
         } else {
-            return Err(io::Error::new(io::ErrorKind::NotFound, format!("{}: no such file or directory", path.display())));
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{}: no such file or directory", path.display()),
+            ));
         }
     }
     Ok(files)

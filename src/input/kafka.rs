@@ -46,7 +46,10 @@ pub enum ConsumerEvent {
     Assigned(Vec<(TopicPartition, Option<i64>)>),
     Message(KafkaMessage),
     /// Partitions about to be let go: write what was read from them, then answer on `done`.
-    Revoked { partitions: Vec<TopicPartition>, done: oneshot::Sender<()> },
+    Revoked {
+        partitions: Vec<TopicPartition>,
+        done: oneshot::Sender<()>,
+    },
 }
 
 /// Offsets to commit to Kafka, informational only.
@@ -87,7 +90,9 @@ impl ClientContext for IngestContext {
                 error!(target: "librdkafka", facility = fac, "{log_message}")
             }
             RDKafkaLogLevel::Warning => warn!(target: "librdkafka", facility = fac, "{log_message}"),
-            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => info!(target: "librdkafka", facility = fac, "{log_message}"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                info!(target: "librdkafka", facility = fac, "{log_message}")
+            }
             RDKafkaLogLevel::Debug => debug!(target: "librdkafka", facility = fac, "{log_message}"),
         }
     }

@@ -8,13 +8,13 @@ use regex::Regex;
 
 const MONTHS: &str = "jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?";
 
-static ISO: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b").expect("valid regex"));
+static ISO: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b").expect("valid regex"));
 static MONTH_DAY_YEAR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(r"(?i)\b({MONTHS})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b")).expect("valid regex")
 });
 static DAY_MONTH_YEAR: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"(?i)\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({MONTHS})\.?,?\s+(\d{{4}})\b")).expect("valid regex")
+    Regex::new(&format!(r"(?i)\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({MONTHS})\.?,?\s+(\d{{4}})\b"))
+        .expect("valid regex")
 });
 static NUMERIC: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b(\d{1,2})[/.](\d{1,2})[/.](\d{4})\b").expect("valid regex"));
@@ -79,7 +79,12 @@ pub fn is_date_line(line: &str) -> bool {
     let rest_words = after
         .split_whitespace()
         .filter(|w| w.chars().any(char::is_alphabetic))
-        .filter(|w| !matches!(w.to_lowercase().trim_matches(|c: char| !c.is_alphabetic()), "am" | "pm" | "gmt" | "utc" | "et" | "est" | "edt" | "bst" | "cet"))
+        .filter(|w| {
+            !matches!(
+                w.to_lowercase().trim_matches(|c: char| !c.is_alphabetic()),
+                "am" | "pm" | "gmt" | "utc" | "et" | "est" | "edt" | "bst" | "cet"
+            )
+        })
         .count();
     lead_in_ok && rest_words == 0
 }

@@ -84,9 +84,10 @@ fn published_at(article: &Article) -> Option<PublishedAt> {
     let fetched_at = article.input.fetched_at;
     let from_html = article.input.html_published.as_deref().and_then(parse_html_time);
     let from_text = || {
-        HEADER_REASONS.iter().flat_map(|reason| removed_with(article, *reason)).find_map(|line| {
-            find_date(line).map(|found| PublishedAt::Date(found.date))
-        })
+        HEADER_REASONS
+            .iter()
+            .flat_map(|reason| removed_with(article, *reason))
+            .find_map(|line| find_date(line).map(|found| PublishedAt::Date(found.date)))
     };
     from_html.into_iter().chain(from_text()).find(|at| is_plausible(*at, fetched_at))
 }

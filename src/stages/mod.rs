@@ -28,7 +28,7 @@ impl Default for Pipeline {
     fn default() -> Self {
         Pipeline {
             stages: vec![
-                Box::new(clean::Cleaner::default()),
+                Box::new(clean::Cleaner),
                 Box::new(dedup::ContentHasher),
                 Box::new(metadata::MetadataExtractor),
             ],

@@ -25,8 +25,8 @@ pub fn ends_with_colon(line: &str) -> bool {
 }
 
 const MINOR_WORDS: [&str; 24] = [
-    "a", "an", "the", "and", "or", "but", "nor", "of", "in", "on", "at", "to", "for", "by", "with", "from",
-    "as", "vs", "vs.", "into", "over", "via", "per", "is",
+    "a", "an", "the", "and", "or", "but", "nor", "of", "in", "on", "at", "to", "for", "by", "with", "from", "as", "vs",
+    "vs.", "into", "over", "via", "per", "is",
 ];
 
 /// Share of the words (minor words aside) that start with a capital: headlines in title case score 1.

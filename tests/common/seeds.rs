@@ -51,4 +51,3 @@ pub fn check_seed_bodies(dir: &Path, bodies: &HashMap<String, String>) {
         }
     }
 }
-

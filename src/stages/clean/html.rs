@@ -19,14 +19,51 @@ pub struct Extracted {
 
 /// Elements whose content is never article text.
 const SKIPPED: [&str; 14] = [
-    "script", "style", "noscript", "template", "nav", "aside", "form", "button", "svg", "iframe", "select",
-    "footer", "figcaption", "head",
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "nav",
+    "aside",
+    "form",
+    "button",
+    "svg",
+    "iframe",
+    "select",
+    "footer",
+    "figcaption",
+    "head",
 ];
 
 /// Elements that end a block of text: each becomes its own line.
 const BLOCKS: [&str; 27] = [
-    "p", "div", "section", "article", "main", "header", "h1", "h2", "h3", "h4", "h5", "h6", "li", "ul", "ol",
-    "blockquote", "pre", "table", "tr", "td", "th", "dd", "dt", "br", "hr", "figure", "address",
+    "p",
+    "div",
+    "section",
+    "article",
+    "main",
+    "header",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "li",
+    "ul",
+    "ol",
+    "blockquote",
+    "pre",
+    "table",
+    "tr",
+    "td",
+    "th",
+    "dd",
+    "dt",
+    "br",
+    "hr",
+    "figure",
+    "address",
 ];
 
 fn selector(css: &str) -> Selector {
@@ -37,9 +74,8 @@ static CONTENT_ROOTS: LazyLock<Selector> =
     LazyLock::new(|| selector("article, main, [itemprop=articleBody], [role=main]"));
 static BODY: LazyLock<Selector> = LazyLock::new(|| selector("body"));
 /// Title sources, most trusted first: the social title is the headline without the site name.
-static TITLE: LazyLock<Vec<Selector>> = LazyLock::new(|| {
-    [r#"meta[property="og:title"]"#, r#"meta[name="twitter:title"]"#, "title"].map(selector).to_vec()
-});
+static TITLE: LazyLock<Vec<Selector>> =
+    LazyLock::new(|| [r#"meta[property="og:title"]"#, r#"meta[name="twitter:title"]"#, "title"].map(selector).to_vec());
 static PUBLISHED: LazyLock<Vec<Selector>> = LazyLock::new(|| {
     [
         r#"meta[property="article:published_time"]"#,
@@ -93,10 +129,10 @@ fn block_text(root: ElementRef<'_>) -> String {
             },
             Edge::Close(node) if skipping == Some(node.id()) => skipping = None,
             Edge::Close(node) if skipping.is_none() => {
-                if let Node::Element(el) = node.value() {
-                    if BLOCKS.contains(&el.name()) {
-                        end_line(&mut out, &mut line);
-                    }
+                if let Node::Element(el) = node.value()
+                    && BLOCKS.contains(&el.name())
+                {
+                    end_line(&mut out, &mut line);
                 }
             }
             _ => {}

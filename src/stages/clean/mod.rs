@@ -85,25 +85,56 @@ fn cue(pattern: &str, reason: Reason, max_words: usize) -> Cue {
 static LEXICON: LazyLock<Vec<Cue>> = LazyLock::new(|| {
     vec![
         cue(r"(?i)\byou are here\b|^home\s*[»›>/|]", Reason::Breadcrumb, 30),
-        cue(r"(?i)\(photos?( by|:)|\|\s*(photo|image|picture)s?\b|^(photo|image|picture|file photo)s?\s*:|\b(photo|image) (credit|courtesy)\b|\bgetty images\b", Reason::Caption, 80),
-        cue(r"(?i)^(watch|video|listen|audio|read more|read also|also read|more on this|related( articles| stories| news)?|see also|recommended|trending|most (read|popular|viewed))\s*[:|»›\-–]", Reason::Teaser, 25),
-        cue(r"(?i)^(share|tweet|e-?mail|print|pin it|whatsapp|facebook|twitter|linkedin|reddit|telegram|google( plus|\+)?|instagram|youtube|roku|rss|copy link)\b", Reason::Share, 6),
+        cue(
+            r"(?i)\(photos?( by|:)|\|\s*(photo|image|picture)s?\b|^(photo|image|picture|file photo)s?\s*:|\b(photo|image) (credit|courtesy)\b|\bgetty images\b",
+            Reason::Caption,
+            80,
+        ),
+        cue(
+            r"(?i)^(watch|video|listen|audio|read more|read also|also read|more on this|related( articles| stories| news)?|see also|recommended|trending|most (read|popular|viewed))\s*[:|»›\-–]",
+            Reason::Teaser,
+            25,
+        ),
+        cue(
+            r"(?i)^(share|tweet|e-?mail|print|pin it|whatsapp|facebook|twitter|linkedin|reddit|telegram|google( plus|\+)?|instagram|youtube|roku|rss|copy link)\b",
+            Reason::Share,
+            6,
+        ),
         cue(r"(?i)\bshare (this|on|via)\b|\bfollow us\b", Reason::Share, 10),
-        cue(r"(?i)\b(subscribe|newsletter|sign up|log ?in|sign in|register now|create an account)\b", Reason::Subscribe, 12),
-        cue(r"(?i)\b(no|\d+) comments?\b|^comments?\b|leave a (comment|reply)|post (a|with no) comments?|join the (discussion|conversation)", Reason::Comments, 8),
-        cue(r"(?i)\b(do|did) you (like|enjoy)\b|\brate this\b|\bwas this (article|story|helpful)\b", Reason::Engagement, 14),
-        cue(r"(?i)\bcookies?\b|privacy policy|terms of (use|service)|all rights reserved|^copyright\b|©", Reason::Legal, 40),
+        cue(
+            r"(?i)\b(subscribe|newsletter|sign up|log ?in|sign in|register now|create an account)\b",
+            Reason::Subscribe,
+            12,
+        ),
+        cue(
+            r"(?i)\b(no|\d+) comments?\b|^comments?\b|leave a (comment|reply)|post (a|with no) comments?|join the (discussion|conversation)",
+            Reason::Comments,
+            8,
+        ),
+        cue(
+            r"(?i)\b(do|did) you (like|enjoy)\b|\brate this\b|\bwas this (article|story|helpful)\b",
+            Reason::Engagement,
+            14,
+        ),
+        cue(
+            r"(?i)\bcookies?\b|privacy policy|terms of (use|service)|all rights reserved|^copyright\b|©",
+            Reason::Legal,
+            40,
+        ),
         cue(r"^(https?://|www\.)\S+$", Reason::Link, 1),
         cue(r"(?i)^(by|written by|reporting by|text by)\s+\p{Lu}", Reason::Byline, 10),
-        cue(r"(?i)\b(agence france[- ]presse|afp|reuters|associated press|xinhua|dpa|anadolu|efe|ansa|upi|press trust of india|ians)\b", Reason::CreditLine, 6),
+        cue(
+            r"(?i)\b(agence france[- ]presse|afp|reuters|associated press|xinhua|dpa|anadolu|efe|ansa|upi|press trust of india|ians)\b",
+            Reason::CreditLine,
+            6,
+        ),
     ]
 });
 
 /// Breadcrumb separators between short segments: "News / Russia / News", "Home » World".
 static BREADCRUMB: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[^.!?]{1,40}(\s[»›>/|]\s[^.!?]{1,40}){2,}$").expect("valid regex"));
-static BULLET: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[•·▪►▸◦‣□■●*\-–—]\s+").expect("valid regex"));
+static BULLET: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[•·▪►▸◦‣□■●*\-–—]\s+").expect("valid regex"));
 
 /// What one line looks like on its own.
 struct LineShape {
@@ -371,7 +402,8 @@ mod tests {
 
     #[test]
     fn a_paragraph_that_mentions_twitter_or_comments_is_kept() {
-        let page = "Twitter said on Monday it would remove the comments of accounts that spread false claims about the storm.";
+        let page =
+            "Twitter said on Monday it would remove the comments of accounts that spread false claims about the storm.";
         assert_eq!(clean_lines(page).0.len(), 1);
     }
 }

@@ -1,0 +1,52 @@
+# article-ingest — every set-up step is here; `make demo` and `make test` need nothing installed by hand.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CARGO        ?= cargo
+TOOLS_DIR    ?= $(CURDIR)/.tools
+# Tansu takes 10–17 minutes to build: it is cached outside the work tree so clones share it.
+TANSU_VERSION := 0.6.0
+TANSU_ROOT   ?= $(HOME)/.cache/article-ingest/tansu-$(TANSU_VERSION)
+TANSU_BIN    := $(TANSU_ROOT)/bin/tansu
+VENV         := $(TOOLS_DIR)/venv
+KAFKA_PYTHON := $(VENV)/bin/python
+
+export TANSU_BIN KAFKA_PYTHON
+
+.PHONY: help build test lint demo tansu venv postgres clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+build: ## build the binary
+	$(CARGO) build --locked
+
+test: tansu venv ## every test: units, Postgres, mock cluster, end to end on Tansu with kafka-python
+	DATABASE_URL="$$(scripts/ensure-postgres.sh)" $(CARGO) test --locked --features e2e
+
+lint: ## formatting and clippy, warnings as errors
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets --features e2e -- -D warnings
+
+demo: build ## produce the sample articles to an embedded broker and land them in Postgres (BROKER=tansu for the real one)
+	@if [ "$${BROKER:-mock}" = tansu ]; then $(MAKE) --no-print-directory tansu; fi
+	scripts/demo.sh
+
+tansu: $(TANSU_BIN) ## build the Tansu broker (once; cached)
+
+$(TANSU_BIN):
+	$(CARGO) install tansu --version $(TANSU_VERSION) --locked --features dynostore --root $(TANSU_ROOT)
+
+venv: $(KAFKA_PYTHON) ## kafka-python in a git-ignored virtualenv
+
+$(KAFKA_PYTHON): tests/support/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -r tests/support/requirements.txt
+	touch $(KAFKA_PYTHON)
+
+postgres: ## print the URL of a Postgres that answers, starting one when none does
+	@scripts/ensure-postgres.sh
+
+clean: ## remove build output and the tools folder (the Tansu cache stays)
+	$(CARGO) clean
+	rm -rf $(TOOLS_DIR)

@@ -14,7 +14,7 @@ use tracing::{info, warn};
 
 use crate::article::{Article, DeadLetter};
 use crate::input::envelope::decode;
-use crate::input::kafka::{ConsumerEvent, ConsumerHandle, KafkaMessage, spawn_consumer};
+use crate::input::kafka::{ConsumerEvent, ConsumerHandle, ConsumerRequest, KafkaMessage, spawn_consumer};
 use crate::settings::{Settings, WorkerSettings};
 use crate::sink::{Batch, BatchReport, PartitionPosition, PgSink, SinkError, TopicPartition};
 use crate::stages::Pipeline;
@@ -139,11 +139,13 @@ impl Worker {
                     Some(ConsumerEvent::Assigned(starts)) => {
                         last_message = Instant::now();
                         for (partition, stored) in starts {
-                            if let Some(next) = stored {
-                                self.reading_at.insert(partition.clone(), next);
-                            }
-                            self.owned.insert(partition, stored);
+                            self.own(partition, stored);
                         }
+                    }
+                    Some(ConsumerEvent::Resynced(partition, stored)) => {
+                        // Everything from the stored position on is delivered again.
+                        self.batch.remove_partition(&partition);
+                        self.own(partition, stored);
                     }
                     Some(ConsumerEvent::Message(message)) => {
                         last_message = Instant::now();
@@ -187,6 +189,14 @@ impl Worker {
         }
     }
 
+    fn own(&mut self, partition: TopicPartition, stored: Option<i64>) {
+        match stored {
+            Some(next) => self.reading_at.insert(partition.clone(), next),
+            None => self.reading_at.remove(&partition),
+        };
+        self.owned.insert(partition, stored);
+    }
+
     /// Offsets can legitimately be missing (compacted topics, transaction markers), so a jump is
     /// not an error; but a broker that skips records would lose them silently, so it is logged.
     fn note_skipped_offsets(&mut self, partition: &TopicPartition, offset: i64) {
@@ -201,8 +211,11 @@ impl Worker {
         self.batch.len() >= self.settings.batch_max_rows || self.batch_bytes >= self.settings.batch_max_bytes
     }
 
-    /// Writes the current batch, retrying while Postgres is away. On a fence, the fenced
-    /// partition's messages are dropped (its new owner reads them) and the rest is written.
+    /// Writes the current batch, retrying while Postgres is away. On a fence (the stored position
+    /// moved: another member wrote the partition, or an operator rewound it), the partition's
+    /// messages leave the batch, the rest is written, and the partition is read again from its
+    /// stored position; until then its messages are ignored. The position check in every write is
+    /// a compare-and-set, so whoever writes a range first writes it once.
     async fn flush(&mut self, shutdown: &tokio_util::sync::CancellationToken) -> anyhow::Result<()> {
         if self.batch.is_empty() {
             return Ok(());
@@ -219,9 +232,11 @@ impl Worker {
                     return Ok(());
                 }
                 Err(SinkError::Fenced { partition, stored, expected }) => {
-                    warn!(%partition, ?stored, ?expected, "partition written by another worker; dropping our copy");
+                    warn!(%partition, ?stored, ?expected, "stored position moved under this worker; reading again from it");
                     self.owned.remove(&partition);
+                    self.reading_at.remove(&partition);
                     batch.remove_partition(&partition);
+                    let _ = self.consumer.requests.send(ConsumerRequest::Resync(partition));
                 }
                 Err(error) if shutdown.is_cancelled() && delay.as_millis() as u64 >= self.settings.retry_max_ms => {
                     anyhow::bail!("stopping with an unwritten batch (it will be read again): {error}");
@@ -255,7 +270,7 @@ impl Worker {
             self.owned.insert(position.partition.clone(), Some(position.next));
             commits.push((position.partition.clone(), position.next));
         }
-        let _ = self.consumer.commits.send(commits);
+        let _ = self.consumer.requests.send(ConsumerRequest::Commit(commits));
         info!(
             rows = batch.len(),
             inserted = report.inserted,

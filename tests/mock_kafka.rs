@@ -179,3 +179,34 @@ async fn shutdown_writes_the_batch_in_hand_before_leaving() {
     assert_eq!(db.count("SELECT count(*) FROM articles").await, 20);
     assert_eq!(db.count("SELECT sum(next_offset)::bigint FROM kafka_offsets").await, 20);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewinding_the_stored_position_under_a_running_worker_makes_it_read_again_from_there() {
+    let cluster = mock_cluster(1);
+    let db = TestDb::new().await;
+    let settings = settings_for(&db.url, &cluster.bootstrap_servers(), &[TOPIC]);
+    produce(&cluster.bootstrap_servers(), &(0..40).map(article).collect::<Vec<_>>()).await;
+    let shutdown = CancellationToken::new();
+    let stop = StopWhen { shutdown: shutdown.clone(), idle_for: None };
+    let sink = db.sink(&settings.kafka.group_id).await;
+    let running = tokio::spawn({
+        let settings = settings.clone();
+        async move { worker::run(&settings, sink, stop).await }
+    });
+    let stored = || async { db.count("SELECT coalesce(max(next_offset), 0) FROM kafka_offsets").await };
+    assert!(common::eventually(Duration::from_secs(60), || async { stored().await == 40 }).await);
+
+    // An operator rewinds the partition to offset 10; the worker's next write is fenced by it.
+    sqlx::query("UPDATE kafka_offsets SET next_offset = 10").execute(&db.pool).await.unwrap();
+    produce(&cluster.bootstrap_servers(), &(40..50).map(article).collect::<Vec<_>>()).await;
+
+    assert!(
+        common::eventually(Duration::from_secs(60), || async { stored().await == 50 }).await,
+        "the partition moves on"
+    );
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(30), running).await.unwrap().unwrap().unwrap();
+    assert_eq!(db.count("SELECT count(*) FROM articles").await, 50);
+    assert_eq!(db.count("SELECT count(*) FROM articles WHERE revision = 2").await, 30, "offsets 10..39 read again");
+    assert_eq!(db.count("SELECT max(revision)::bigint FROM articles").await, 2);
+}

@@ -5,7 +5,8 @@
 //! nothing was ever stored). When partitions are revoked, the callback hands the worker a
 //! `Revoked` event and waits until the worker has written everything it read from them, so no
 //! other member can start on a partition before its last batch is stored. Kafka commits are sent
-//! after each stored batch, for lag monitoring only.
+//! after each stored batch, for lag monitoring only. When a write is fenced (the stored position
+//! moved under this worker), the thread seeks the partition back to the stored position.
 //!
 //! A plain thread with a `BaseConsumer` keeps librdkafka's callbacks synchronous, which is what
 //! the revoke-then-flush handshake needs; the bounded channel is the backpressure: when the worker
@@ -50,15 +51,23 @@ pub enum ConsumerEvent {
         partitions: Vec<TopicPartition>,
         done: oneshot::Sender<()>,
     },
+    /// After a `Resync` request: the partition now reads from its stored position (`None`: never written).
+    Resynced(TopicPartition, Option<i64>),
 }
 
-/// Offsets to commit to Kafka, informational only.
-pub type CommitRequest = Vec<(TopicPartition, i64)>;
+/// What the worker asks of the consumer thread.
+#[derive(Debug)]
+pub enum ConsumerRequest {
+    /// Offsets to commit to Kafka, informational only.
+    Commit(Vec<(TopicPartition, i64)>),
+    /// Move the partition back to the position stored in Postgres (after a fence).
+    Resync(TopicPartition),
+}
 
 pub struct ConsumerHandle {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
-    pub commits: std_mpsc::Sender<CommitRequest>,
+    pub requests: std_mpsc::Sender<ConsumerRequest>,
 }
 
 impl ConsumerHandle {
@@ -124,11 +133,7 @@ impl IngestContext {
         let mut starts = Vec::with_capacity(partitions.len());
         for partition in &partitions {
             let next = stored.get(partition).copied().flatten();
-            let offset = match (next, self.reset) {
-                (Some(next), _) => Offset::Offset(next),
-                (None, OffsetReset::Earliest) => Offset::Beginning,
-                (None, OffsetReset::Latest) => Offset::End,
-            };
+            let offset = self.start_offset(next);
             if let Err(error) = tpl.set_partition_offset(&partition.topic, partition.partition, offset) {
                 error!(%partition, %error, "cannot set start offset");
             }
@@ -140,6 +145,29 @@ impl IngestContext {
         }
         if let Err(error) = consumer.assign(tpl) {
             error!(%error, "assign failed");
+        }
+    }
+
+    /// Where a partition starts: its stored position, else `auto_offset_reset`.
+    fn start_offset(&self, stored: Option<i64>) -> Offset {
+        match (stored, self.reset) {
+            (Some(next), _) => Offset::Offset(next),
+            (None, OffsetReset::Earliest) => Offset::Beginning,
+            (None, OffsetReset::Latest) => Offset::End,
+        }
+    }
+
+    /// Seeks a partition back to its stored position. A partition no longer assigned is left
+    /// alone: its new owner reads it from the same stored position.
+    fn resync(&self, consumer: &BaseConsumer<Self>, partition: TopicPartition) {
+        let Some(stored) = self.load_positions_retrying(std::slice::from_ref(&partition)) else { return };
+        let next = stored.get(&partition).copied().flatten();
+        match consumer.seek(&partition.topic, partition.partition, self.start_offset(next), Duration::from_secs(10)) {
+            Ok(()) => {
+                info!(%partition, ?next, "partition moved back to its stored position");
+                let _ = self.events.blocking_send(ConsumerEvent::Resynced(partition, next));
+            }
+            Err(error) => warn!(%partition, %error, "cannot move the partition to its stored position"),
         }
     }
 
@@ -217,23 +245,26 @@ pub fn spawn_consumer(
     let consumer: BaseConsumer<IngestContext> = consumer_config(settings).create_with_context(context)?;
     let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
-    let (commits, commit_requests) = std_mpsc::channel();
+    let (requests, incoming_requests) = std_mpsc::channel();
     let thread_stop = stop.clone();
     let thread = std::thread::Builder::new()
         .name("kafka-consumer".into())
-        .spawn(move || poll_loop(consumer, events, commit_requests, thread_stop))?;
-    Ok(ConsumerHandle { stop, thread: Some(thread), commits })
+        .spawn(move || poll_loop(consumer, events, incoming_requests, thread_stop))?;
+    Ok(ConsumerHandle { stop, thread: Some(thread), requests })
 }
 
 fn poll_loop(
     consumer: BaseConsumer<IngestContext>,
     events: mpsc::Sender<ConsumerEvent>,
-    commit_requests: std_mpsc::Receiver<CommitRequest>,
+    requests: std_mpsc::Receiver<ConsumerRequest>,
     stop: Arc<AtomicBool>,
 ) {
     while !stop.load(Ordering::SeqCst) {
-        for request in commit_requests.try_iter() {
-            commit_informational(&consumer, &request);
+        for request in requests.try_iter() {
+            match request {
+                ConsumerRequest::Commit(offsets) => commit_informational(&consumer, &offsets),
+                ConsumerRequest::Resync(partition) => consumer.context().resync(&consumer, partition),
+            }
         }
         match consumer.poll(Duration::from_millis(100)) {
             None => {}
@@ -259,7 +290,7 @@ fn poll_loop(
     drop(consumer);
 }
 
-fn commit_informational(consumer: &BaseConsumer<IngestContext>, request: &CommitRequest) {
+fn commit_informational(consumer: &BaseConsumer<IngestContext>, request: &[(TopicPartition, i64)]) {
     let mut tpl = TopicPartitionList::new();
     for (partition, next) in request {
         let _ = tpl.add_partition_offset(&partition.topic, partition.partition, Offset::Offset(*next));

@@ -10,7 +10,7 @@ use sqlx::{Postgres, Row, Transaction};
 use thiserror::Error;
 
 use super::batch::{Batch, PartitionPosition, TopicPartition};
-use crate::article::{Article, Origin, PublishedAt};
+use crate::article::{Article, DeadLetter, Origin, PublishedAt};
 use crate::settings::DatabaseSettings;
 use crate::stages::dedup::{ExactIndex, link_exact_copies};
 
@@ -362,7 +362,10 @@ async fn insert_dead_letters(tx: &mut Transaction<'_, Postgres>, batch: &Batch) 
     if batch.dead_letters.is_empty() {
         return Ok(0);
     }
-    let dead = &batch.dead_letters;
+    // One statement must not touch a row twice: keep the last of a message read twice.
+    let mut seen = HashSet::new();
+    let mut dead: Vec<&DeadLetter> = batch.dead_letters.iter().rev().filter(|d| seen.insert(&d.origin)).collect();
+    dead.reverse();
     let topics: Vec<&str> = dead.iter().map(|d| d.origin.topic.as_str()).collect();
     let partitions: Vec<i32> = dead.iter().map(|d| d.origin.partition).collect();
     let offsets: Vec<i64> = dead.iter().map(|d| d.origin.offset).collect();

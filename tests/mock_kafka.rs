@@ -54,6 +54,27 @@ async fn run_until_idle(settings: &Settings, db: &TestDb, idle: u64) -> RunSumma
     tokio::time::timeout(Duration::from_secs(120), worker::run(settings, sink, stop)).await.unwrap().unwrap()
 }
 
+/// Starts an in-process worker that runs until the returned token is cancelled.
+async fn spawn_until_cancelled(
+    settings: &Settings,
+    db: &TestDb,
+) -> (CancellationToken, tokio::task::JoinHandle<anyhow::Result<RunSummary>>) {
+    let shutdown = CancellationToken::new();
+    let stop = StopWhen { shutdown: shutdown.clone(), idle_for: None };
+    let sink = db.sink(&settings.kafka.group_id).await;
+    let settings = settings.clone();
+    (shutdown, tokio::spawn(async move { worker::run(&settings, sink, stop).await }))
+}
+
+/// Stops a worker started by `spawn_until_cancelled` and returns what it wrote.
+async fn cancel_and_wait(
+    shutdown: CancellationToken,
+    running: tokio::task::JoinHandle<anyhow::Result<RunSummary>>,
+) -> RunSummary {
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(30), running).await.unwrap().unwrap().unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_input_kind_becomes_one_dead_letter_and_the_partition_keeps_moving() {
     let cluster = mock_cluster(1);
@@ -163,17 +184,10 @@ async fn shutdown_writes_the_batch_in_hand_before_leaving() {
     settings.worker.batch_max_rows = 1_000_000;
     produce(&cluster.bootstrap_servers(), &(0..20).map(article).collect::<Vec<_>>()).await;
 
-    let shutdown = CancellationToken::new();
-    let stop = StopWhen { shutdown: shutdown.clone(), idle_for: None };
-    let sink = db.sink(&settings.kafka.group_id).await;
-    let running = tokio::spawn({
-        let settings = settings.clone();
-        async move { worker::run(&settings, sink, stop).await }
-    });
+    let (shutdown, running) = spawn_until_cancelled(&settings, &db).await;
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!(db.count("SELECT count(*) FROM articles").await, 0);
-    shutdown.cancel();
-    let summary = tokio::time::timeout(Duration::from_secs(30), running).await.unwrap().unwrap().unwrap();
+    let summary = cancel_and_wait(shutdown, running).await;
 
     assert_eq!(summary.messages, 20);
     assert_eq!(db.count("SELECT count(*) FROM articles").await, 20);
@@ -186,13 +200,7 @@ async fn rewinding_the_stored_position_under_a_running_worker_makes_it_read_agai
     let db = TestDb::new().await;
     let settings = settings_for(&db.url, &cluster.bootstrap_servers(), &[TOPIC]);
     produce(&cluster.bootstrap_servers(), &(0..40).map(article).collect::<Vec<_>>()).await;
-    let shutdown = CancellationToken::new();
-    let stop = StopWhen { shutdown: shutdown.clone(), idle_for: None };
-    let sink = db.sink(&settings.kafka.group_id).await;
-    let running = tokio::spawn({
-        let settings = settings.clone();
-        async move { worker::run(&settings, sink, stop).await }
-    });
+    let (shutdown, running) = spawn_until_cancelled(&settings, &db).await;
     let stored = || async { db.count("SELECT coalesce(max(next_offset), 0) FROM kafka_offsets").await };
     assert!(common::eventually(Duration::from_secs(60), || async { stored().await == 40 }).await);
 
@@ -204,8 +212,7 @@ async fn rewinding_the_stored_position_under_a_running_worker_makes_it_read_agai
         common::eventually(Duration::from_secs(60), || async { stored().await == 50 }).await,
         "the partition moves on"
     );
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(30), running).await.unwrap().unwrap().unwrap();
+    cancel_and_wait(shutdown, running).await;
     assert_eq!(db.count("SELECT count(*) FROM articles").await, 50);
     assert_eq!(db.count("SELECT count(*) FROM articles WHERE revision = 2").await, 30, "offsets 10..39 read again");
     assert_eq!(db.count("SELECT max(revision)::bigint FROM articles").await, 2);

@@ -10,10 +10,14 @@ TANSU_ROOT   ?= $(HOME)/.cache/article-ingest/tansu-$(TANSU_VERSION)
 TANSU_BIN    := $(TANSU_ROOT)/bin/tansu
 VENV         := $(TOOLS_DIR)/venv
 KAFKA_PYTHON := $(VENV)/bin/python
+EVAL_VENV    := $(TOOLS_DIR)/eval-venv
+EVAL_PYTHON  := $(EVAL_VENV)/bin/python
+SHARED       ?= $(CURDIR)/../shared
+CORPUS       := $(SHARED)/corpus/wcxb-dev
 
 export TANSU_BIN KAFKA_PYTHON
 
-.PHONY: help build test lint demo tansu venv postgres clean
+.PHONY: help build test lint demo eval-clean train-cleaner tansu venv eval-venv postgres clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -32,6 +36,16 @@ demo: build ## produce the sample articles to an embedded broker and land them i
 	@if [ "$${BROKER:-mock}" = tansu ]; then $(MAKE) --no-print-directory tansu; fi
 	scripts/demo.sh
 
+eval-clean: eval-venv ## score the cleaner on ../shared/corpus/wcxb-dev beside trafilatura; check the seeds
+	$(CARGO) build --release --locked --bin article-ingest
+	mkdir -p target/eval
+	$(EVAL_PYTHON) scripts/eval/eval_clean.py --corpus $(CORPUS) --binary target/release/article-ingest --json target/eval/clean.json
+	$(CARGO) test --locked --test samples -- --nocapture shared_seeds
+
+train-cleaner: eval-venv ## retrain the cleaner's line classifier on wcxb-dev (rewrites src/stages/clean/model.json)
+	$(CARGO) build --release --locked --bin clean-features
+	$(EVAL_PYTHON) scripts/train_cleaner.py --corpus $(CORPUS) --binary target/release/clean-features
+
 tansu: $(TANSU_BIN) ## build the Tansu broker (once; cached)
 
 $(TANSU_BIN):
@@ -43,6 +57,13 @@ $(KAFKA_PYTHON): tests/support/requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet -r tests/support/requirements.txt
 	touch $(KAFKA_PYTHON)
+
+eval-venv: $(EVAL_PYTHON) ## trafilatura and scikit-learn in a git-ignored virtualenv
+
+$(EVAL_PYTHON): scripts/eval/requirements.txt
+	python3 -m venv $(EVAL_VENV)
+	$(EVAL_VENV)/bin/pip install --quiet -r scripts/eval/requirements.txt
+	touch $(EVAL_PYTHON)
 
 postgres: ## print the URL of a Postgres that answers, starting one when none does
 	@scripts/ensure-postgres.sh

@@ -133,7 +133,6 @@ mod tests {
 
     const PAGE: &str = "Home » World\nStorm closes ports\nMarch 2, 2014\n\
         Portugal closed its main ports on Sunday as a storm battered the Atlantic coast.\n\
-        A pier is seen on February 27, 2014 as waves break over the wall of the old harbour in Porto\n\
         The civil protection agency asked everyone to stay at home until the wind dropped.";
 
     #[test]

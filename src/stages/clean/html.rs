@@ -1,10 +1,17 @@
-//! HTML → one block per line, so the line cleaner can judge an HTML page like crawler text.
+//! HTML → one block per line, so the line cleaner can judge an HTML page like crawler text, plus
+//! what a main-content extractor makes of the page, as evidence for the line classifier.
 //!
-//! Parsing uses `scraper` (html5ever, the browser-grade HTML5 parser Servo uses), so broken markup is
-//! read the way a browser reads it. The walk over the tree is iterative (`traverse`), so deeply
-//! nested pages cannot exhaust the stack. Main-content extraction proper is deepened by the
-//! boilerplate issue; this pass keeps every block, drops what is never article text (scripts,
-//! styles, navigation, forms, asides), and prefers `<article>`/`<main>` when the page has one.
+//! Blocks: `scraper` (html5ever, the browser-grade HTML5 parser Servo uses) reads broken markup the
+//! way a browser does; the walk over the tree is iterative (`traverse`), so deeply nested pages
+//! cannot exhaust the stack. It drops what is never article text (scripts, styles, navigation,
+//! forms, asides) and prefers `<article>`/`<main>` when the page has one.
+//!
+//! Main content: `dom_smoothie`, a port of Mozilla's Readability. Measured on wcxb-dev (793 pages)
+//! as a stand-alone extractor it scored bag-of-words F1 0.928 at 6.6 ms a page, rs-trafilatura
+//! 0.934 at 25 ms; running the text cleaner over either one's output scored lower still (0.907,
+//! 0.911), because an extract has lost the page context the cleaner reads. So the extractor's
+//! verdict enters as a feature of each block line (`in_main_content`) and the classifier learns how
+//! far to trust it; dom_smoothie for its speed at equal quality.
 
 use std::sync::LazyLock;
 
@@ -15,17 +22,89 @@ pub struct Extracted {
     pub text: String,
     pub title: Option<String>,
     pub published: Option<String>,
+    pub evidence: HtmlEvidence,
 }
 
-/// Elements whose content is never article text.
-const SKIPPED: [&str; 14] = [
+/// What the markup says about the lines of `Extracted::text`, for the line classifier.
+pub struct HtmlEvidence {
+    /// What the Readability port took for the article, when it found one.
+    pub main_content: Option<MainContent>,
+    /// One per line of the text, in order.
+    pub blocks: Vec<BlockInfo>,
+}
+
+/// Markup facts about one block line.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BlockInfo {
+    /// Share of the line's characters inside links: menus and link lists are mostly links.
+    pub link_density: f32,
+    pub tag: BlockTag,
+    /// An ancestor's class or id names page furniture (comment, share, related, sidebar, …).
+    pub furniture_hint: bool,
+    /// An ancestor's class or id names article content (article, content, entry, post, story, …).
+    pub content_hint: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BlockTag {
+    Paragraph,
+    Heading,
+    ListItem,
+    TableCell,
+    #[default]
+    Other,
+}
+
+/// Class and id words of page furniture and of content, after Readability's own lists.
+static FURNITURE_HINT: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(r"(?i)comment|share|social|related|sidebar|widget|footer|header|nav|menu|breadcrumb|promo|advert|\bads?\b|banner|subscribe|newsletter|cookie|popup|modal|masthead|byline|author|meta|tags?\b|recommend|trending|popular")
+        .expect("valid regex")
+});
+static CONTENT_HINT: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(r"(?i)article|content|entry|post|story|text|body|main|blog|prose|rich").expect("valid regex")
+});
+
+/// The article text a main-content extractor found, for asking whether a line belongs to it.
+pub struct MainContent {
+    lines: std::collections::HashSet<String>,
+    text: String,
+}
+
+/// Lines this long are looked up inside the extract's running text too, in case it joined blocks.
+const MIN_WORDS_FOR_SUBSTRING: usize = 5;
+
+fn fold(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+}
+
+impl MainContent {
+    fn new(text: &str) -> Option<Self> {
+        let lines: std::collections::HashSet<String> = text.lines().map(fold).filter(|line| !line.is_empty()).collect();
+        (!lines.is_empty()).then(|| MainContent { lines, text: fold(text) })
+    }
+
+    pub fn contains(&self, line: &str) -> bool {
+        let line = fold(line);
+        self.lines.contains(&line)
+            || (line.split(' ').count() >= MIN_WORDS_FOR_SUBSTRING && self.text.contains(line.as_str()))
+    }
+}
+
+fn readability(page: &str) -> Option<MainContent> {
+    let config = dom_smoothie::Config { text_mode: dom_smoothie::TextMode::Formatted, ..Default::default() };
+    let article = dom_smoothie::Readability::new(page, None, Some(config)).ok()?.parse().ok()?;
+    MainContent::new(&article.text_content)
+}
+
+/// Elements whose content is never article text. `form` is not among them: some frameworks wrap
+/// the whole page in one.
+const SKIPPED: [&str; 13] = [
     "script",
     "style",
     "noscript",
     "template",
     "nav",
     "aside",
-    "form",
     "button",
     "svg",
     "iframe",
@@ -87,13 +166,23 @@ static PUBLISHED: LazyLock<Vec<Selector>> = LazyLock::new(|| {
     .to_vec()
 });
 
+/// Readability's cost grows steeply with nesting and size; real articles nest a few dozen levels
+/// and weigh well under a megabyte. Beyond these bounds the page goes without its evidence.
+const READABILITY_MAX_DEPTH: usize = 256;
+const READABILITY_MAX_BYTES: usize = 4 << 20;
+
 pub fn extract(page: &str) -> Extracted {
     let document = Html::parse_document(page);
-    let root = main_content_root(&document);
+    let blocks = main_content_root(&document).map(block_text).unwrap_or_default();
+    let within_bounds = blocks.max_depth <= READABILITY_MAX_DEPTH && page.len() <= READABILITY_MAX_BYTES;
     Extracted {
-        text: root.map(block_text).unwrap_or_default(),
+        text: blocks.text,
         title: first_value(&document, &TITLE, &["content"]),
         published: first_value(&document, &PUBLISHED, &["content", "datetime"]),
+        evidence: HtmlEvidence {
+            main_content: within_bounds.then(|| readability(page)).flatten(),
+            blocks: blocks.blocks,
+        },
     }
 }
 
@@ -114,32 +203,101 @@ fn text_len(element: ElementRef<'_>) -> usize {
     element.text().map(str::len).sum()
 }
 
-/// Text of the subtree, one block per line, whitespace folded inside a block.
-fn block_text(root: ElementRef<'_>) -> String {
-    let mut out = String::new();
-    let mut line = String::new();
+/// Text of the subtree, one block per line, whitespace folded inside a block, with what the markup
+/// says about each line.
+fn block_text(root: ElementRef<'_>) -> Lines {
+    let mut out = Lines::default();
     let mut skipping: Option<ego_tree::NodeId> = None;
+    // Open elements that matter to the line being built: links and hinted classes.
+    let mut ancestry: Vec<(bool, bool, bool)> = Vec::new();
     for edge in root.traverse() {
         match edge {
             Edge::Open(node) if skipping.is_none() => match node.value() {
                 Node::Element(el) if SKIPPED.contains(&el.name()) => skipping = Some(node.id()),
-                Node::Element(el) if BLOCKS.contains(&el.name()) => end_line(&mut out, &mut line),
-                Node::Text(text) => append_text(&mut line, text),
+                Node::Element(el) => {
+                    if BLOCKS.contains(&el.name()) {
+                        out.end_line();
+                        out.tag = block_tag(el.name());
+                    }
+                    let names = [el.attr("class").unwrap_or(""), el.attr("id").unwrap_or("")].join(" ");
+                    let hinted = |hint: &regex::Regex| !names.trim().is_empty() && hint.is_match(&names);
+                    ancestry.push((el.name() == "a", hinted(&FURNITURE_HINT), hinted(&CONTENT_HINT)));
+                    out.max_depth = out.max_depth.max(ancestry.len());
+                }
+                Node::Text(text) => {
+                    let in_link = ancestry.iter().any(|a| a.0);
+                    out.furniture |= ancestry.iter().any(|a| a.1);
+                    out.content |= ancestry.iter().any(|a| a.2);
+                    out.append(text, in_link);
+                }
                 _ => {}
             },
             Edge::Close(node) if skipping == Some(node.id()) => skipping = None,
             Edge::Close(node) if skipping.is_none() => {
-                if let Node::Element(el) = node.value()
-                    && BLOCKS.contains(&el.name())
-                {
-                    end_line(&mut out, &mut line);
+                if let Node::Element(el) = node.value() {
+                    ancestry.pop();
+                    if BLOCKS.contains(&el.name()) {
+                        out.end_line();
+                    }
                 }
             }
             _ => {}
         }
     }
-    end_line(&mut out, &mut line);
+    out.end_line();
     out
+}
+
+fn block_tag(name: &str) -> BlockTag {
+    match name {
+        "p" | "blockquote" | "pre" => BlockTag::Paragraph,
+        "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => BlockTag::Heading,
+        "li" | "dd" | "dt" => BlockTag::ListItem,
+        "td" | "th" => BlockTag::TableCell,
+        _ => BlockTag::Other,
+    }
+}
+
+/// The lines being built and what is known of the current one.
+#[derive(Default)]
+struct Lines {
+    text: String,
+    blocks: Vec<BlockInfo>,
+    max_depth: usize,
+    line: String,
+    link_chars: usize,
+    tag: BlockTag,
+    furniture: bool,
+    content: bool,
+}
+
+impl Lines {
+    fn append(&mut self, text: &str, in_link: bool) {
+        let before = self.line.len();
+        append_text(&mut self.line, text);
+        if in_link {
+            self.link_chars += self.line.len() - before;
+        }
+    }
+
+    fn end_line(&mut self) {
+        let trimmed = self.line.trim();
+        if !trimmed.is_empty() {
+            self.text.push_str(trimmed);
+            self.text.push('\n');
+            self.blocks.push(BlockInfo {
+                link_density: (self.link_chars as f32 / self.line.len().max(1) as f32).min(1.0),
+                tag: self.tag,
+                furniture_hint: self.furniture,
+                content_hint: self.content,
+            });
+        }
+        self.line.clear();
+        self.link_chars = 0;
+        self.furniture = false;
+        self.content = false;
+        self.tag = BlockTag::Other;
+    }
 }
 
 /// Appends a text node, keeping a space only where the markup had whitespace: `its <b>main</b>`
@@ -158,15 +316,6 @@ fn append_text(line: &mut String, text: &str) {
     if text.ends_with(char::is_whitespace) && !line.is_empty() && !line.ends_with(' ') {
         line.push(' ');
     }
-}
-
-fn end_line(out: &mut String, line: &mut String) {
-    let trimmed = line.trim();
-    if !trimmed.is_empty() {
-        out.push_str(trimmed);
-        out.push('\n');
-    }
-    line.clear();
 }
 
 fn first_value(document: &Html, selectors: &[Selector], attributes: &[&str]) -> Option<String> {
@@ -201,12 +350,28 @@ mod tests {
         );
         assert_eq!(extracted.title.as_deref(), Some("Storm closes ports"));
         assert_eq!(extracted.published.as_deref(), Some("2014-03-02T09:00:00Z"));
+        assert_eq!(extracted.evidence.blocks.len(), 4);
+        assert_eq!(extracted.evidence.blocks[0].tag, BlockTag::Heading);
+        assert_eq!(extracted.evidence.blocks[1].tag, BlockTag::Paragraph);
     }
 
     #[test]
-    fn deeply_nested_markup_does_not_exhaust_the_stack() {
+    fn link_lists_and_hinted_classes_are_recorded_per_line() {
+        let page = r#"<body><div class="post-content"><p>Portugal closed its ports on Sunday.</p></div>
+            <ul class="related-links"><li><a href="/a">Storm hits Porto</a></li></ul></body>"#;
+        let blocks = extract(page).evidence.blocks;
+        assert_eq!(blocks.len(), 2);
+        assert!(blocks[0].content_hint && !blocks[0].furniture_hint && blocks[0].link_density == 0.0);
+        assert!(blocks[1].furniture_hint && blocks[1].link_density > 0.9);
+        assert_eq!(blocks[1].tag, BlockTag::ListItem);
+    }
+
+    #[test]
+    fn deeply_nested_markup_does_not_exhaust_the_stack_nor_reach_readability() {
         let depth = 5_000;
         let page = format!("{}<p>Deep text.</p>{}", "<div>".repeat(depth), "</div>".repeat(depth));
-        assert!(extract(&page).text.contains("Deep text."));
+        let extracted = extract(&page);
+        assert!(extracted.text.contains("Deep text."));
+        assert!(extracted.evidence.main_content.is_none());
     }
 }

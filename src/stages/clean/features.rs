@@ -1,0 +1,307 @@
+//! What the line classifier sees: a fixed vector of numbers per line, from the line itself, the rule
+//! pass's verdict, its neighbours and its place in the page.
+//!
+//! The same code computes features for training (`clean-features` dumps them for
+//! `scripts/train_cleaner.py`) and at run time, so the two cannot drift apart. Adding, removing or
+//! reordering a feature means retraining: the model file records the names it was trained on and the
+//! cleaner refuses a model whose names differ.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use super::html::{BlockTag, HtmlEvidence};
+use super::{LineShape, Reason};
+use crate::stages::text::{is_all_caps, title_case_ratio};
+
+/// Function words of the languages most news is written in. Prose is dense in them; menus, buttons
+/// and teasers are not (the jusText observation).
+const STOPWORDS: &str = "a about after all also an and any are as at be been but by can could did do does for from had has \
+    have he her his how i if in into is it its just more most my no not of on one or other our out over she so some \
+    such than that the their them then there these they this to up was we were what when which who will with would \
+    you your \
+    le la les un une des du de et est en que qui dans pour pas sur au aux il elle ne se ce sont avec par plus \
+    der die das und ist nicht ein eine zu den von mit sich des auf für im dem auch es an als wird bei \
+    el los las y es por con para una su al lo como más pero sus le ya o este fue ha \
+    il di che non della per del si sono gli alla nel ma da \
+    o os um uma do da em não com se na por mais as dos como mas ao ele das \
+    het een en van ik te dat zijn op voor niet met";
+
+static STOPWORD_SET: LazyLock<std::collections::HashSet<&'static str>> =
+    LazyLock::new(|| STOPWORDS.split_whitespace().collect());
+
+/// Feature names, in vector order. The model file must list exactly these.
+pub const FEATURE_NAMES: [&str; 64] = [
+    "ln_words",
+    "ln_chars",
+    "sentence_end",
+    "colon_end",
+    "stopword_density",
+    "punctuation_per_word",
+    "title_case_ratio",
+    "all_caps",
+    "bullet",
+    "link_like",
+    "digit_ratio",
+    "separators",
+    "symbol_ratio",
+    "mean_word_length",
+    "ln_indent",
+    "blank_before",
+    "relative_position",
+    "ln_repeats",
+    "has_quote",
+    "form_field",
+    "paragraph_shape",
+    "headline_shape",
+    "rule_any",
+    "rule_header",
+    "rule_breadcrumb",
+    "rule_menu",
+    "rule_widget",
+    "rule_caption",
+    "rule_teaser",
+    "rule_notice",
+    "rule_meta",
+    "rule_repeated",
+    "rule_outside",
+    "region_before",
+    "region_inside",
+    "region_after",
+    "prev_ln_words",
+    "prev_sentence_end",
+    "prev_stopword_density",
+    "prev_paragraph_shape",
+    "prev_link_or_bullet",
+    "next_ln_words",
+    "next_sentence_end",
+    "next_stopword_density",
+    "next_paragraph_shape",
+    "next_link_or_bullet",
+    "window3_paragraph_share",
+    "window3_stopword_density",
+    "window5_ln_words",
+    "ln_distance_to_paragraph",
+    "words_before_share",
+    "page_ln_lines",
+    "page_ln_words",
+    "from_html",
+    "window10_paragraph_share",
+    "ln_neighbour_repeats",
+    "in_main_content",
+    "main_content_found",
+    "link_density",
+    "tag_paragraph",
+    "tag_heading",
+    "tag_list_item",
+    "furniture_hint",
+    "content_hint",
+];
+
+pub const FEATURE_COUNT: usize = FEATURE_NAMES.len();
+pub type Features = [f32; FEATURE_COUNT];
+
+/// The facts about one line that neighbours look at.
+struct Own {
+    ln_words: f32,
+    sentence: f32,
+    stopwords: f32,
+    paragraph: f32,
+    link_or_bullet: f32,
+    repeats: f32,
+}
+
+fn ln1(x: usize) -> f32 {
+    (1.0 + x as f32).ln()
+}
+
+fn flag(b: bool) -> f32 {
+    if b { 1.0 } else { 0.0 }
+}
+
+fn stopword_density(text: &str) -> f32 {
+    let mut total = 0usize;
+    let mut hits = 0usize;
+    for word in text.split_whitespace() {
+        let word = word.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+        if word.is_empty() {
+            continue;
+        }
+        total += 1;
+        hits += usize::from(STOPWORD_SET.contains(word.as_str()));
+    }
+    if total == 0 { 0.0 } else { hits as f32 / total as f32 }
+}
+
+fn is_link_like(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    lower.contains("http://") || lower.contains("https://") || lower.contains("www.") || lower.contains(".com/")
+}
+
+fn starts_with_bullet(text: &str) -> bool {
+    text.starts_with(['•', '·', '▪', '►', '▸', '◦', '‣', '□', '■', '●', '*', '-', '–', '—', '○', '◆'])
+}
+
+fn rule_group(reason: Reason) -> usize {
+    use Reason::*;
+    match reason {
+        Title | Headline => 0,
+        Breadcrumb => 1,
+        MenuItem => 2,
+        Share | Subscribe | Comments | Engagement => 3,
+        Caption | CaptionLike => 4,
+        Teaser => 5,
+        Legal | Link | Label => 6,
+        DateLine | Byline | CreditLine => 7,
+        Repeated => 8,
+        OutsideArticle | Classified => 9,
+    }
+}
+
+/// Features for every line of a page, given the rule pass's verdicts.
+/// `html` is what the markup says about the lines of an HTML page; crawler text has none.
+pub(crate) fn page_features(
+    lines: &[LineShape],
+    verdicts: &[Option<Reason>],
+    html: Option<&HtmlEvidence>,
+) -> Vec<Features> {
+    let from_html = html.is_some();
+    let main_content = html.and_then(|h| h.main_content.as_ref());
+    let n = lines.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let mut occurrences: HashMap<String, usize> = HashMap::new();
+    for line in lines {
+        *occurrences.entry(line.text.to_lowercase()).or_default() += 1;
+    }
+    let own: Vec<Own> = lines
+        .iter()
+        .map(|line| Own {
+            ln_words: ln1(line.words),
+            sentence: flag(line.sentence),
+            stopwords: stopword_density(&line.text),
+            paragraph: flag(line.is_paragraph()),
+            link_or_bullet: flag(is_link_like(&line.text) || starts_with_bullet(&line.text)),
+            repeats: ln1(occurrences[&line.text.to_lowercase()] - 1),
+        })
+        .collect();
+    let kept_paragraph = |i: usize| verdicts[i].is_none() && lines[i].is_paragraph();
+    let first = (0..n).find(|&i| kept_paragraph(i));
+    let last = (0..n).rev().find(|&i| kept_paragraph(i));
+    let paragraph_positions: Vec<usize> = (0..n).filter(|&i| own[i].paragraph > 0.0).collect();
+    let total_words: usize = lines.iter().map(|l| l.words).sum();
+    let mut words_before = 0usize;
+
+    let mut out = Vec::with_capacity(n);
+    for (i, line) in lines.iter().enumerate() {
+        let text = &line.text;
+        let chars = text.chars().count().max(1);
+        let mut f = [0f32; FEATURE_COUNT];
+        let mut k = 0;
+        let mut push = |value: f32| {
+            f[k] = value;
+            k += 1;
+        };
+        let o = &own[i];
+        push(o.ln_words);
+        push(ln1(chars));
+        push(o.sentence);
+        push(flag(super::ends_with_colon(text)));
+        push(o.stopwords);
+        push(
+            text.chars().filter(|c| matches!(c, ',' | '.' | ';' | '!' | '?')).count() as f32 / line.words.max(1) as f32,
+        );
+        push(title_case_ratio(text));
+        push(flag(is_all_caps(text)));
+        push(flag(starts_with_bullet(text)));
+        push(flag(is_link_like(text)));
+        push(text.chars().filter(char::is_ascii_digit).count() as f32 / chars as f32);
+        push(text.chars().filter(|c| matches!(c, '»' | '›' | '|' | '/' | '>')).count().min(5) as f32);
+        push(text.chars().filter(|c| !c.is_alphanumeric() && !c.is_whitespace()).count() as f32 / chars as f32);
+        push(text.chars().filter(|c| !c.is_whitespace()).count() as f32 / line.words.max(1) as f32);
+        push(ln1(line.indent));
+        push(flag(line.blank_before));
+        push(i as f32 / n as f32);
+        push(o.repeats);
+        push(flag(text.contains(['“', '”', '"', '‘', '’', '«', '»'])));
+        push(flag(text.contains("[ ]") || text.contains("[x]") || text.contains('■') || text.contains("━")));
+        push(o.paragraph);
+        push(flag(line.is_headline_shaped()));
+        push(flag(verdicts[i].is_some()));
+        let group = verdicts[i].map(rule_group);
+        for g in 0..10 {
+            push(flag(group == Some(g)));
+        }
+        push(flag(first.is_none_or(|first| i < first)));
+        push(flag(matches!((first, last), (Some(a), Some(b)) if (a..=b).contains(&i))));
+        push(flag(last.is_some_and(|last| i > last)));
+        for j in [i.checked_sub(1), (i + 1 < n).then_some(i + 1)] {
+            match j {
+                Some(j) => {
+                    let p = &own[j];
+                    push(p.ln_words);
+                    push(p.sentence);
+                    push(p.stopwords);
+                    push(p.paragraph);
+                    push(p.link_or_bullet);
+                }
+                None => (0..5).for_each(|_| push(0.0)),
+            }
+        }
+        let window = |radius: usize| i.saturating_sub(radius)..(i + radius + 1).min(n);
+        let mean = |radius: usize, get: &dyn Fn(&Own) -> f32| {
+            let range = window(radius);
+            let len = range.len() as f32;
+            range.map(|j| get(&own[j])).sum::<f32>() / len
+        };
+        push(mean(3, &|o| o.paragraph));
+        push(mean(3, &|o| o.stopwords));
+        push(mean(5, &|o| o.ln_words));
+        let distance = match paragraph_positions.binary_search(&i) {
+            Ok(_) => 0,
+            Err(at) => {
+                let before = at.checked_sub(1).map(|b| i - paragraph_positions[b]);
+                let after = paragraph_positions.get(at).map(|&a| a - i);
+                before.into_iter().chain(after).min().unwrap_or(n)
+            }
+        };
+        push(ln1(distance));
+        push(words_before as f32 / total_words.max(1) as f32);
+        push(ln1(n));
+        push(ln1(total_words));
+        push(flag(from_html));
+        push(mean(10, &|o| o.paragraph));
+        push(mean(2, &|o| o.repeats));
+        push(flag(main_content.is_some_and(|m| m.contains(text))));
+        push(flag(main_content.is_some()));
+        let block = html.and_then(|h| h.blocks.get(i)).copied().unwrap_or_default();
+        push(block.link_density);
+        push(flag(block.tag == BlockTag::Paragraph));
+        push(flag(block.tag == BlockTag::Heading));
+        push(flag(block.tag == BlockTag::ListItem));
+        push(flag(block.furniture_hint));
+        push(flag(block.content_hint));
+        debug_assert_eq!(k, FEATURE_COUNT);
+        words_before += line.words;
+        out.push(f);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stages::clean::rule_verdicts;
+
+    #[test]
+    fn every_line_gets_a_full_vector_of_finite_numbers() {
+        let page = "Home » World\n\n  • Share\nStorm closes ports\nThe storm closed every port on the coast on Sunday, officials said.\nA reply";
+        let lines = LineShape::page(page);
+        let features = page_features(&lines, &rule_verdicts(&lines), None);
+        assert_eq!(features.len(), 5);
+        assert!(features.iter().flatten().all(|x| x.is_finite()));
+        let paragraph = &features[3];
+        assert_eq!(paragraph[FEATURE_NAMES.iter().position(|n| *n == "paragraph_shape").unwrap()], 1.0);
+        assert!(paragraph[FEATURE_NAMES.iter().position(|n| *n == "stopword_density").unwrap()] > 0.3);
+    }
+}

@@ -17,7 +17,7 @@ CORPUS       := $(SHARED)/corpus/wcxb-dev
 
 export TANSU_BIN KAFKA_PYTHON
 
-.PHONY: help build test lint demo eval-clean train-cleaner tansu venv eval-venv postgres clean
+.PHONY: help build test bench-stages lint demo eval-clean train-cleaner tansu venv eval-venv postgres clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -25,8 +25,11 @@ help: ## list the targets
 build: ## build the binary
 	$(CARGO) build --locked
 
-test: tansu venv ## every test: units, Postgres, mock cluster, end to end on Tansu with kafka-python
-	DATABASE_URL="$$(scripts/ensure-postgres.sh)" $(CARGO) test --locked --features e2e
+test: tansu venv ## every test: units, Postgres, mock cluster, end to end on Tansu with kafka-python; benches once
+	DATABASE_URL="$$(scripts/ensure-postgres.sh)" $(CARGO) test --locked --features e2e --all-targets
+
+bench-stages: ## criterion benches of the stages (wcxb-dev when present)
+	$(CARGO) bench --locked --bench stages
 
 lint: ## formatting and clippy, warnings as errors
 	$(CARGO) fmt --check

@@ -8,16 +8,18 @@ use regex::Regex;
 
 const MONTHS: &str = "jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?";
 
-static ISO: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b").expect("valid regex"));
+static ISO: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?-u:\b)(\d{4})-(\d{1,2})-(\d{1,2})(?-u:\b)").expect("valid regex"));
 static MONTH_DAY_YEAR: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"(?i)\b({MONTHS})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b")).expect("valid regex")
+    Regex::new(&format!(r"(?i)(?-u:\b)({MONTHS})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})(?-u:\b)"))
+        .expect("valid regex")
 });
 static DAY_MONTH_YEAR: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"(?i)\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({MONTHS})\.?,?\s+(\d{{4}})\b"))
+    Regex::new(&format!(r"(?i)(?-u:\b)(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({MONTHS})\.?,?\s+(\d{{4}})(?-u:\b)"))
         .expect("valid regex")
 });
 static NUMERIC: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\b(\d{1,2})[/.](\d{1,2})[/.](\d{4})\b").expect("valid regex"));
+    LazyLock::new(|| Regex::new(r"(?-u:\b)(\d{1,2})[/.](\d{1,2})[/.](\d{4})(?-u:\b)").expect("valid regex"));
 
 /// A date found in a line, with the byte span it occupied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +32,10 @@ pub struct FoundDate {
 /// The first date written in `line`, if any. Numeric dates are read day-first unless the first
 /// number cannot be a day-of-month order (a second number above 12 means month-first).
 pub fn find_date(line: &str) -> Option<FoundDate> {
+    // Every form carries a four-digit year: most lines have no digit at all.
+    if !line.bytes().any(|b| b.is_ascii_digit()) {
+        return None;
+    }
     let mut found: Vec<FoundDate> = Vec::new();
     for c in ISO.captures_iter(line) {
         push(&mut found, &c, ymd(&c[1], &c[2], &c[3]));
@@ -65,6 +71,8 @@ fn month_number(name: &str) -> Option<u32> {
     months.iter().position(|m| *m == prefix).map(|i| i as u32 + 1)
 }
 
+const MAX_DATE_LINE_WORDS: usize = 10;
+
 /// Words that introduce a publication date on a line of its own.
 const DATE_LEAD_INS: [&str; 10] =
     ["published", "updated", "posted", "last updated", "date", "on", "first published", "modified", "by", "at"];
@@ -72,6 +80,10 @@ const DATE_LEAD_INS: [&str; 10] =
 /// A line that says nothing but a date ("September 30, 2016", "Published 29 September 2016",
 /// "Updated: 30/09/2016 10:12 GMT").
 pub fn is_date_line(line: &str) -> bool {
+    // A date, a lead-in word and perhaps a time: never a long line.
+    if line.split_whitespace().nth(MAX_DATE_LINE_WORDS).is_some() {
+        return false;
+    }
     let Some(found) = find_date(line) else { return false };
     let before = line[..found.start].trim().trim_end_matches([':', '-', '|', ',']).trim().to_lowercase();
     let after = &line[found.end..];

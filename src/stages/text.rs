@@ -1,5 +1,10 @@
 //! Small text measures shared by the stages.
 
+/// The word in lowercase, allocating only when it has an uppercase letter.
+pub fn lowercase(word: &str) -> std::borrow::Cow<'_, str> {
+    if word.chars().any(char::is_uppercase) { word.to_lowercase().into() } else { word.into() }
+}
+
 /// Words as whitespace-separated tokens that contain a letter or digit.
 pub fn word_count(text: &str) -> usize {
     text.split_whitespace().filter(|w| w.chars().any(char::is_alphanumeric)).count()
@@ -34,8 +39,7 @@ pub fn title_case_ratio(line: &str) -> f32 {
     let mut major = 0usize;
     let mut capitalised = 0usize;
     for word in line.split_whitespace() {
-        let lower = word.to_lowercase();
-        if MINOR_WORDS.contains(&lower.as_str()) {
+        if MINOR_WORDS.iter().any(|minor| minor.eq_ignore_ascii_case(word)) {
             continue;
         }
         let Some(first) = word.chars().find(|c| c.is_alphanumeric()) else { continue };

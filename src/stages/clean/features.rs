@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 
 use super::html::{BlockTag, HtmlEvidence};
 use super::{LineShape, Reason};
-use crate::stages::text::{is_all_caps, title_case_ratio};
+use crate::stages::text::{is_all_caps, lowercase, title_case_ratio};
 
 /// Function words of the languages most news is written in. Prose is dense in them; menus, buttons
 /// and teasers are not (the jusText observation).
@@ -122,12 +122,12 @@ fn stopword_density(text: &str) -> f32 {
     let mut total = 0usize;
     let mut hits = 0usize;
     for word in text.split_whitespace() {
-        let word = word.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+        let word = word.trim_matches(|c: char| !c.is_alphanumeric());
         if word.is_empty() {
             continue;
         }
         total += 1;
-        hits += usize::from(STOPWORD_SET.contains(word.as_str()));
+        hits += usize::from(STOPWORD_SET.contains(lowercase(word).as_ref()));
     }
     if total == 0 { 0.0 } else { hits as f32 / total as f32 }
 }
@@ -170,9 +170,9 @@ pub(crate) fn page_features(
     if n == 0 {
         return Vec::new();
     }
-    let mut occurrences: HashMap<String, usize> = HashMap::new();
+    let mut occurrences: HashMap<&str, usize> = HashMap::new();
     for line in lines {
-        *occurrences.entry(line.text.to_lowercase()).or_default() += 1;
+        *occurrences.entry(line.folded.as_str()).or_default() += 1;
     }
     let own: Vec<Own> = lines
         .iter()
@@ -182,7 +182,7 @@ pub(crate) fn page_features(
             stopwords: stopword_density(&line.text),
             paragraph: flag(line.is_paragraph()),
             link_or_bullet: flag(is_link_like(&line.text) || starts_with_bullet(&line.text)),
-            repeats: ln1(occurrences[&line.text.to_lowercase()] - 1),
+            repeats: ln1(occurrences[line.folded.as_str()] - 1),
         })
         .collect();
     let kept_paragraph = |i: usize| verdicts[i].is_none() && lines[i].is_paragraph();
@@ -195,7 +195,7 @@ pub(crate) fn page_features(
     let mut out = Vec::with_capacity(n);
     for (i, line) in lines.iter().enumerate() {
         let text = &line.text;
-        let chars = text.chars().count().max(1);
+        let chars = line.chars.max(1);
         let mut f = [0f32; FEATURE_COUNT];
         let mut k = 0;
         let mut push = |value: f32| {

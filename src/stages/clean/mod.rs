@@ -14,7 +14,7 @@ pub mod model;
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 use super::Stage;
 use super::dates::is_date_line;
@@ -73,16 +73,23 @@ impl Reason {
     }
 }
 
-/// A line-level cue from the lexicon: (pattern, reason, longest line in words it applies to).
+/// A line-level cue from the lexicon: pattern, reason, longest line in words it applies to.
 struct Cue {
-    pattern: Regex,
+    pattern: &'static str,
     reason: Reason,
     max_words: usize,
 }
 
-fn cue(pattern: &str, reason: Reason, max_words: usize) -> Cue {
-    Cue { pattern: Regex::new(pattern).expect("valid lexicon regex"), reason, max_words }
+fn cue(pattern: &'static str, reason: Reason, max_words: usize) -> Cue {
+    Cue { pattern, reason, max_words }
 }
+
+/// All cues in one automaton: a line is scanned once, whatever the lexicon's size. Word boundaries
+/// are ASCII (the cue words are), which keeps the regex engine on its fast DFA for any text.
+static LEXICON_SET: LazyLock<RegexSet> = LazyLock::new(|| {
+    RegexSet::new(LEXICON.iter().map(|c| c.pattern.replace(r"\b", r"(?-u:\b)"))).expect("valid lexicon regexes")
+});
+static LONGEST_CUE_LINE: LazyLock<usize> = LazyLock::new(|| LEXICON.iter().map(|c| c.max_words).max().unwrap_or(0));
 
 /// The documented lexicon of boilerplate cues. Each applies only to lines up to a length, so a
 /// paragraph that merely mentions "Twitter" or "comments" is never dropped for it.
@@ -126,7 +133,7 @@ static LEXICON: LazyLock<Vec<Cue>> = LazyLock::new(|| {
             40,
         ),
         cue(r"^(https?://|www\.)\S+$", Reason::Link, 1),
-        cue(r"(?i)^(by|written by|reporting by|text by)\s+\p{Lu}", Reason::Byline, 10),
+        cue(r"(?i:^(by|written by|reporting by|text by))\s+\p{Lu}", Reason::Byline, 10),
         cue(
             r"(?i)\b(agence france[- ]presse|afp|reuters|associated press|xinhua|dpa|anadolu|efe|ansa|upi|press trust of india|ians)\b",
             Reason::CreditLine,
@@ -134,6 +141,8 @@ static LEXICON: LazyLock<Vec<Cue>> = LazyLock::new(|| {
         ),
     ]
 });
+
+const BREADCRUMB_SEPARATORS: [char; 5] = ['»', '›', '>', '/', '|'];
 
 /// Breadcrumb separators between short segments: "News / Russia / News", "Home » World".
 static BREADCRUMB: LazyLock<Regex> =
@@ -149,6 +158,11 @@ pub(crate) struct LineShape {
     pub(crate) indent: usize,
     /// A blank line stood before it: a block boundary.
     pub(crate) blank_before: bool,
+    /// The lexicon or shape cue that fired on the line, if any (computed once).
+    cue: Option<Reason>,
+    /// The text in lowercase, for finding repeats.
+    pub(crate) folded: String,
+    pub(crate) chars: usize,
 }
 
 impl LineShape {
@@ -157,7 +171,11 @@ impl LineShape {
         let words = word_count(&text);
         let sentence = ends_like_sentence(&text);
         let indent = raw.chars().take_while(|c| c.is_whitespace()).count();
-        LineShape { text, words, sentence, indent, blank_before }
+        let folded = text.to_lowercase();
+        let chars = text.chars().count();
+        let mut line = LineShape { text, words, sentence, indent, blank_before, cue: None, folded, chars };
+        line.cue = line.compute_cue();
+        line
     }
 
     /// Splits a page into its non-empty lines.
@@ -186,13 +204,19 @@ impl LineShape {
 
     /// The judgement a line earns on its own, before its place in the page is known.
     fn judge(&self) -> Option<Reason> {
-        if let Some(cue) = LEXICON.iter().find(|c| self.words <= c.max_words && c.pattern.is_match(&self.text)) {
+        self.cue
+    }
+
+    fn compute_cue(&self) -> Option<Reason> {
+        if self.words <= *LONGEST_CUE_LINE {
+            let matched = LEXICON_SET.matches(&self.text);
+            let cue = matched.iter().map(|i| &LEXICON[i]).find(|c| self.words <= c.max_words);
             // A credit line names the agency and a place, never a full sentence.
-            if cue.reason != Reason::CreditLine || !self.sentence {
+            if let Some(cue) = cue.filter(|c| c.reason != Reason::CreditLine || !self.sentence) {
                 return Some(cue.reason);
             }
         }
-        if BREADCRUMB.is_match(&self.text) {
+        if self.text.contains(BREADCRUMB_SEPARATORS) && BREADCRUMB.is_match(&self.text) {
             return Some(Reason::Breadcrumb);
         }
         if BULLET.is_match(&self.text) && self.words <= 6 && !self.sentence {
@@ -402,7 +426,7 @@ fn judge_inside(line: &LineShape) -> Option<Reason> {
 fn mark_repeats(lines: &[LineShape], verdicts: &mut [Option<Reason>]) {
     let mut seen = HashSet::new();
     for (line, verdict) in lines.iter().zip(verdicts.iter_mut()) {
-        let first_time = seen.insert(line.text.to_lowercase());
+        let first_time = seen.insert(line.folded.as_str());
         if !first_time && verdict.is_none() {
             *verdict = Some(Reason::Repeated);
         }

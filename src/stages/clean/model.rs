@@ -25,14 +25,24 @@ struct TreeFile {
     value: Vec<f64>,
 }
 
+/// Eight bytes a node, so the whole ensemble stays in cache: `feature == LEAF` marks a leaf whose
+/// value is in `number`; otherwise `number` is the split threshold and `left`/`right` index the
+/// children (a tree has at most 2 × 63 − 1 = 125 nodes).
 #[derive(Clone, Copy)]
 struct Node {
+    number: f32,
     feature: u16,
-    leaf: bool,
-    left: u32,
-    right: u32,
-    threshold: f64,
-    value: f64,
+    left: u8,
+    right: u8,
+}
+
+const LEAF: u16 = u16::MAX;
+
+/// The largest `f32` not above `threshold`: for an `f32` feature `x`, `x <= it` exactly when
+/// `x <= threshold`, so the trees decide as they did in training.
+fn threshold_for_f32(threshold: f64) -> f32 {
+    let rounded = threshold as f32;
+    if f64::from(rounded) > threshold { rounded.next_down() } else { rounded }
 }
 
 /// A gradient-boosted tree ensemble over a line's features (`features::page_features`).
@@ -53,22 +63,7 @@ impl LineModel {
         if file.feature_names != FEATURE_NAMES {
             return Err("the model was trained on other features: retrain with scripts/train_cleaner.py".into());
         }
-        let trees = file
-            .trees
-            .into_iter()
-            .map(|t| {
-                (0..t.leaf.len())
-                    .map(|i| Node {
-                        feature: t.feature[i],
-                        leaf: t.leaf[i],
-                        left: t.left[i],
-                        right: t.right[i],
-                        threshold: t.threshold[i],
-                        value: t.value[i],
-                    })
-                    .collect()
-            })
-            .collect();
+        let trees = file.trees.into_iter().map(compact_tree).collect::<Result<_, _>>()?;
         Ok(LineModel { baseline: file.baseline, trees, threshold: file.threshold as f32 })
     }
 
@@ -76,15 +71,33 @@ impl LineModel {
     pub fn probability(&self, features: &Features) -> f32 {
         let mut score = self.baseline;
         for tree in &self.trees {
-            let mut node = &tree[0];
-            while !node.leaf {
-                let goes_left = f64::from(features[usize::from(node.feature)]) <= node.threshold;
-                node = &tree[if goes_left { node.left } else { node.right } as usize];
+            let mut node = tree[0];
+            while node.feature != LEAF {
+                let goes_left = features[usize::from(node.feature)] <= node.number;
+                node = tree[usize::from(if goes_left { node.left } else { node.right })];
             }
-            score += node.value;
+            score += f64::from(node.number);
         }
         (1.0 / (1.0 + (-score).exp())) as f32
     }
+}
+
+fn compact_tree(t: TreeFile) -> Result<Vec<Node>, String> {
+    let index = |i: u32| u8::try_from(i).map_err(|_| "a tree has more than 255 nodes".to_string());
+    (0..t.leaf.len())
+        .map(|i| {
+            Ok(if t.leaf[i] {
+                Node { number: t.value[i] as f32, feature: LEAF, left: 0, right: 0 }
+            } else {
+                Node {
+                    number: threshold_for_f32(t.threshold[i]),
+                    feature: t.feature[i],
+                    left: index(t.left[i])?,
+                    right: index(t.right[i])?,
+                }
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -98,6 +111,16 @@ mod tests {
         assert!((0.0..1.0).contains(&model.threshold));
         let p = model.probability(&[0.5; super::super::features::FEATURE_COUNT]);
         assert!((0.0..=1.0).contains(&p));
+    }
+
+    #[test]
+    fn thresholds_rounded_to_f32_decide_exactly_as_in_training() {
+        for threshold in [0.1f64, 1.49786615, -0.3, 2.0, 9.02099419] {
+            let t = threshold_for_f32(threshold);
+            for x in [t.next_down(), t, t.next_up()] {
+                assert_eq!(x <= t, f64::from(x) <= threshold, "x = {x}, threshold = {threshold}");
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,165 @@
+//! Criterion benches for the stages, each a pure step, measured without Kafka or Postgres.
+//!
+//! Inputs when measuring (`cargo bench --bench stages`): the pages of ../shared/corpus/wcxb-dev when
+//! present (crawler text and HTML), else the repo's sample articles; plus one synthetic 5 MB crawler
+//! page for the worst case. `make test` runs them once each in test mode, on the sample articles and a
+//! 200 KB page, so they keep compiling and working without taking minutes in a debug build.
+
+use std::hint::black_box;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use article_ingest::article::{Article, Content, RawArticle};
+use article_ingest::stages::Stage;
+use article_ingest::stages::clean::Cleaner;
+use article_ingest::stages::dedup::ContentHasher;
+use article_ingest::stages::metadata::MetadataExtractor;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+fn corpus_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/wcxb-dev");
+    dir.is_dir().then_some(dir)
+}
+
+fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/articles")
+}
+
+fn read_files(dir: &Path, extension: &str) -> Vec<String> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    paths.sort();
+    paths
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(extension))
+        .map(|p| {
+            let mut bytes = Vec::new();
+            let mut file = std::fs::File::open(&p).expect("readable input");
+            if extension.ends_with(".gz") {
+                flate2::read::GzDecoder::new(file).read_to_end(&mut bytes).expect("gzip input");
+            } else {
+                file.read_to_end(&mut bytes).expect("readable input");
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+        .filter(|page| !page.trim().is_empty())
+        .collect()
+}
+
+/// Criterion measures when cargo passes `--bench`; under `cargo test` it runs each bench once.
+fn measuring() -> bool {
+    std::env::args().any(|arg| arg == "--bench")
+}
+
+/// Crawler-text pages and HTML pages to measure on.
+fn pages() -> (Vec<String>, Vec<String>) {
+    match corpus_dir().filter(|_| measuring()) {
+        Some(dir) => (read_files(&dir.join("text"), ".txt"), read_files(&dir.join("html"), ".html.gz")),
+        None => (read_files(&fixtures_dir(), ".txt"), read_files(&fixtures_dir(), ".html")),
+    }
+}
+
+fn article(content: Content) -> Article {
+    Article::from_raw(RawArticle {
+        id: "bench".into(),
+        url: None,
+        source: None,
+        fetched_at: None,
+        title: None,
+        lang: None,
+        content,
+    })
+}
+
+/// A 5 MB crawler page (200 KB in test mode): the text pages repeated with a counter so no line is
+/// a page-wide repeat.
+fn large_page(text_pages: &[String]) -> String {
+    let size = if measuring() { 5 << 20 } else { 200 << 10 };
+    let mut page = String::with_capacity(size);
+    let mut round = 0;
+    while page.len() < size {
+        for line in text_pages.iter().flat_map(|p| p.lines()) {
+            page.push_str(line);
+            page.push_str(&format!(" {round}\n"));
+        }
+        round += 1;
+    }
+    page
+}
+
+fn bench_clean(c: &mut Criterion) {
+    let (text_pages, html_pages) = pages();
+    let text_bytes: usize = text_pages.iter().map(String::len).sum();
+    let mut group = c.benchmark_group("clean");
+    group.sample_size(10);
+    group.throughput(Throughput::Bytes(text_bytes as u64));
+    group.bench_function(format!("text/{}_pages", text_pages.len()), |b| {
+        b.iter(|| {
+            for page in &text_pages {
+                let mut a = article(Content::Text(page.clone()));
+                Cleaner.apply(&mut a);
+                black_box(&a.body);
+            }
+        })
+    });
+    let html_bytes: usize = html_pages.iter().map(String::len).sum();
+    group.throughput(Throughput::Bytes(html_bytes as u64));
+    group.bench_function(format!("html/{}_pages", html_pages.len()), |b| {
+        b.iter(|| {
+            for page in &html_pages {
+                let mut a = article(Content::Html(page.clone()));
+                Cleaner.apply(&mut a);
+                black_box(&a.body);
+            }
+        })
+    });
+    let large = large_page(&text_pages);
+    group.throughput(Throughput::Bytes(large.len() as u64));
+    group.bench_function(format!("text/one_{}KB_page", large.len() >> 10), |b| {
+        b.iter(|| {
+            let mut a = article(Content::Text(large.clone()));
+            Cleaner.apply(&mut a);
+            black_box(&a.body);
+        })
+    });
+    group.finish();
+}
+
+fn bench_dedup_and_metadata(c: &mut Criterion) {
+    let (text_pages, _) = pages();
+    let cleaned: Vec<Article> = text_pages
+        .iter()
+        .map(|page| {
+            let mut a = article(Content::Text(page.clone()));
+            Cleaner.apply(&mut a);
+            a
+        })
+        .collect();
+    let bytes: usize = cleaned.iter().map(|a| a.body.len()).sum();
+    let mut group = c.benchmark_group("stages");
+    group.sample_size(10);
+    group.throughput(Throughput::Bytes(bytes as u64));
+    group.bench_function(format!("dedup_hash/{}_articles", cleaned.len()), |b| {
+        b.iter(|| {
+            for a in &cleaned {
+                let mut a = a.clone();
+                ContentHasher.apply(&mut a);
+                black_box(&a.content_hash);
+            }
+        })
+    });
+    group.bench_function(format!("metadata/{}_articles", cleaned.len()), |b| {
+        b.iter(|| {
+            for a in &cleaned {
+                let mut a = a.clone();
+                MetadataExtractor.apply(&mut a);
+                black_box(&a.language);
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_clean, bench_dedup_and_metadata);
+criterion_main!(benches);

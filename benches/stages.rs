@@ -61,15 +61,7 @@ fn pages() -> (Vec<String>, Vec<String>) {
 }
 
 fn article(content: Content) -> Article {
-    Article::from_raw(RawArticle {
-        id: "bench".into(),
-        url: None,
-        source: None,
-        fetched_at: None,
-        title: None,
-        lang: None,
-        content,
-    })
+    Article::from_raw(RawArticle::new("bench", content))
 }
 
 /// A 5 MB crawler page (200 KB in test mode): the text pages repeated with a counter so no line is

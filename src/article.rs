@@ -19,6 +19,13 @@ pub struct RawArticle {
     pub content: Content,
 }
 
+impl RawArticle {
+    /// An article with an id and a body and none of the envelope's optional fields.
+    pub fn new(id: impl Into<String>, content: Content) -> Self {
+        RawArticle { id: id.into(), url: None, source: None, fetched_at: None, title: None, lang: None, content }
+    }
+}
+
 /// The two shapes a body arrives in.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Content {
@@ -212,15 +219,7 @@ mod tests {
 
     #[test]
     fn every_contract_key_is_present_even_when_empty() {
-        let raw = RawArticle {
-            id: "a1".into(),
-            url: None,
-            source: None,
-            fetched_at: None,
-            title: None,
-            lang: None,
-            content: Content::Text("Hello.".into()),
-        };
+        let raw = RawArticle::new("a1", Content::Text("Hello.".into()));
         let json = serde_json::to_value(Article::from_raw(raw)).unwrap();
         let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(

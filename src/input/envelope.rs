@@ -110,15 +110,7 @@ fn decode_raw_body(
 ) -> Result<RawArticle, DecodeError> {
     let body = non_blank(text.to_owned())?;
     let content = if looks_like_html(&body) { Content::Html(body) } else { Content::Text(body) };
-    Ok(RawArticle {
-        id: valid_id(key_id.unwrap_or_else(fallback_id))?,
-        url: None,
-        source: None,
-        fetched_at: None,
-        title: None,
-        lang: None,
-        content,
-    })
+    Ok(RawArticle::new(valid_id(key_id.unwrap_or_else(fallback_id))?, content))
 }
 
 /// A raw body is HTML when it opens with a doctype, a comment or a well-known tag; crawler text

@@ -106,15 +106,7 @@ mod tests {
     use crate::article::{Content, RawArticle};
 
     fn article(id: &str, body: &str) -> Article {
-        let mut article = Article::from_raw(RawArticle {
-            id: id.into(),
-            url: None,
-            source: None,
-            fetched_at: None,
-            title: None,
-            lang: None,
-            content: Content::Text(body.into()),
-        });
+        let mut article = Article::from_raw(RawArticle::new(id, Content::Text(body.into())));
         ContentHasher.apply(&mut article);
         article
     }

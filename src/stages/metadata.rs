@@ -118,13 +118,8 @@ mod tests {
 
     fn extract(text: &str, fetched_at: Option<&str>) -> Article {
         let mut article = Article::from_raw(RawArticle {
-            id: "a".into(),
-            url: None,
-            source: None,
             fetched_at: fetched_at.map(|t| DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc)),
-            title: None,
-            lang: None,
-            content: Content::Text(text.into()),
+            ..RawArticle::new("a", Content::Text(text.into()))
         });
         Cleaner.apply(&mut article);
         MetadataExtractor.apply(&mut article);

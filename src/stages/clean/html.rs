@@ -18,6 +18,8 @@ use std::sync::LazyLock;
 use ego_tree::iter::Edge;
 use scraper::{ElementRef, Html, Node, Selector};
 
+use crate::stages::text::normalize_line;
+
 pub struct Extracted {
     pub text: String,
     pub title: Option<String>,
@@ -74,7 +76,7 @@ pub struct MainContent {
 const MIN_WORDS_FOR_SUBSTRING: usize = 5;
 
 fn fold(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+    normalize_line(text).to_lowercase()
 }
 
 impl MainContent {

@@ -268,29 +268,43 @@ pub struct ClassifiedLine {
 /// `clean-features` dumps these to train it.
 pub fn lines_with_features(content: &crate::article::Content) -> Vec<ClassifiedLine> {
     match content {
-        crate::article::Content::Text(text) => analyse(text, None),
+        crate::article::Content::Text(text) => analyse(text, None).into_classified_lines(),
         crate::article::Content::Html(page) => {
             let extracted = html::extract(page);
-            analyse(&extracted.text, Some(&extracted.evidence))
+            analyse(&extracted.text, Some(&extracted.evidence)).into_classified_lines()
         }
     }
 }
 
+/// A page as the classifier sees it: its lines, the rules' verdict on each, and their features.
+/// The cleaner and `clean-features` (training) both start from this, so they cannot drift apart.
+struct PageAnalysis {
+    lines: Vec<LineShape>,
+    verdicts: Vec<Option<Reason>>,
+    features: Vec<features::Features>,
+}
+
 /// `html`: for an HTML page, what its markup says about the lines.
-fn analyse(page: &str, html: Option<&html::HtmlEvidence>) -> Vec<ClassifiedLine> {
+fn analyse(page: &str, html: Option<&html::HtmlEvidence>) -> PageAnalysis {
     let lines = LineShape::page(page);
     let verdicts = rule_verdicts(&lines);
     let features = features::page_features(&lines, &verdicts, html);
-    lines
-        .into_iter()
-        .zip(verdicts)
-        .zip(features)
-        .map(|((line, verdict), features)| ClassifiedLine {
-            ruled_out: is_ruled_out(&line, verdict),
-            text: line.text,
-            features,
-        })
-        .collect()
+    PageAnalysis { lines, verdicts, features }
+}
+
+impl PageAnalysis {
+    fn into_classified_lines(self) -> Vec<ClassifiedLine> {
+        self.lines
+            .into_iter()
+            .zip(self.verdicts)
+            .zip(self.features)
+            .map(|((line, verdict), features)| ClassifiedLine {
+                ruled_out: is_ruled_out(&line, verdict),
+                text: line.text,
+                features,
+            })
+            .collect()
+    }
 }
 
 /// The rule pass over a page: each line's shape and the verdict the rules give it.
@@ -306,14 +320,13 @@ pub fn clean_lines(page: &str) -> (Vec<String>, Vec<RemovedLine>) {
     classify_lines(page, None)
 }
 
-/// The line classifier decides what the rules leave open (see `SHORT_PAGE_LINES` for short messages). A line on which a lexicon or shape cue
+/// The line classifier decides what the rules leave open. A line on which a lexicon or shape cue
 /// fired (`LineShape::judge`) is dropped whatever the model says: those cues are documented
 /// boilerplate in any site's layout. Positional guesses (outside the article, caption-like,
-/// repeated) are the model's call. Dropped lines carry the rule's reason when one fired.
+/// repeated) are the model's call, with a lower bar for prose on short messages
+/// (`SHORT_PAGE_LINES`). Dropped lines carry the rule's reason when one fired.
 fn classify_lines(page: &str, html: Option<&html::HtmlEvidence>) -> (Vec<String>, Vec<RemovedLine>) {
-    let lines = LineShape::page(page);
-    let verdicts = rule_verdicts(&lines);
-    let features = features::page_features(&lines, &verdicts, html);
+    let PageAnalysis { lines, verdicts, features } = analyse(page, html);
     let model = &*model::BUILT_IN;
     let short_page = lines.len() < SHORT_PAGE_LINES;
     let keep: Vec<bool> = lines

@@ -1,22 +1,23 @@
 //! HTML → one block per line, so the line cleaner can judge an HTML page like crawler text, plus
 //! what a main-content extractor makes of the page, as evidence for the line classifier.
 //!
-//! Blocks: `scraper` (html5ever, the browser-grade HTML5 parser Servo uses) reads broken markup the
-//! way a browser does; the walk over the tree is iterative (`traverse`), so deeply nested pages
-//! cannot exhaust the stack. It drops what is never article text (scripts, styles, navigation,
-//! forms, asides) and prefers `<article>`/`<main>` when the page has one.
+//! One parse serves everything: `dom_query` (html5ever, the browser-grade HTML5 parser Servo uses,
+//! so broken markup reads the way a browser reads it) builds the tree; the block walk reads it
+//! first, iteratively (`walk`), so deeply nested pages cannot exhaust the stack; then the same tree
+//! goes to the main-content extractor. The walk drops what is never article text (scripts, styles,
+//! navigation, forms, asides) and prefers `<article>`/`<main>` when the page has one.
 //!
-//! Main content: `dom_smoothie`, a port of Mozilla's Readability. Measured on wcxb-dev (793 pages)
-//! as a stand-alone extractor it scored bag-of-words F1 0.928 at 6.6 ms a page, rs-trafilatura
-//! 0.934 at 25 ms; running the text cleaner over either one's output scored lower still (0.907,
-//! 0.911), because an extract has lost the page context the cleaner reads. So the extractor's
-//! verdict enters as a feature of each block line (`in_main_content`) and the classifier learns how
-//! far to trust it; dom_smoothie for its speed at equal quality.
+//! Main content: `dom_smoothie`, a port of Mozilla's Readability over `dom_query`. Measured on
+//! wcxb-dev (793 pages) as a stand-alone extractor it scored bag-of-words F1 0.928 at 6.6 ms a page,
+//! rs-trafilatura 0.934 at 25 ms; running the text cleaner over either one's output scored lower
+//! still (0.907, 0.911), because an extract has lost the page context the cleaner reads. So the
+//! extractor's verdict enters as a feature of each block line (`in_main_content`) and the
+//! classifier learns how far to trust it; dom_smoothie for its speed at equal quality, and because
+//! it takes the tree we already parsed.
 
 use std::sync::LazyLock;
 
-use ego_tree::iter::Edge;
-use scraper::{ElementRef, Html, Node, Selector};
+use dom_query::{Document, Matcher, NodeData, NodeId, Tree, TreeNode};
 
 use crate::stages::text::normalize_line;
 
@@ -92,9 +93,9 @@ impl MainContent {
     }
 }
 
-fn readability(page: &str) -> Option<MainContent> {
+fn readability(document: Document) -> Option<MainContent> {
     let config = dom_smoothie::Config { text_mode: dom_smoothie::TextMode::Formatted, ..Default::default() };
-    let article = dom_smoothie::Readability::new(page, None, Some(config)).ok()?.parse().ok()?;
+    let article = dom_smoothie::Readability::with_document(document, None, Some(config)).ok()?.parse().ok()?;
     MainContent::new(&article.text_content)
 }
 
@@ -147,24 +148,22 @@ const BLOCKS: [&str; 27] = [
     "address",
 ];
 
-fn selector(css: &str) -> Selector {
-    Selector::parse(css).expect("valid selector")
+fn matcher(css: &str) -> Matcher {
+    Matcher::new(css).expect("valid selector")
 }
 
-static CONTENT_ROOTS: LazyLock<Selector> =
-    LazyLock::new(|| selector("article, main, [itemprop=articleBody], [role=main]"));
-static BODY: LazyLock<Selector> = LazyLock::new(|| selector("body"));
+static CONTENT_ROOTS: LazyLock<Matcher> = LazyLock::new(|| matcher("article, main, [itemprop=articleBody], [role=main]"));
 /// Title sources, most trusted first: the social title is the headline without the site name.
-static TITLE: LazyLock<Vec<Selector>> =
-    LazyLock::new(|| [r#"meta[property="og:title"]"#, r#"meta[name="twitter:title"]"#, "title"].map(selector).to_vec());
-static PUBLISHED: LazyLock<Vec<Selector>> = LazyLock::new(|| {
+static TITLE: LazyLock<Vec<Matcher>> =
+    LazyLock::new(|| [r#"meta[property="og:title"]"#, r#"meta[name="twitter:title"]"#, "title"].map(matcher).to_vec());
+static PUBLISHED: LazyLock<Vec<Matcher>> = LazyLock::new(|| {
     [
         r#"meta[property="article:published_time"]"#,
         r#"meta[itemprop="datePublished"]"#,
         r#"meta[name="date"]"#,
         "time[datetime]",
     ]
-    .map(selector)
+    .map(matcher)
     .to_vec()
 });
 
@@ -174,78 +173,143 @@ const READABILITY_MAX_DEPTH: usize = 256;
 const READABILITY_MAX_BYTES: usize = 4 << 20;
 
 pub fn extract(page: &str) -> Extracted {
-    let document = Html::parse_document(page);
-    let blocks = main_content_root(&document).map(block_text).unwrap_or_default();
+    let document = Document::from(page);
+    let blocks = block_text(&document.tree, main_content_root(&document));
+    let title = first_value(&document, &TITLE, &["content"]);
+    let published = first_value(&document, &PUBLISHED, &["content", "datetime"]);
     let within_bounds = blocks.max_depth <= READABILITY_MAX_DEPTH && page.len() <= READABILITY_MAX_BYTES;
     Extracted {
         text: blocks.text,
-        title: first_value(&document, &TITLE, &["content"]),
-        published: first_value(&document, &PUBLISHED, &["content", "datetime"]),
+        title,
+        published,
         evidence: HtmlEvidence {
-            main_content: within_bounds.then(|| readability(page)).flatten(),
+            main_content: within_bounds.then(|| readability(document)).flatten(),
             blocks: blocks.blocks,
         },
     }
 }
 
 /// The `<article>`/`<main>` holding the most text, else `<body>`, else the document root.
-fn main_content_root(document: &Html) -> Option<ElementRef<'_>> {
-    let body_chars = document.select(&BODY).next().map(text_len).unwrap_or(0);
+fn main_content_root(document: &Document) -> NodeId {
+    let tree = &document.tree;
+    let body = tree.body().map(|body| body.id);
+    let body_chars = body.map_or(0, |body| text_len(tree, body));
     document
-        .select(&CONTENT_ROOTS)
-        .map(|el| (text_len(el), el))
+        .select_matcher(&CONTENT_ROOTS)
+        .nodes()
+        .iter()
+        .map(|node| (text_len(tree, node.id), node.id))
         .filter(|(len, _)| *len * 4 >= body_chars) // a small <article> teaser is not the content
         .max_by_key(|(len, _)| *len)
-        .map(|(_, el)| el)
-        .or_else(|| document.select(&BODY).next())
-        .or_else(|| Some(document.root_element()))
+        .map(|(_, id)| id)
+        .or(body)
+        .unwrap_or_else(|| tree.root_id())
 }
 
-fn text_len(element: ElementRef<'_>) -> usize {
-    element.text().map(str::len).sum()
+fn text_len(tree: &Tree, root: NodeId) -> usize {
+    let mut len = 0;
+    walk(tree, root, |step| {
+        if let Step::Enter(TreeNode { data: NodeData::Text { contents }, .. }) = step {
+            len += contents.len();
+        }
+        true
+    });
+    len
+}
+
+/// One step of a depth-first walk: entering a node (answer whether to descend into it), or leaving
+/// one that was descended into.
+enum Step<'a> {
+    Enter(&'a TreeNode),
+    Leave(&'a TreeNode),
+}
+
+/// Visits the subtree at `root` in document order without recursion, so no nesting depth can
+/// exhaust the stack.
+fn walk(tree: &Tree, root: NodeId, mut visit: impl FnMut(Step<'_>) -> bool) {
+    let links = |id: NodeId| tree.query_node_or(&id, (None, None, None), |n| (n.first_child, n.next_sibling, n.parent));
+    let mut current = root;
+    'descend: loop {
+        let descend = tree.query_node_or(&current, false, |node| visit(Step::Enter(node)));
+        let (first_child, ..) = links(current);
+        if descend {
+            match first_child {
+                Some(child) => {
+                    current = child;
+                    continue;
+                }
+                None => {
+                    tree.query_node(&current, |node| visit(Step::Leave(node)));
+                }
+            }
+        }
+        let mut node = current;
+        loop {
+            if node == root {
+                break 'descend;
+            }
+            let (_, next_sibling, parent) = links(node);
+            if let Some(sibling) = next_sibling {
+                current = sibling;
+                continue 'descend;
+            }
+            let Some(parent) = parent else { break 'descend };
+            tree.query_node(&parent, |node| visit(Step::Leave(node)));
+            node = parent;
+        }
+    }
+}
+
+fn element_name(node: &TreeNode) -> Option<&str> {
+    match &node.data {
+        NodeData::Element(el) => Some(&el.name.local),
+        _ => None,
+    }
 }
 
 /// Text of the subtree, one block per line, whitespace folded inside a block, with what the markup
 /// says about each line.
-fn block_text(root: ElementRef<'_>) -> Lines {
+fn block_text(tree: &Tree, root: NodeId) -> Lines {
     let mut out = Lines::default();
-    let mut skipping: Option<ego_tree::NodeId> = None;
     // Open elements that matter to the line being built: links and hinted classes.
     let mut ancestry: Vec<(bool, bool, bool)> = Vec::new();
-    for edge in root.traverse() {
-        match edge {
-            Edge::Open(node) if skipping.is_none() => match node.value() {
-                Node::Element(el) if SKIPPED.contains(&el.name()) => skipping = Some(node.id()),
-                Node::Element(el) => {
-                    if BLOCKS.contains(&el.name()) {
-                        out.end_line();
-                        out.tag = block_tag(el.name());
-                    }
-                    let names = [el.attr("class").unwrap_or(""), el.attr("id").unwrap_or("")].join(" ");
-                    let hinted = |hint: &regex::Regex| !names.trim().is_empty() && hint.is_match(&names);
-                    ancestry.push((el.name() == "a", hinted(&FURNITURE_HINT), hinted(&CONTENT_HINT)));
-                    out.max_depth = out.max_depth.max(ancestry.len());
+    walk(tree, root, |step| match step {
+        Step::Enter(node) => match &node.data {
+            NodeData::Element(el) => {
+                let name: &str = &el.name.local;
+                if SKIPPED.contains(&name) {
+                    return false;
                 }
-                Node::Text(text) => {
-                    let in_link = ancestry.iter().any(|a| a.0);
-                    out.furniture |= ancestry.iter().any(|a| a.1);
-                    out.content |= ancestry.iter().any(|a| a.2);
-                    out.append(text, in_link);
+                if BLOCKS.contains(&name) {
+                    out.end_line();
+                    out.tag = block_tag(name);
                 }
-                _ => {}
-            },
-            Edge::Close(node) if skipping == Some(node.id()) => skipping = None,
-            Edge::Close(node) if skipping.is_none() => {
-                if let Node::Element(el) = node.value() {
-                    ancestry.pop();
-                    if BLOCKS.contains(&el.name()) {
-                        out.end_line();
-                    }
+                let class = el.attr_ref(dom_query::local_name!("class")).unwrap_or("");
+                let id = el.attr_ref(dom_query::local_name!("id")).unwrap_or("");
+                let hinted = |hint: &regex::Regex| hint.is_match(class) || hint.is_match(id);
+                ancestry.push((name == "a", hinted(&FURNITURE_HINT), hinted(&CONTENT_HINT)));
+                out.max_depth = out.max_depth.max(ancestry.len());
+                true
+            }
+            NodeData::Text { contents } => {
+                let in_link = ancestry.iter().any(|a| a.0);
+                out.furniture |= ancestry.iter().any(|a| a.1);
+                out.content |= ancestry.iter().any(|a| a.2);
+                out.append(contents, in_link);
+                false
+            }
+            _ => false,
+        },
+        Step::Leave(node) => {
+            if let Some(name) = element_name(node) {
+                ancestry.pop();
+                if BLOCKS.contains(&name) {
+                    out.end_line();
                 }
             }
-            _ => {}
+            true
         }
-    }
+    });
     out.end_line();
     out
 }
@@ -320,14 +384,16 @@ fn append_text(line: &mut String, text: &str) {
     }
 }
 
-fn first_value(document: &Html, selectors: &[Selector], attributes: &[&str]) -> Option<String> {
-    selectors.iter().flat_map(|selector| document.select(selector)).find_map(|el| {
-        let value = attributes
-            .iter()
-            .find_map(|a| el.value().attr(a).map(str::to_owned))
-            .or_else(|| (el.value().name() == "title").then(|| el.text().collect::<String>()))?;
-        let value = value.split_whitespace().collect::<Vec<_>>().join(" ");
-        (!value.is_empty()).then_some(value)
+fn first_value(document: &Document, matchers: &[Matcher], attributes: &[&str]) -> Option<String> {
+    matchers.iter().find_map(|matcher| {
+        document.select_matcher(matcher).nodes().iter().find_map(|node| {
+            let value = attributes
+                .iter()
+                .find_map(|a| node.attr(a).map(|v| v.to_string()))
+                .or_else(|| (node.node_name().as_deref() == Some("title")).then(|| node.text().to_string()))?;
+            let value = value.split_whitespace().collect::<Vec<_>>().join(" ");
+            (!value.is_empty()).then_some(value)
+        })
     })
 }
 

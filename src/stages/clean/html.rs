@@ -152,7 +152,8 @@ fn matcher(css: &str) -> Matcher {
     Matcher::new(css).expect("valid selector")
 }
 
-static CONTENT_ROOTS: LazyLock<Matcher> = LazyLock::new(|| matcher("article, main, [itemprop=articleBody], [role=main]"));
+static CONTENT_ROOTS: LazyLock<Matcher> =
+    LazyLock::new(|| matcher("article, main, [itemprop=articleBody], [role=main]"));
 /// Title sources, most trusted first: the social title is the headline without the site name.
 static TITLE: LazyLock<Vec<Matcher>> =
     LazyLock::new(|| [r#"meta[property="og:title"]"#, r#"meta[name="twitter:title"]"#, "title"].map(matcher).to_vec());

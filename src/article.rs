@@ -4,8 +4,12 @@
 //! `articles` table. Every key of the contract is always present (empty arrays, nulls) so later stages
 //! only fill values in.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::stages::clean::templates::{Sighting, SiteTemplates, site_key};
 
 /// What came in: the decoded message, before any stage ran.
 #[derive(Debug, Clone, PartialEq)]
@@ -163,6 +167,12 @@ pub struct InputContext {
     pub html_title: Option<String>,
     /// Publication time found in the HTML's metadata.
     pub html_published: Option<String>,
+    /// The site the article belongs to, for its templates (`clean::templates::site_key`).
+    pub site: Option<String>,
+    /// The site's template lines learned so far, which the cleaner removes.
+    pub site_templates: Option<Arc<SiteTemplates>>,
+    /// Kept lines the sink counts towards the site's templates (set by the cleaner).
+    pub template_sightings: Vec<Sighting>,
 }
 
 impl Article {
@@ -172,6 +182,7 @@ impl Article {
             Content::Text(text) => (text, None),
             Content::Html(html) => (String::new(), Some(html)),
         };
+        let site = site_key(raw.url.as_deref(), raw.source.as_deref());
         Article {
             id: raw.id,
             url: raw.url,
@@ -198,6 +209,7 @@ impl Article {
                 title_hint: raw.title,
                 lang_hint: raw.lang,
                 html,
+                site,
                 ..InputContext::default()
             },
         }

@@ -7,6 +7,8 @@ use std::path::Path;
 use config::{Config, Environment, File, FileFormat};
 use serde::{Deserialize, Serialize};
 
+use crate::stages::clean::templates::TemplateRule;
+
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -14,6 +16,7 @@ pub struct Settings {
     pub kafka: KafkaSettings,
     pub database: DatabaseSettings,
     pub worker: WorkerSettings,
+    pub templates: TemplateSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -50,6 +53,16 @@ pub struct WorkerSettings {
     pub max_in_flight: usize,
     pub retry_initial_ms: u64,
     pub retry_max_ms: u64,
+}
+
+/// Site templates learned from the stream (`stages::clean::templates`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TemplateSettings {
+    pub enabled: bool,
+    #[serde(flatten)]
+    pub rule: TemplateRule,
+    pub refresh_secs: u64,
+    pub cache_sites: usize,
 }
 
 impl Settings {
@@ -171,6 +184,20 @@ mod tests {
         assert_eq!(settings.kafka.topics, ["a", "b"]);
         assert_eq!(settings.worker.batch_max_rows, 7);
         assert_eq!(settings.database.url, "postgres://u:pw@h/db");
+    }
+
+    #[test]
+    fn template_learning_is_on_by_default_and_its_rule_is_configurable() {
+        let defaults = Settings::load(None, &env(&[])).unwrap().templates;
+        assert!(defaults.enabled);
+        assert_eq!(defaults.rule, TemplateRule::default());
+        let tuned = Settings::load(
+            None,
+            &env(&[("ARTICLE_INGEST__TEMPLATES__MIN_ARTICLES", "5"), ("ARTICLE_INGEST__TEMPLATES__MIN_SHARE", "0.8")]),
+        )
+        .unwrap()
+        .templates;
+        assert_eq!((tuned.rule.min_articles, tuned.rule.min_share), (5, 0.8));
     }
 
     #[test]

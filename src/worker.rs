@@ -6,18 +6,21 @@
 //! member is fenced by the stored offset (it no longer matches), so it cannot write it twice.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep, sleep_until};
 use tracing::{info, warn};
 
-use crate::article::{Article, DeadLetter};
+use crate::article::{Article, DeadLetter, RawArticle};
 use crate::input::envelope::decode;
 use crate::input::kafka::{ConsumerEvent, ConsumerHandle, ConsumerRequest, KafkaMessage, spawn_consumer};
 use crate::settings::{Settings, WorkerSettings};
+use crate::sink::templates::TemplateCache;
 use crate::sink::{Batch, BatchReport, PartitionPosition, PgSink, SinkError, TopicPartition};
 use crate::stages::Pipeline;
+use crate::stages::clean::templates::{SiteTemplates, site_key};
 
 /// A message after decoding and the stages: an article, or a dead letter.
 pub enum Outcome {
@@ -25,19 +28,31 @@ pub enum Outcome {
     Dead(String),
 }
 
-/// Decodes a message value and runs the stages. Never panics, whatever the bytes.
+/// Decodes a message value and runs the stages, with the templates `site_templates` knows for the
+/// article's site. Never panics, whatever the bytes.
 pub fn process_message(
     pipeline: &Pipeline,
     payload: &[u8],
     key: Option<&[u8]>,
     fallback_id: impl FnOnce() -> String,
     max_message_bytes: usize,
+    site_templates: impl FnOnce(&str) -> Option<Arc<SiteTemplates>>,
 ) -> Outcome {
-    let raw = match decode(payload, key, fallback_id, max_message_bytes) {
-        Ok(raw) => raw,
-        Err(reason) => return Outcome::Dead(reason.to_string()),
-    };
-    match pipeline.run(raw) {
+    match decode(payload, key, fallback_id, max_message_bytes) {
+        Ok(raw) => {
+            let templates = site_of(&raw).and_then(|site| site_templates(&site));
+            run_stages(pipeline, raw, templates)
+        }
+        Err(reason) => Outcome::Dead(reason.to_string()),
+    }
+}
+
+fn site_of(raw: &RawArticle) -> Option<String> {
+    site_key(raw.url.as_deref(), raw.source.as_deref())
+}
+
+fn run_stages(pipeline: &Pipeline, raw: RawArticle, templates: Option<Arc<SiteTemplates>>) -> Outcome {
+    match pipeline.run(raw, templates) {
         Ok(article) => Outcome::Article(Box::new(article)),
         Err(reason) => Outcome::Dead(reason),
     }
@@ -55,7 +70,7 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
-    fn add(&mut self, report: BatchReport) {
+    fn add(&mut self, report: &BatchReport) {
         self.batches += 1;
         self.inserted += report.inserted as u64;
         self.updated += report.updated as u64;
@@ -73,8 +88,9 @@ pub struct StopWhen {
 /// Runs the worker until shutdown (or idleness, when asked). Returns what it wrote.
 pub async fn run(settings: &Settings, sink: PgSink, stop: StopWhen) -> anyhow::Result<RunSummary> {
     let (events_tx, events) = mpsc::channel(settings.worker.max_in_flight.max(1));
+    let sink = if settings.templates.enabled { sink.learning_templates(settings.templates.rule) } else { sink };
     let consumer = spawn_consumer(&settings.kafka, sink.clone(), events_tx)?;
-    let mut worker = Worker::new(sink, settings.worker.clone(), consumer);
+    let mut worker = Worker::new(sink, settings, consumer);
     let result = worker.event_loop(events, stop).await;
     let Worker { consumer, summary, .. } = worker;
     tokio::task::spawn_blocking(move || consumer.join()).await?;
@@ -94,13 +110,16 @@ struct Worker {
     batch_bytes: usize,
     batch_started: Option<Instant>,
     summary: RunSummary,
+    /// Site templates learned so far, when learning is on.
+    templates: Option<TemplateCache>,
 }
 
 impl Worker {
-    fn new(sink: PgSink, settings: WorkerSettings, consumer: ConsumerHandle) -> Self {
+    fn new(sink: PgSink, settings: &Settings, consumer: ConsumerHandle) -> Self {
+        let templates = &settings.templates;
         Worker {
             sink,
-            settings,
+            settings: settings.worker.clone(),
             pipeline: Pipeline::default(),
             consumer,
             owned: HashMap::new(),
@@ -109,6 +128,9 @@ impl Worker {
             batch_bytes: 0,
             batch_started: None,
             summary: RunSummary::default(),
+            templates: templates
+                .enabled
+                .then(|| TemplateCache::new(Duration::from_secs(templates.refresh_secs), templates.cache_sites)),
         }
     }
 
@@ -149,7 +171,7 @@ impl Worker {
                     }
                     Some(ConsumerEvent::Message(message)) => {
                         last_message = Instant::now();
-                        self.accept(message);
+                        self.accept(message).await;
                         if self.batch_is_full() {
                             self.flush(&stop.shutdown).await?;
                         }
@@ -168,7 +190,7 @@ impl Worker {
         self.flush(&stop.shutdown).await
     }
 
-    fn accept(&mut self, message: KafkaMessage) {
+    async fn accept(&mut self, message: KafkaMessage) {
         let KafkaMessage { origin, key, payload } = message;
         let partition = TopicPartition::new(&origin.topic, origin.partition);
         if !self.owned.contains_key(&partition) {
@@ -180,7 +202,17 @@ impl Worker {
         self.batch_bytes += payload.len();
         self.batch_started.get_or_insert_with(Instant::now);
         let fallback_id = || format!("{}-{}-{}", origin.topic, origin.partition, origin.offset);
-        match process_message(&self.pipeline, &payload, key.as_deref(), fallback_id, self.settings.max_message_bytes) {
+        let outcome = match decode(&payload, key.as_deref(), fallback_id, self.settings.max_message_bytes) {
+            Ok(raw) => {
+                let templates = match (&mut self.templates, site_of(&raw)) {
+                    (Some(cache), Some(site)) => cache.get(self.sink.pool(), &site).await,
+                    _ => None,
+                };
+                run_stages(&self.pipeline, raw, templates)
+            }
+            Err(reason) => Outcome::Dead(reason.to_string()),
+        };
+        match outcome {
             Outcome::Article(article) => self.batch.articles.push((*article, origin)),
             Outcome::Dead(reason) => {
                 warn!(topic = %origin.topic, partition = origin.partition, offset = origin.offset, %reason, "dead letter");
@@ -264,7 +296,10 @@ impl Worker {
     }
 
     fn stored(&mut self, batch: &Batch, report: BatchReport) {
-        self.summary.add(report);
+        self.summary.add(&report);
+        if let Some(cache) = &mut self.templates {
+            cache.add_learned(&report.learned_templates);
+        }
         let mut commits = Vec::with_capacity(batch.positions.len());
         for position in &batch.positions {
             self.owned.insert(position.partition.clone(), Some(position.next));
@@ -277,6 +312,7 @@ impl Worker {
             updated = report.updated,
             exact_duplicates = report.exact_duplicates,
             dead_letters = report.dead_letters,
+            templates_learned = report.learned_templates.len(),
             "batch stored"
         );
     }

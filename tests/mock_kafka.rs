@@ -217,3 +217,73 @@ async fn rewinding_the_stored_position_under_a_running_worker_makes_it_read_agai
     assert_eq!(db.count("SELECT count(*) FROM articles WHERE revision = 2").await, 30, "offsets 10..39 read again");
     assert_eq!(db.count("SELECT max(revision)::bigint FROM articles").await, 2);
 }
+
+/// An article of one site: its own story, and the line the site prints under every article.
+fn site_article(i: usize, extra: &str) -> Message {
+    let text = format!(
+        "Harbour council meets again\n\
+         The harbour council met for the {i}th time this year on Monday to discuss the budget for the port.\n\
+         Councillor number {i} said the dredging work would start in the spring if the weather allowed it.\n\
+         The vote on plan {i} was postponed until the next session, officials said after the meeting.\n\
+         {extra}\
+         Harbour Post is an independent newsroom funded by readers like you.\n"
+    );
+    let envelope = serde_json::json!({
+        "id": format!("harbour-{i}"),
+        "url": format!("https://www.harbourpost.example/news/{i}"),
+        "text": text,
+    });
+    Message { key: None, value: envelope.to_string().into_bytes(), partition: Some(0) }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_template_learned_from_twenty_articles_is_removed_from_the_twenty_first() {
+    let cluster = mock_cluster(1);
+    let db = TestDb::new().await;
+    let settings = settings_for(&db.url, &cluster.bootstrap_servers(), &[TOPIC]);
+    assert_eq!(settings.templates.rule.min_articles, 20);
+    let (shutdown, running) = spawn_until_cancelled(&settings, &db).await;
+    produce(&cluster.bootstrap_servers(), &(1..=20).map(|i| site_article(i, "")).collect::<Vec<_>>()).await;
+    assert!(
+        common::eventually(Duration::from_secs(60), || async { db.count("SELECT count(*) FROM articles").await == 20 })
+            .await
+    );
+    let template_line = "Harbour Post is an independent newsroom funded by readers like you.";
+    let kept_before: i64 = sqlx::query_scalar("SELECT count(*) FROM articles WHERE strpos(body, $1) > 0")
+        .bind(template_line)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(kept_before, 20, "the line reads like prose: the classifier alone keeps it");
+
+    let once = "A ferry strike was also announced for Friday by the sailors' union.\n";
+    produce(&cluster.bootstrap_servers(), &[site_article(21, once)]).await;
+    assert!(
+        common::eventually(Duration::from_secs(60), || async { db.count("SELECT count(*) FROM articles").await == 21 })
+            .await
+    );
+    let summary = cancel_and_wait(shutdown, running).await;
+
+    let (body, removed): (String, serde_json::Value) =
+        sqlx::query_as("SELECT body, removed FROM articles WHERE id = 'harbour-21'").fetch_one(&db.pool).await.unwrap();
+    assert!(!body.contains(template_line), "the template line is removed: {body}");
+    assert!(body.contains(once.trim()), "a sentence seen once is kept: {body}");
+    assert!(body.contains("Councillor number 21"), "the story is kept: {body}");
+    let reasons: Vec<(String, String)> = removed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["line"].as_str().unwrap().to_owned(), r["reason"].as_str().unwrap().to_owned()))
+        .collect();
+    assert!(reasons.contains(&(template_line.to_owned(), "site template: on most of this site's articles".to_owned())));
+    let (sightings, is_template): (i64, bool) = sqlx::query_as(
+        "SELECT sightings, is_template FROM site_lines WHERE site = 'harbourpost.example' AND line = $1",
+    )
+    .bind(template_line)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!((sightings, is_template), (21, true));
+    assert_eq!(db.count("SELECT count(*) FROM site_lines WHERE is_template").await, 1, "only the site's line");
+    assert_eq!(summary.inserted, 21);
+}

@@ -27,7 +27,14 @@ fn process_dir(dir: &Path) -> Vec<Article> {
     read_messages(files)
         .map(|message| {
             let message = message.unwrap();
-            match process_message(&pipeline, &message.payload, message.key.as_deref(), || unreachable!(), 1 << 24) {
+            match process_message(
+                &pipeline,
+                &message.payload,
+                message.key.as_deref(),
+                || unreachable!(),
+                1 << 24,
+                |_| None,
+            ) {
                 Outcome::Article(mut article) => {
                     link_exact_copies(std::iter::once(article.as_mut()), &mut index);
                     *article

@@ -14,7 +14,7 @@ fn article_batch(items: &[(&str, &str, i32, i64)]) -> Batch {
     for (id, body, partition, offset) in items {
         let payload = serde_json::json!({"id": id, "text": body}).to_string();
         let Outcome::Article(article) =
-            process_message(&pipeline, payload.as_bytes(), None, || unreachable!(), 1 << 20)
+            process_message(&pipeline, payload.as_bytes(), None, || unreachable!(), 1 << 20, |_| None)
         else {
             panic!("fixture article is valid")
         };
@@ -133,4 +133,31 @@ async fn two_workers_writing_the_same_body_at_once_agree_on_one_canonical_articl
         .count("SELECT count(*) FROM articles c JOIN articles o ON o.id = c.duplicate_of WHERE o.duplicate_of IS NOT NULL OR o.content_hash <> c.content_hash")
         .await;
     assert_eq!(mislinked, 0);
+}
+
+#[tokio::test]
+async fn writing_an_article_again_never_counts_its_lines_twice_towards_site_templates() {
+    let db = TestDb::new().await;
+    let sink = db.sink("g").await.learning_templates(Default::default());
+    let with_site = |id: &str| {
+        let payload = serde_json::json!({"id": id, "url": "https://example.org/a", "text": BODY_A}).to_string();
+        let Outcome::Article(article) =
+            process_message(&Pipeline::default(), payload.as_bytes(), None, || unreachable!(), 1 << 20, |_| None)
+        else {
+            panic!("fixture article is valid")
+        };
+        (*article, Origin { topic: "t".into(), partition: 0, offset: 0 })
+    };
+    let candidates = with_site("a").0.input.template_sightings.len() as i64;
+    assert!(candidates > 0);
+    let mut first = Batch { articles: vec![with_site("a")], ..Batch::default() };
+    first.positions = vec![position(0, None, 1)];
+    sink.write_batch(&mut first).await.unwrap();
+    let mut again = Batch { articles: vec![with_site("a"), with_site("a")], ..Batch::default() };
+    again.positions = vec![position(0, Some(1), 1)];
+    sink.write_batch(&mut again).await.unwrap();
+
+    assert_eq!(db.count("SELECT articles FROM sites WHERE site = 'example.org'").await, 1);
+    assert_eq!(db.count("SELECT count(*) FROM site_lines").await, candidates);
+    assert_eq!(db.count("SELECT max(sightings) FROM site_lines").await, 1);
 }

@@ -7,16 +7,18 @@ use crate::cli::ProcessArgs;
 use crate::input::files::{expand_paths, read_messages};
 use crate::settings::Settings;
 use crate::stages::Pipeline;
+use crate::stages::clean::templates::MemoryTemplates;
 use crate::stages::dedup::{MemoryExactIndex, link_exact_copies};
 use crate::worker::{Outcome, process_message};
 
-/// The same stages as the worker, with dedup state in memory; articles as JSON lines on stdout,
-/// dead letters as one line each on stderr.
+/// The same stages as the worker, with dedup state and site templates learned in memory; articles
+/// as JSON lines on stdout, dead letters as one line each on stderr.
 pub fn process(settings: &Settings, args: &ProcessArgs) -> anyhow::Result<()> {
     let paths = if args.paths.is_empty() { vec![PathBuf::from("-")] } else { args.paths.clone() };
     let files = expand_paths(&paths)?;
     let pipeline = Pipeline::default();
     let mut index = MemoryExactIndex::default();
+    let mut templates = settings.templates.enabled.then(|| MemoryTemplates::new(settings.templates.rule));
     let mut out = BufWriter::new(std::io::stdout().lock());
     let (mut articles, mut dead) = (0usize, 0usize);
     for (index_in_input, message) in read_messages(files).enumerate() {
@@ -28,8 +30,12 @@ pub fn process(settings: &Settings, args: &ProcessArgs) -> anyhow::Result<()> {
             message.key.as_deref(),
             fallback_id,
             settings.worker.max_message_bytes,
+            |site| templates.as_ref().and_then(|t| t.templates(site)),
         ) {
             Outcome::Article(mut article) => {
+                if let (Some(templates), Some(site)) = (&mut templates, article.input.site.as_deref()) {
+                    templates.record(site, &article.input.template_sightings);
+                }
                 link_exact_copies(std::iter::once(article.as_mut()), &mut index);
                 serde_json::to_writer(&mut out, &article)?;
                 out.write_all(b"\n")?;

@@ -3,6 +3,7 @@
 
 mod batch;
 mod postgres;
+pub mod templates;
 
 pub use batch::{Batch, PartitionPosition, TopicPartition};
 pub use postgres::{BatchReport, PgSink, SinkError};

@@ -10,8 +10,10 @@ use sqlx::{Postgres, Row, Transaction};
 use thiserror::Error;
 
 use super::batch::{Batch, PartitionPosition, TopicPartition};
+use super::templates::{LearnedTemplate, record_sightings};
 use crate::article::{Article, DeadLetter, Origin, PublishedAt};
 use crate::settings::DatabaseSettings;
+use crate::stages::clean::templates::TemplateRule;
 use crate::stages::dedup::{ExactIndex, link_exact_copies};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -29,18 +31,22 @@ pub enum SinkError {
 }
 
 /// What a committed batch did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BatchReport {
     pub inserted: usize,
     pub updated: usize,
     pub exact_duplicates: usize,
     pub dead_letters: usize,
+    /// Lines this batch's articles made templates of their site.
+    pub learned_templates: Vec<LearnedTemplate>,
 }
 
 #[derive(Debug, Clone)]
 pub struct PgSink {
     pool: PgPool,
     group: String,
+    /// Set when site templates are learned (`learning_templates`).
+    template_rule: Option<TemplateRule>,
 }
 
 impl PgSink {
@@ -50,7 +56,13 @@ impl PgSink {
             .max_connections(settings.max_connections)
             .acquire_timeout(Duration::from_secs(10))
             .connect_lazy_with(options.application_name("article-ingest"));
-        Ok(PgSink { pool, group: group.to_owned() })
+        Ok(PgSink { pool, group: group.to_owned(), template_rule: None })
+    }
+
+    /// Count each batch's candidate template lines and learn site templates by `rule`.
+    pub fn learning_templates(mut self, rule: TemplateRule) -> Self {
+        self.template_rule = Some(rule);
+        self
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -100,11 +112,23 @@ impl PgSink {
         let mut tx = self.pool.begin().await?;
         self.check_positions(&mut tx, &batch.positions).await?;
         let exact_duplicates = link_copies(&mut tx, batch).await?;
-        let (inserted, updated) = upsert_articles(&mut tx, &batch.articles).await?;
+        let written = last_write_per_id(&batch.articles);
+        let inserted_ids = upsert_articles(&mut tx, &written).await?;
+        let learned_templates = match &self.template_rule {
+            Some(rule) => record_sightings(&mut tx, &written, &inserted_ids, rule).await?,
+            None => Vec::new(),
+        };
         let dead_letters = insert_dead_letters(&mut tx, batch).await?;
         self.store_positions(&mut tx, &batch.positions).await?;
         tx.commit().await?;
-        Ok(BatchReport { inserted, updated, exact_duplicates, dead_letters })
+        let inserted = inserted_ids.len();
+        Ok(BatchReport {
+            inserted,
+            updated: written.len() - inserted,
+            exact_duplicates,
+            dead_letters,
+            learned_templates,
+        })
     }
 
     /// Locks the batch's position rows and fails if any moved since this worker last saw it.
@@ -212,24 +236,25 @@ async fn link_copies(tx: &mut Transaction<'_, Postgres>, batch: &mut Batch) -> R
 }
 
 /// The same id twice in one batch (a re-sent article): the later message wins, as it would across
-/// batches, and a single statement never touches one row twice.
+/// batches, and a single statement never touches one row twice. Sorted by id, so two workers'
+/// batches lock shared rows in one order and never wait on each other in a cycle.
 fn last_write_per_id(articles: &[(Article, Origin)]) -> Vec<&(Article, Origin)> {
     let mut seen = HashSet::new();
     let mut kept: Vec<&(Article, Origin)> = articles.iter().rev().filter(|(a, _)| seen.insert(a.id.as_str())).collect();
-    kept.reverse();
+    kept.sort_by(|(a, _), (b, _)| a.id.cmp(&b.id));
     kept
 }
 
-/// Inserts or updates the articles in one statement; returns (inserted, updated).
+/// Inserts or updates the articles in one statement; returns the ids that were new.
 async fn upsert_articles(
     tx: &mut Transaction<'_, Postgres>,
-    articles: &[(Article, Origin)],
-) -> Result<(usize, usize), SinkError> {
+    articles: &[&(Article, Origin)],
+) -> Result<HashSet<String>, SinkError> {
     if articles.is_empty() {
-        return Ok((0, 0));
+        return Ok(HashSet::new());
     }
-    let rows = ArticleColumns::from_articles(&last_write_per_id(articles));
-    let inserted_flags: Vec<bool> = sqlx::query_scalar(UPSERT_ARTICLES)
+    let rows = ArticleColumns::from_articles(articles);
+    let outcomes: Vec<(String, bool)> = sqlx::query_as(UPSERT_ARTICLES)
         .bind(&rows.id)
         .bind(&rows.url)
         .bind(&rows.source)
@@ -257,8 +282,7 @@ async fn upsert_articles(
         .bind(&rows.kafka_offset)
         .fetch_all(&mut **tx)
         .await?;
-    let inserted = inserted_flags.iter().filter(|i| **i).count();
-    Ok((inserted, inserted_flags.len() - inserted))
+    Ok(outcomes.into_iter().filter(|(_, inserted)| *inserted).map(|(id, _)| id).collect())
 }
 
 const UPSERT_ARTICLES: &str = "
@@ -288,7 +312,7 @@ ON CONFLICT (id) DO UPDATE SET
     story_id = EXCLUDED.story_id, fetched_at = EXCLUDED.fetched_at, kafka_topic = EXCLUDED.kafka_topic,
     kafka_partition = EXCLUDED.kafka_partition, kafka_offset = EXCLUDED.kafka_offset,
     revision = articles.revision + 1, updated_at = now()
-RETURNING (xmax = 0)";
+RETURNING id, (xmax = 0)";
 
 /// The batch as one array per column, the form UNNEST takes.
 #[derive(Default)]

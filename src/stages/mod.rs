@@ -10,8 +10,10 @@ pub mod metadata;
 pub mod text;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 
 use crate::article::{Article, RawArticle};
+use clean::templates::SiteTemplates;
 
 /// One step over an article value.
 pub trait Stage: Send + Sync {
@@ -38,9 +40,11 @@ impl Default for Pipeline {
 
 impl Pipeline {
     /// Runs every stage. A panic inside a stage is a bug, but it must not take the worker or the
-    /// partition down: it becomes an error the caller turns into a dead letter.
-    pub fn run(&self, raw: RawArticle) -> Result<Article, String> {
+    /// partition down: it becomes an error the caller turns into a dead letter. `site_templates`
+    /// are the lines learned so far as the article's site's templates.
+    pub fn run(&self, raw: RawArticle, site_templates: Option<Arc<SiteTemplates>>) -> Result<Article, String> {
         let mut article = Article::from_raw(raw);
+        article.input.site_templates = site_templates;
         for stage in &self.stages {
             catch_unwind(AssertUnwindSafe(|| stage.apply(&mut article))).map_err(|panic| {
                 let message = panic

@@ -153,7 +153,7 @@ fn rule_group(reason: Reason) -> usize {
         Legal | Link | Label => 6,
         DateLine | Byline | CreditLine => 7,
         Repeated => 8,
-        OutsideArticle | Classified => 9,
+        OutsideArticle | Classified | SiteTemplate => 9,
     }
 }
 

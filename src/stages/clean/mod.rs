@@ -10,6 +10,7 @@
 pub mod features;
 mod html;
 pub mod model;
+pub mod templates;
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -44,6 +45,7 @@ pub enum Reason {
     Repeated,
     OutsideArticle,
     Classified,
+    SiteTemplate,
 }
 
 impl Reason {
@@ -69,6 +71,7 @@ impl Reason {
             Reason::Repeated => "repeated line",
             Reason::OutsideArticle => "short line outside the article",
             Reason::Classified => "classified as boilerplate",
+            Reason::SiteTemplate => "site template: on most of this site's articles",
         }
     }
 }
@@ -242,18 +245,28 @@ impl Stage for Cleaner {
     }
 
     fn apply(&self, article: &mut Article) {
-        let (kept, removed) = match article.input.html.take() {
+        let templates = article.input.site_templates.clone();
+        let cleaned = match article.input.html.take() {
             Some(page) => {
                 let extracted = html::extract(&page);
                 article.input.html_title = extracted.title;
                 article.input.html_published = extracted.published;
-                classify_lines(&extracted.text, Some(&extracted.evidence))
+                classify_lines(&extracted.text, Some(&extracted.evidence), templates.as_deref())
             }
-            None => classify_lines(&article.body, None),
+            None => classify_lines(&article.body, None, templates.as_deref()),
         };
-        article.body = kept.join("\n\n");
-        article.removed = removed;
+        article.body = cleaned.kept.join("\n\n");
+        article.removed = cleaned.removed;
+        article.input.template_sightings = cleaned.sightings;
     }
+}
+
+/// What the cleaner made of a page.
+pub struct Cleaned {
+    pub kept: Vec<String>,
+    pub removed: Vec<RemovedLine>,
+    /// Kept lines that may be the site's furniture, for learning its templates.
+    pub sightings: Vec<templates::Sighting>,
 }
 
 /// One line as the classifier sees it: its text, its features, and whether the rules drop it
@@ -317,40 +330,50 @@ pub(crate) fn rule_verdicts(lines: &[LineShape]) -> Vec<Option<Reason>> {
 
 /// Splits a page into kept paragraphs and removed lines with reasons.
 pub fn clean_lines(page: &str) -> (Vec<String>, Vec<RemovedLine>) {
-    classify_lines(page, None)
+    let cleaned = classify_lines(page, None, None);
+    (cleaned.kept, cleaned.removed)
 }
 
 /// The line classifier decides what the rules leave open. A line on which a lexicon or shape cue
 /// fired (`LineShape::judge`) is dropped whatever the model says: those cues are documented
 /// boilerplate in any site's layout. Positional guesses (outside the article, caption-like,
 /// repeated) are the model's call, with a lower bar for prose on short messages
-/// (`SHORT_PAGE_LINES`). Dropped lines carry the rule's reason when one fired.
-fn classify_lines(page: &str, html: Option<&html::HtmlEvidence>) -> (Vec<String>, Vec<RemovedLine>) {
+/// (`SHORT_PAGE_LINES`). Dropped lines carry the rule's reason when one fired. Then a kept line the
+/// site's learned templates list goes too (`templates`).
+fn classify_lines(
+    page: &str,
+    html: Option<&html::HtmlEvidence>,
+    site_templates: Option<&templates::SiteTemplates>,
+) -> Cleaned {
     let PageAnalysis { lines, verdicts, features } = analyse(page, html);
     let model = &*model::BUILT_IN;
     let short_page = lines.len() < SHORT_PAGE_LINES;
-    let keep: Vec<bool> = lines
-        .iter()
-        .zip(&verdicts)
-        .zip(&features)
-        .map(|((line, verdict), features)| {
-            let rules_keep_prose = verdict.is_none() && line.is_paragraph();
-            let bar = if short_page && rules_keep_prose { SHORT_PAGE_PROSE_FLOOR } else { model.threshold };
-            !is_ruled_out(line, *verdict) && model.probability(features) >= bar
-        })
-        .collect();
+    let open: Vec<usize> = (0..lines.len()).filter(|&i| !is_ruled_out(&lines[i], verdicts[i])).collect();
+    let probabilities = model.probabilities(&open.iter().map(|&i| &features[i]).collect::<Vec<_>>());
+    let mut keep = vec![false; lines.len()];
+    for (i, probability) in open.into_iter().zip(probabilities) {
+        let rules_keep_prose = verdicts[i].is_none() && lines[i].is_paragraph();
+        let bar = if short_page && rules_keep_prose { SHORT_PAGE_PROSE_FLOOR } else { model.threshold };
+        keep[i] = probability >= bar;
+    }
     let keep = drop_trailing_lead_ins(&lines, keep);
+    let kept_texts: Vec<&str> = lines.iter().zip(&keep).filter(|(_, k)| **k).map(|(l, _)| l.text.as_str()).collect();
+    let sightings = templates::sightings(&kept_texts);
+    let is_template = |text: &str| site_templates.is_some_and(|t| t.contains(&templates::line_key(text)));
     let mut kept = Vec::new();
     let mut removed = Vec::new();
     for ((line, verdict), keep) in lines.into_iter().zip(verdicts).zip(keep) {
-        if keep {
-            kept.push(line.text);
-        } else {
-            let reason = verdict.unwrap_or(Reason::Classified);
-            removed.push(RemovedLine { line: line.text, reason: reason.as_str().to_owned() });
-        }
+        let reason = match (keep, verdict) {
+            (true, _) if is_template(&line.text) => Reason::SiteTemplate,
+            (true, _) => {
+                kept.push(line.text);
+                continue;
+            }
+            (false, verdict) => verdict.unwrap_or(Reason::Classified),
+        };
+        removed.push(RemovedLine { line: line.text, reason: reason.as_str().to_owned() });
     }
-    (kept, removed)
+    Cleaned { kept, removed, sightings }
 }
 
 /// The model learned from whole crawled pages (wcxb-dev: 5th percentile 80 lines, 5 of 793 pages

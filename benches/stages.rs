@@ -64,19 +64,35 @@ fn article(content: Content) -> Article {
     Article::from_raw(RawArticle::new("bench", content))
 }
 
-/// A 5 MB crawler page (200 KB in test mode): the text pages repeated with a counter so no line is
-/// a page-wide repeat.
+/// A 5 MB crawler page (200 KB in test mode): the text pages' lines, each with a counter so no line
+/// is a page-wide repeat.
 fn large_page(text_pages: &[String]) -> String {
     let size = if measuring() { 5 << 20 } else { 200 << 10 };
-    let mut page = String::with_capacity(size);
-    let mut round = 0;
-    while page.len() < size {
-        for line in text_pages.iter().flat_map(|p| p.lines()) {
-            page.push_str(line);
-            page.push_str(&format!(" {round}\n"));
+    let mut page = String::with_capacity(size + 1024);
+    let lines = text_pages.iter().flat_map(|p| p.lines()).collect::<Vec<_>>();
+    for (i, line) in lines.iter().cycle().enumerate() {
+        if page.len() >= size {
+            break;
         }
-        round += 1;
+        page.push_str(line);
+        page.push_str(&format!(" {i}\n"));
     }
+    page
+}
+
+/// A 5 MB HTML page (200 KB in test mode): the HTML pages' bodies one after another in one document.
+fn large_html_page(html_pages: &[String]) -> String {
+    let size = if measuring() { 5 << 20 } else { 200 << 10 };
+    let mut page = String::from("<!doctype html><html><body>");
+    for html in html_pages.iter().cycle() {
+        if page.len() >= size {
+            break;
+        }
+        page.push_str("<div>");
+        page.push_str(html);
+        page.push_str("</div>");
+    }
+    page.push_str("</body></html>");
     page
 }
 
@@ -111,6 +127,15 @@ fn bench_clean(c: &mut Criterion) {
     group.bench_function(format!("text/one_{}KB_page", large.len() >> 10), |b| {
         b.iter(|| {
             let mut a = article(Content::Text(large.clone()));
+            Cleaner.apply(&mut a);
+            black_box(&a.body);
+        })
+    });
+    let large_html = large_html_page(&html_pages);
+    group.throughput(Throughput::Bytes(large_html.len() as u64));
+    group.bench_function(format!("html/one_{}KB_page", large_html.len() >> 10), |b| {
+        b.iter(|| {
+            let mut a = article(Content::Html(large_html.clone()));
             Cleaner.apply(&mut a);
             black_box(&a.body);
         })

@@ -128,8 +128,8 @@ def main():
     parser.add_argument("--binary", default="target/release/clean-features")
     parser.add_argument("--out", default="src/stages/clean/model.json")
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--trees", type=int, default=200)
-    parser.add_argument("--leaves", type=int, default=63)
+    parser.add_argument("--trees", type=int, default=80)
+    parser.add_argument("--leaves", type=int, default=31)
     args = parser.parse_args()
 
     pages = load_corpus(args.corpus, 0)

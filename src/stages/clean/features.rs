@@ -6,7 +6,7 @@
 //! reordering a feature means retraining: the model file records the names it was trained on and the
 //! cleaner refuses a model whose names differ.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt, HashSet};
 use std::sync::LazyLock;
 
 use super::html::{BlockTag, HtmlEvidence};
@@ -26,8 +26,7 @@ const STOPWORDS: &str = "a about after all also an and any are as at be been but
     o os um uma do da em não com se na por mais as dos como mas ao ele das \
     het een en van ik te dat zijn op voor niet met";
 
-static STOPWORD_SET: LazyLock<std::collections::HashSet<&'static str>> =
-    LazyLock::new(|| STOPWORDS.split_whitespace().collect());
+static STOPWORD_SET: LazyLock<HashSet<&'static str>> = LazyLock::new(|| STOPWORDS.split_whitespace().collect());
 
 /// Feature names, in vector order. The model file must list exactly these.
 pub const FEATURE_NAMES: [&str; 64] = [
@@ -132,9 +131,32 @@ fn stopword_density(text: &str) -> f32 {
     if total == 0 { 0.0 } else { hits as f32 / total as f32 }
 }
 
+/// A URL in the line: a scheme, a `www.` host or a `.com/` path, in either case.
 fn is_link_like(text: &str) -> bool {
-    let lower = text.to_ascii_lowercase();
-    lower.contains("http://") || lower.contains("https://") || lower.contains("www.") || lower.contains(".com/")
+    ["://", "www.", "WWW.", ".com/", ".COM/"].iter().any(|needle| text.contains(needle))
+}
+
+/// Character classes of a line, counted in one pass.
+#[derive(Default)]
+struct CharCounts {
+    punctuation: usize,
+    digits: usize,
+    separators: usize,
+    symbols: usize,
+    visible: usize,
+}
+
+fn char_counts(text: &str) -> CharCounts {
+    let mut counts = CharCounts::default();
+    for c in text.chars() {
+        counts.punctuation += usize::from(matches!(c, ',' | '.' | ';' | '!' | '?'));
+        counts.digits += usize::from(c.is_ascii_digit());
+        counts.separators += usize::from(matches!(c, '»' | '›' | '|' | '/' | '>'));
+        let whitespace = c.is_whitespace();
+        counts.visible += usize::from(!whitespace);
+        counts.symbols += usize::from(!whitespace && !c.is_alphanumeric());
+    }
+    counts
 }
 
 fn starts_with_bullet(text: &str) -> bool {
@@ -208,17 +230,16 @@ pub(crate) fn page_features(
         push(o.sentence);
         push(flag(super::ends_with_colon(text)));
         push(o.stopwords);
-        push(
-            text.chars().filter(|c| matches!(c, ',' | '.' | ';' | '!' | '?')).count() as f32 / line.words.max(1) as f32,
-        );
+        let counts = char_counts(text);
+        push(counts.punctuation as f32 / line.words.max(1) as f32);
         push(title_case_ratio(text));
         push(flag(is_all_caps(text)));
         push(flag(starts_with_bullet(text)));
         push(flag(is_link_like(text)));
-        push(text.chars().filter(char::is_ascii_digit).count() as f32 / chars as f32);
-        push(text.chars().filter(|c| matches!(c, '»' | '›' | '|' | '/' | '>')).count().min(5) as f32);
-        push(text.chars().filter(|c| !c.is_alphanumeric() && !c.is_whitespace()).count() as f32 / chars as f32);
-        push(text.chars().filter(|c| !c.is_whitespace()).count() as f32 / line.words.max(1) as f32);
+        push(counts.digits as f32 / chars as f32);
+        push(counts.separators.min(5) as f32);
+        push(counts.symbols as f32 / chars as f32);
+        push(counts.visible as f32 / line.words.max(1) as f32);
         push(ln1(line.indent));
         push(flag(line.blank_before));
         push(i as f32 / n as f32);

@@ -12,7 +12,7 @@ mod html;
 pub mod model;
 pub mod templates;
 
-use std::collections::HashSet;
+use foldhash::{HashSet, HashSetExt};
 use std::sync::LazyLock;
 
 use regex::{Regex, RegexSet};
@@ -246,19 +246,54 @@ impl Stage for Cleaner {
 
     fn apply(&self, article: &mut Article) {
         let templates = article.input.site_templates.clone();
-        let cleaned = match article.input.html.take() {
+        let (mut cleaned, overflow) = match article.input.html.take() {
             Some(page) => {
-                let extracted = html::extract(&page);
+                let (page, html_overflow) = within_budget(&page, MAX_HTML_BYTES);
+                let extracted = html::extract(page);
                 article.input.html_title = extracted.title;
                 article.input.html_published = extracted.published;
-                classify_lines(&extracted.text, Some(&extracted.evidence), templates.as_deref())
+                let (text, text_overflow) = within_budget(&extracted.text, MAX_TEXT_BYTES);
+                let cleaned = classify_lines(text, Some(&extracted.evidence), templates.as_deref());
+                (cleaned, html_overflow.or(text_overflow))
             }
-            None => classify_lines(&article.body, None, templates.as_deref()),
+            None => {
+                let (text, overflow) = within_budget(&article.body, MAX_TEXT_BYTES);
+                (classify_lines(text, None, templates.as_deref()), overflow)
+            }
         };
+        cleaned.removed.extend(overflow);
         article.body = cleaned.kept.join("\n\n");
         article.removed = cleaned.removed;
         article.input.template_sightings = cleaned.sightings;
     }
+}
+
+/// The size budget: real articles are far smaller (wcxb-dev's largest crawler page is 130 KB of
+/// text, its largest HTML page 1.8 MB), and the cleaner's cost grows with size, so what lies beyond
+/// is not examined. That keeps any page, however large, within tens of milliseconds, and the same
+/// input always gets the same cut (a time budget would not).
+pub const MAX_TEXT_BYTES: usize = 512 << 10;
+pub const MAX_HTML_BYTES: usize = 2 << 20;
+
+/// The page up to `limit` bytes, cut at the last line break (or, for markup, tag) before it, and the
+/// `removed` entry that says what was left out.
+fn within_budget(page: &str, limit: usize) -> (&str, Option<RemovedLine>) {
+    if page.len() <= limit {
+        return (page, None);
+    }
+    let mut end = limit;
+    while !page.is_char_boundary(end) {
+        end -= 1;
+    }
+    let end = page[..end].rfind(['\n', '<']).filter(|&at| at > 0).unwrap_or(end);
+    let (kept, rest) = page.split_at(end);
+    let first_line: String = rest.trim_start().lines().next().unwrap_or_default().chars().take(200).collect();
+    let reason = format!(
+        "over the cleaner's size budget: the last {} bytes of the page ({} lines) were not examined",
+        rest.len(),
+        rest.lines().filter(|l| !l.trim().is_empty()).count()
+    );
+    (kept, Some(RemovedLine { line: first_line, reason }))
 }
 
 /// What the cleaner made of a page.
@@ -583,6 +618,31 @@ mod tests {
              Ferries will sail again on Tuesday.",
         );
         assert_eq!(kept.len(), 2);
+    }
+
+    #[test]
+    fn a_page_over_the_size_budget_is_cut_at_a_line_and_the_cut_is_reported_once() {
+        let line =
+            |i: usize| format!("Report {i}: the storm closed every port on the coast on Sunday, officials said.\n");
+        let mut page = String::new();
+        let mut lines = 0;
+        while page.len() <= MAX_TEXT_BYTES {
+            page.push_str(&line(lines));
+            lines += 1;
+        }
+        for i in 0..1000 {
+            page.push_str(&line(lines + i));
+        }
+        let mut article =
+            Article::from_raw(crate::article::RawArticle::new("big", crate::article::Content::Text(page)));
+        Cleaner.apply(&mut article);
+        assert!(article.body.len() < MAX_TEXT_BYTES);
+        assert!(article.body.split("\n\n").all(|kept| kept.ends_with("officials said.")), "cut between lines");
+        assert!(!article.body.contains(line(lines - 1).trim_end()));
+        let cut: Vec<_> = article.removed.iter().filter(|r| r.reason.contains("size budget")).collect();
+        assert_eq!(cut.len(), 1);
+        assert!(cut[0].reason.contains("(1001 lines)"), "{}", cut[0].reason);
+        assert_eq!(cut[0].line, line(lines - 1).trim_end());
     }
 
     #[test]

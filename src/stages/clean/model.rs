@@ -26,7 +26,7 @@ struct TreeFile {
 }
 
 /// Eight bytes a node, so the whole ensemble stays in cache. A split holds its threshold in `number`
-/// and indexes its children (a tree has at most 2 × 63 − 1 = 125 nodes). A leaf holds its value in
+/// and indexes its children (up to 256 nodes: the default 31 leaves make 61). A leaf holds its value in
 /// `number`, is marked by `feature == LEAF`, and points both children at itself, so stepping past a
 /// leaf stays on it: several rows can then walk a tree in lock-step without branching on each.
 #[derive(Clone, Copy)]

@@ -131,6 +131,17 @@ fn bench_clean(c: &mut Criterion) {
             black_box(&a.body);
         })
     });
+    // The slowest real page is more telling than a synthetic one: the largest of the corpus.
+    if let Some(largest) = html_pages.iter().max_by_key(|p| p.len()) {
+        group.throughput(Throughput::Bytes(largest.len() as u64));
+        group.bench_function(format!("html/largest_page_{}KB", largest.len() >> 10), |b| {
+            b.iter(|| {
+                let mut a = article(Content::Html(largest.clone()));
+                Cleaner.apply(&mut a);
+                black_box(&a.body);
+            })
+        });
+    }
     let large_html = large_html_page(&html_pages);
     group.throughput(Throughput::Bytes(large_html.len() as u64));
     group.bench_function(format!("html/one_{}KB_page", large_html.len() >> 10), |b| {

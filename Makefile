@@ -17,7 +17,7 @@ CORPUS       := $(SHARED)/corpus/wcxb-dev
 
 export TANSU_BIN KAFKA_PYTHON
 
-.PHONY: help build test bench-stages lint demo eval-clean train-cleaner tansu venv eval-venv postgres clean
+.PHONY: help build test bench-stages lint demo eval-clean eval-dedup train-cleaner tansu venv eval-venv postgres clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -45,6 +45,11 @@ eval-clean: eval-venv ## score the cleaner on ../shared/corpus/wcxb-dev beside t
 	$(EVAL_PYTHON) scripts/eval/eval_clean.py --corpus $(CORPUS) --binary target/release/article-ingest --json target/eval/clean.json
 	$(CARGO) test --locked --test samples -- --nocapture shared_seeds
 
+eval-dedup: eval-venv ## near-duplicate pair precision/recall/F1 on republished wcxb-dev bodies and the seeds, beside datasketch
+	$(CARGO) build --release --locked --bin article-ingest
+	mkdir -p target/eval
+	$(EVAL_PYTHON) scripts/eval/eval_dedup.py --corpus $(CORPUS) --seeds $(SHARED)/seeds --binary target/release/article-ingest --json target/eval/dedup.json
+
 train-cleaner: eval-venv ## retrain the cleaner's line classifier on wcxb-dev (rewrites src/stages/clean/model.json)
 	$(CARGO) build --release --locked --bin clean-features
 	$(EVAL_PYTHON) scripts/train_cleaner.py --corpus $(CORPUS) --binary target/release/clean-features
@@ -61,7 +66,7 @@ $(KAFKA_PYTHON): tests/support/requirements.txt
 	$(VENV)/bin/pip install --quiet -r tests/support/requirements.txt
 	touch $(KAFKA_PYTHON)
 
-eval-venv: $(EVAL_PYTHON) ## trafilatura and scikit-learn in a git-ignored virtualenv
+eval-venv: $(EVAL_PYTHON) ## trafilatura, scikit-learn and datasketch in a git-ignored virtualenv
 
 $(EVAL_PYTHON): scripts/eval/requirements.txt
 	python3 -m venv $(EVAL_VENV)

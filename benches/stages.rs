@@ -13,6 +13,7 @@ use article_ingest::article::{Article, Content, RawArticle};
 use article_ingest::stages::Stage;
 use article_ingest::stages::clean::Cleaner;
 use article_ingest::stages::dedup::ContentHasher;
+use article_ingest::stages::dedup::near::{MemoryNearIndex, signature};
 use article_ingest::stages::metadata::MetadataExtractor;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -177,6 +178,19 @@ fn bench_dedup_and_metadata(c: &mut Criterion) {
             }
         })
     });
+    // Near-duplicates in memory: signature, band lookup, verification, per article.
+    group.throughput(Throughput::Elements(cleaned.len() as u64));
+    group.bench_function(format!("dedup_near/{}_articles", cleaned.len()), |b| {
+        b.iter(|| {
+            let mut index = MemoryNearIndex::default();
+            for a in &cleaned {
+                let mut a = a.clone();
+                a.input.signature = signature(&a.body);
+                black_box(index.link(&mut a));
+            }
+        })
+    });
+    group.throughput(Throughput::Bytes(bytes as u64));
     group.bench_function(format!("metadata/{}_articles", cleaned.len()), |b| {
         b.iter(|| {
             for a in &cleaned {

@@ -10,6 +10,7 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::stages::clean::templates::{Sighting, SiteTemplates, site_key};
+use crate::stages::dedup::near::Signature;
 
 /// What came in: the decoded message, before any stage ran.
 #[derive(Debug, Clone, PartialEq)]
@@ -173,6 +174,8 @@ pub struct InputContext {
     pub site_templates: Option<Arc<SiteTemplates>>,
     /// Kept lines the sink counts towards the site's templates (set by the cleaner).
     pub template_sightings: Vec<Sighting>,
+    /// The clean body's MinHash signature (set by dedup), for near-duplicate linking.
+    pub signature: Option<Signature>,
 }
 
 impl Article {

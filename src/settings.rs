@@ -8,6 +8,7 @@ use config::{Config, Environment, File, FileFormat};
 use serde::{Deserialize, Serialize};
 
 use crate::stages::clean::templates::TemplateRule;
+use crate::stages::dedup::near::NearRule;
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
@@ -17,6 +18,14 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub worker: WorkerSettings,
     pub templates: TemplateSettings,
+    pub dedup: DedupSettings,
+}
+
+/// Deduplication thresholds (`stages::dedup::near`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DedupSettings {
+    #[serde(flatten)]
+    pub near: NearRule,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

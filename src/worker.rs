@@ -66,6 +66,7 @@ pub struct RunSummary {
     pub inserted: u64,
     pub updated: u64,
     pub exact_duplicates: u64,
+    pub near_duplicates: u64,
     pub dead_letters: u64,
 }
 
@@ -75,6 +76,7 @@ impl RunSummary {
         self.inserted += report.inserted as u64;
         self.updated += report.updated as u64;
         self.exact_duplicates += report.exact_duplicates as u64;
+        self.near_duplicates += report.near_duplicates as u64;
         self.dead_letters += report.dead_letters as u64;
     }
 }
@@ -88,6 +90,7 @@ pub struct StopWhen {
 /// Runs the worker until shutdown (or idleness, when asked). Returns what it wrote.
 pub async fn run(settings: &Settings, sink: PgSink, stop: StopWhen) -> anyhow::Result<RunSummary> {
     let (events_tx, events) = mpsc::channel(settings.worker.max_in_flight.max(1));
+    let sink = sink.with_near_rule(settings.dedup.near);
     let sink = if settings.templates.enabled { sink.learning_templates(settings.templates.rule) } else { sink };
     let consumer = spawn_consumer(&settings.kafka, sink.clone(), events_tx)?;
     let mut worker = Worker::new(sink, settings, consumer);
@@ -311,6 +314,7 @@ impl Worker {
             inserted = report.inserted,
             updated = report.updated,
             exact_duplicates = report.exact_duplicates,
+            near_duplicates = report.near_duplicates,
             dead_letters = report.dead_letters,
             templates_learned = report.learned_templates.len(),
             "batch stored"

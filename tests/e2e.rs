@@ -173,14 +173,16 @@ async fn shared_seeds_from_an_outside_client_land_as_five_clean_rows() {
     common::seeds::check_seed_bodies(&dir, &rows);
 }
 
-/// Body of article `i`: unique words, a paragraph structure and some page furniture.
+/// Body of article `i`: words of its own (no near copy of another `i`), a paragraph structure and
+/// some page furniture.
 fn generated_text(i: usize, outlet: &str) -> String {
     format!(
         "{outlet} » News » World\nHarbour council vote number {i}\nPublished 2 March 2014\n\
          The harbour council of town {i} approved a budget of {i} thousand euros on Monday after a long debate.\n\
-         \u{201c}This is vote {i}, and it matters,\u{201d} the mayor of town {i} told reporters.\n\
+         {}\
          Work on the pier is due to start in spring and last {i} weeks, officials said.\n\
-         SHARE THIS ARTICLE\n"
+         SHARE THIS ARTICLE\n",
+        common::distinct_story(i as u64, 30)
     )
 }
 

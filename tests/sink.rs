@@ -118,7 +118,7 @@ async fn two_workers_writing_the_same_body_at_once_agree_on_one_canonical_articl
     let (one, two) = (db.sink("g").await, db.sink("g").await);
     for round in 0..20 {
         let (x, y) = (format!("x{round}"), format!("y{round}"));
-        let body = format!("{BODY_B} Round {round} of the race.");
+        let body = common::distinct_story(round as u64, 80);
         let mut left = article_batch(&[(x.as_str(), body.as_str(), 0, round)]);
         left.positions = vec![position(0, (round > 0).then_some(round), round + 1)];
         let mut right = article_batch(&[(y.as_str(), body.as_str(), 1, round)]);
@@ -160,4 +160,64 @@ async fn writing_an_article_again_never_counts_its_lines_twice_towards_site_temp
     assert_eq!(db.count("SELECT articles FROM sites WHERE site = 'example.org'").await, 1);
     assert_eq!(db.count("SELECT count(*) FROM site_lines").await, candidates);
     assert_eq!(db.count("SELECT max(sightings) FROM site_lines").await, 1);
+}
+
+/// A wire story of about 120 words and an outlet's edit of it: the last sentence cut, a local one added.
+fn wire_story(round: i64) -> (String, String) {
+    let wire = common::distinct_story(1000 + round as u64, 120);
+    let mut lines: Vec<&str> = wire.lines().collect();
+    lines.pop();
+    let edit =
+        format!("{}\nLocal businesses on the harbour front said they had boarded up their windows.", lines.join("\n"));
+    (wire, edit)
+}
+
+#[tokio::test]
+async fn near_copies_written_at_once_by_two_workers_are_linked_to_one_canonical_article() {
+    let db = TestDb::new().await;
+    let (one, two) = (db.sink("g").await, db.sink("g").await);
+    for round in 0..20 {
+        let (x, y) = (format!("x{round}"), format!("y{round}"));
+        let (wire, edit) = wire_story(round);
+        let mut left = article_batch(&[(x.as_str(), wire.as_str(), 0, round)]);
+        left.positions = vec![position(0, (round > 0).then_some(round), round + 1)];
+        let mut right = article_batch(&[(y.as_str(), edit.as_str(), 1, round)]);
+        right.positions = vec![position(1, (round > 0).then_some(round), round + 1)];
+        let (a, b) = tokio::join!(one.write_batch(&mut left), two.write_batch(&mut right));
+        a.unwrap();
+        b.unwrap();
+    }
+    assert_eq!(db.count("SELECT count(*) FROM articles WHERE duplicate_of IS NULL").await, 20);
+    assert_eq!(db.count("SELECT count(*) FROM articles WHERE duplicate_kind = 'near'").await, 20);
+    let mislinked = db
+        .count(
+            "SELECT count(*) FROM articles c JOIN articles o ON o.id = c.duplicate_of
+             WHERE o.duplicate_of IS NOT NULL OR substr(c.id, 2) <> substr(o.id, 2)",
+        )
+        .await;
+    assert_eq!(mislinked, 0, "each copy points at the canonical of its own round");
+    assert!(db.count("SELECT count(*) FROM articles WHERE similarity < 0.6").await == 0);
+}
+
+#[tokio::test]
+async fn replaying_the_first_of_a_copy_set_keeps_it_canonical_and_its_copy_linked() {
+    let db = TestDb::new().await;
+    let sink = db.sink("g").await;
+    let (wire, edit) = wire_story(1);
+    let mut first = article_batch(&[("wire", wire.as_str(), 0, 0), ("edit", edit.as_str(), 0, 1)]);
+    first.positions = vec![position(0, None, 2)];
+    let report = sink.write_batch(&mut first).await.unwrap();
+    assert_eq!(report.near_duplicates, 1);
+    let mut replay = article_batch(&[("edit", edit.as_str(), 0, 1), ("wire", wire.as_str(), 0, 0)]);
+    replay.positions = vec![position(0, Some(2), 2)];
+    sink.write_batch(&mut replay).await.unwrap();
+    assert_eq!(db.count("SELECT count(*) FROM articles WHERE id = 'wire' AND duplicate_of IS NULL").await, 1);
+    assert_eq!(db.count("SELECT count(*) FROM articles WHERE id = 'edit' AND duplicate_of = 'wire'").await, 1);
+    assert_eq!(db.count("SELECT count(*) FROM article_signatures").await, 2);
+    let (copies, near): (i64, i64) =
+        sqlx::query_as("SELECT copies, near_copies FROM copy_sets WHERE canonical_id = 'wire'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!((copies, near), (1, 1), "the copy_sets view shows the set");
 }

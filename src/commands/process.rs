@@ -8,6 +8,7 @@ use crate::input::files::{expand_paths, read_messages};
 use crate::settings::Settings;
 use crate::stages::Pipeline;
 use crate::stages::clean::templates::MemoryTemplates;
+use crate::stages::dedup::near::MemoryNearIndex;
 use crate::stages::dedup::{MemoryExactIndex, link_exact_copies};
 use crate::worker::{Outcome, process_message};
 
@@ -18,6 +19,7 @@ pub fn process(settings: &Settings, args: &ProcessArgs) -> anyhow::Result<()> {
     let files = expand_paths(&paths)?;
     let pipeline = Pipeline::default();
     let mut index = MemoryExactIndex::default();
+    let mut near_index = MemoryNearIndex::new(settings.dedup.near);
     let mut templates = settings.templates.enabled.then(|| MemoryTemplates::new(settings.templates.rule));
     let mut out = BufWriter::new(std::io::stdout().lock());
     let (mut articles, mut dead) = (0usize, 0usize);
@@ -37,6 +39,7 @@ pub fn process(settings: &Settings, args: &ProcessArgs) -> anyhow::Result<()> {
                     templates.record(site, &article.input.template_sightings);
                 }
                 link_exact_copies(std::iter::once(article.as_mut()), &mut index);
+                near_index.link(&mut article);
                 serde_json::to_writer(&mut out, &article)?;
                 out.write_all(b"\n")?;
                 articles += 1;

@@ -34,6 +34,7 @@ pub async fn run(settings: &Settings, args: &RunArgs) -> anyhow::Result<()> {
         inserted = summary.inserted,
         updated = summary.updated,
         exact_duplicates = summary.exact_duplicates,
+        near_duplicates = summary.near_duplicates,
         dead_letters = summary.dead_letters,
         "worker stopped"
     );

@@ -2,6 +2,7 @@
 //! offset of every partition it covers — so a crash anywhere leaves either all of it or none of it.
 
 mod batch;
+mod near;
 mod postgres;
 pub mod templates;
 

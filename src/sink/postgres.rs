@@ -10,10 +10,12 @@ use sqlx::{Postgres, Row, Transaction};
 use thiserror::Error;
 
 use super::batch::{Batch, PartitionPosition, TopicPartition};
+use super::near::{link_near, store_signatures};
 use super::templates::{LearnedTemplate, record_sightings};
 use crate::article::{Article, DeadLetter, Origin, PublishedAt};
 use crate::settings::DatabaseSettings;
 use crate::stages::clean::templates::TemplateRule;
+use crate::stages::dedup::near::NearRule;
 use crate::stages::dedup::{ExactIndex, link_exact_copies};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -36,6 +38,7 @@ pub struct BatchReport {
     pub inserted: usize,
     pub updated: usize,
     pub exact_duplicates: usize,
+    pub near_duplicates: usize,
     pub dead_letters: usize,
     /// Lines this batch's articles made templates of their site.
     pub learned_templates: Vec<LearnedTemplate>,
@@ -47,6 +50,7 @@ pub struct PgSink {
     group: String,
     /// Set when site templates are learned (`learning_templates`).
     template_rule: Option<TemplateRule>,
+    near_rule: NearRule,
 }
 
 impl PgSink {
@@ -56,7 +60,13 @@ impl PgSink {
             .max_connections(settings.max_connections)
             .acquire_timeout(Duration::from_secs(10))
             .connect_lazy_with(options.application_name("article-ingest"));
-        Ok(PgSink { pool, group: group.to_owned(), template_rule: None })
+        Ok(PgSink { pool, group: group.to_owned(), template_rule: None, near_rule: NearRule::default() })
+    }
+
+    /// When a candidate counts as a near copy.
+    pub fn with_near_rule(mut self, rule: NearRule) -> Self {
+        self.near_rule = rule;
+        self
     }
 
     /// Count each batch's candidate template lines and learn site templates by `rule`.
@@ -107,13 +117,16 @@ impl PgSink {
     }
 
     /// Writes the batch and advances its partitions, all in one transaction. Links exact copies
-    /// (filling `duplicate_of` in the batch's articles) against the shared `content_hashes`.
+    /// (filling `duplicate_of` in the batch's articles) against the shared `content_hashes`, then
+    /// near copies against `lsh_bands` and `article_signatures`.
     pub async fn write_batch(&self, batch: &mut Batch) -> Result<BatchReport, SinkError> {
         let mut tx = self.pool.begin().await?;
         self.check_positions(&mut tx, &batch.positions).await?;
         let exact_duplicates = link_copies(&mut tx, batch).await?;
+        let near_duplicates = link_near(&mut tx, &mut batch.articles, &self.near_rule).await?;
         let written = last_write_per_id(&batch.articles);
         let inserted_ids = upsert_articles(&mut tx, &written).await?;
+        store_signatures(&mut tx, &written, &batch.articles).await?;
         let learned_templates = match &self.template_rule {
             Some(rule) => record_sightings(&mut tx, &written, &inserted_ids, rule).await?,
             None => Vec::new(),
@@ -126,6 +139,7 @@ impl PgSink {
             inserted,
             updated: written.len() - inserted,
             exact_duplicates,
+            near_duplicates,
             dead_letters,
             learned_templates,
         })

@@ -143,3 +143,26 @@ pub fn spawn_worker(db: &TestDb, brokers: &str, topic: &str, extra: &[(&str, &st
 pub fn fixtures_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/articles")
 }
+
+/// About `words` words of prose that shares no phrase with another seed's.
+pub fn distinct_story(seed: u64, words: usize) -> String {
+    const VOCABULARY: [&str; 24] = [
+        "harbour", "council", "ferry", "storm", "budget", "minister", "village", "river", "school", "bridge", "market",
+        "farmers", "police", "court", "museum", "festival", "railway", "hospital", "election", "strike", "mayor",
+        "drought", "airport", "station",
+    ];
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut sentence = Vec::new();
+    let mut out = String::new();
+    for i in 0..words {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        sentence.push(VOCABULARY[(state % VOCABULARY.len() as u64) as usize]);
+        if sentence.len() == 10 || i + 1 == words {
+            out.push_str(&format!("The {} said.\n", sentence.join(" ")));
+            sentence.clear();
+        }
+    }
+    out
+}

@@ -1,9 +1,12 @@
-//! Exact deduplication: a hash of the normalised clean body, and the rule that links a later copy to
-//! the first article that carried the same body.
+//! Deduplication. Exact: a hash of the normalised clean body, and the rule that links a later copy
+//! to the first article that carried the same body. Near: `near` (MinHash, LSH, containment).
 //!
-//! The stage itself only computes `content_hash` (pure). Which article came first is state: the
-//! worker keeps it in Postgres (`content_hashes`, claimed inside each batch's transaction so every
-//! worker and every restart agrees) and `process` keeps it in memory; both go through `ExactIndex`.
+//! The stage itself only computes `content_hash` and the MinHash signature (pure). Which article
+//! came first is state: the worker keeps it in Postgres (claimed inside each batch's transaction so
+//! every worker and every restart agrees) and `process` keeps it in memory; both go through the same
+//! linking functions.
+
+pub mod near;
 
 use std::collections::HashMap;
 
@@ -11,7 +14,8 @@ use super::Stage;
 use crate::article::{Article, DuplicateKind};
 
 /// Computes `content_hash`: BLAKE3 (fast, well-kept, collision-resistant, so equal hashes mean
-/// equal bodies) over the body with case, whitespace, quote and dash styles folded.
+/// equal bodies) over the body with case, whitespace, quote and dash styles folded; and the body's
+/// MinHash signature for near-duplicates.
 #[derive(Debug, Default)]
 pub struct ContentHasher;
 
@@ -21,7 +25,9 @@ impl Stage for ContentHasher {
     }
 
     fn apply(&self, article: &mut Article) {
-        article.content_hash = content_hash(&article.body);
+        let normalized = normalize_for_hash(&article.body);
+        article.content_hash = blake3::hash(normalized.as_bytes()).to_hex().to_string();
+        article.input.signature = near::signature_of_normalized(&normalized);
     }
 }
 
@@ -38,6 +44,7 @@ pub fn normalize_for_hash(body: &str) -> String {
         }
         for c in word.chars() {
             match c {
+                c if c.is_ascii() => out.push(c.to_ascii_lowercase()),
                 '‘' | '’' | '‚' | '‛' | '′' | '`' | '´' => out.push('\''),
                 '“' | '”' | '„' | '‟' | '″' | '«' | '»' => out.push('"'),
                 '‐' | '‑' | '‒' | '–' | '—' | '―' | '−' => out.push('-'),

@@ -1,0 +1,440 @@
+//! Near-duplicates: MinHash signatures over word shingles, LSH bands to find candidates, and a
+//! verification that estimates containment in both directions as well as resemblance.
+//!
+//! Outlets republish wire copy with their own edits: a cut last paragraph, a changed headline,
+//! "today" turned into "on Thursday", a local paragraph inserted. Resemblance (Jaccard) alone misses
+//! the partial copies, because a short version inside a long one shares few of the long one's
+//! shingles; containment of the short in the long stays high. Both are estimated from the
+//! signatures and the exact shingle counts.
+//!
+//! Which article came first and which bands it claimed is state: the worker keeps it in Postgres
+//! (`lsh_bands`, `article_signatures`), `process` in memory; both feed `link_near_copies`, which is
+//! pure, so they decide the same way.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+use super::normalize_for_hash;
+use crate::article::{Article, DuplicateKind};
+
+/// Words per shingle: five words make a phrase rarely shared by unrelated stories.
+pub const SHINGLE_WORDS: usize = 5;
+/// MinHash permutations. The standard error of a resemblance estimate is about √(J(1−J)/128) ≤ 0.044.
+pub const PERMUTATIONS: usize = 128;
+/// LSH bands of `ROWS` values each. Partial copies decide the setting: an agency's update that
+/// keeps a third of the earlier version's paragraphs (the seeds' 003 against 000) has a resemblance
+/// of only 0.15, which bands of three values find with probability 0.12 and bands of two with 0.79.
+/// With bands of one value a pair is a candidate when any of the 128 values agrees: at resemblance
+/// 0.15 with probability 1 − 0.85¹²⁸ ≈ 1. The extra candidates cost little, because each band key
+/// keeps only its first holder (at most 128 candidates an article) and verification is in memory.
+pub const BANDS: usize = 128;
+pub const ROWS: usize = 1;
+
+/// A text's MinHash signature and its number of distinct shingles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signature {
+    pub minhash: Vec<u32>,
+    pub shingles: u32,
+}
+
+/// The multiply-shift permutations, from a fixed seed: stored signatures stay comparable across
+/// versions and processes. Changing the seed, the shingle size or the tokenizer invalidates them.
+static PERMUTATION_KEYS: LazyLock<([u64; PERMUTATIONS], [u64; PERMUTATIONS])> = LazyLock::new(|| {
+    let mut state = 0x5EED_A871_C1E5_u64;
+    let mut next = move || {
+        // splitmix64
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let mut keys = ([0; PERMUTATIONS], [0; PERMUTATIONS]);
+    for i in 0..PERMUTATIONS {
+        keys.0[i] = next() | 1;
+        keys.1[i] = next();
+    }
+    keys
+});
+
+/// The distinct shingles of a body already folded by `normalize_for_hash` (case, quotes, dashes),
+/// hashed; punctuation separates words, so "said." and "said" agree.
+fn shingles(normalized: &str) -> Vec<u64> {
+    let words: Vec<u64> = normalized
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(|word| xxh3_64_with_seed(word.as_bytes(), 0))
+        .collect();
+    let mut shingles: Vec<u64> = if words.len() < SHINGLE_WORDS {
+        (!words.is_empty()).then(|| shingle_hash(&words)).into_iter().collect()
+    } else {
+        words.windows(SHINGLE_WORDS).map(shingle_hash).collect()
+    };
+    shingles.sort_unstable();
+    shingles.dedup();
+    shingles
+}
+
+fn shingle_hash(words: &[u64]) -> u64 {
+    let mut bytes = [0u8; 8 * SHINGLE_WORDS];
+    for (slot, word) in bytes.chunks_exact_mut(8).zip(words) {
+        slot.copy_from_slice(&word.to_le_bytes());
+    }
+    xxh3_64_with_seed(&bytes[..8 * words.len()], 1)
+}
+
+/// The signature of a body; `None` when it has no words.
+pub fn signature(body: &str) -> Option<Signature> {
+    signature_of_normalized(&normalize_for_hash(body))
+}
+
+/// The signature of a body already folded by `normalize_for_hash`.
+pub fn signature_of_normalized(normalized: &str) -> Option<Signature> {
+    let shingles = shingles(normalized);
+    if shingles.is_empty() {
+        return None;
+    }
+    let (multipliers, offsets) = &*PERMUTATION_KEYS;
+    let mut minhash = [u32::MAX; PERMUTATIONS];
+    for &shingle in &shingles {
+        for ((min, a), b) in minhash.iter_mut().zip(multipliers).zip(offsets) {
+            let value = (a.wrapping_mul(shingle).wrapping_add(*b) >> 32) as u32;
+            *min = (*min).min(value);
+        }
+    }
+    Some(Signature { minhash: minhash.to_vec(), shingles: u32::try_from(shingles.len()).unwrap_or(u32::MAX) })
+}
+
+impl Signature {
+    /// The LSH band keys: each band's values hashed with its number, as Postgres `bigint`s.
+    pub fn bands(&self) -> Vec<i64> {
+        self.minhash
+            .chunks_exact(ROWS)
+            .take(BANDS)
+            .enumerate()
+            .map(|(band, values)| {
+                let mut bytes = [0u8; 4 * (ROWS + 1)];
+                bytes[..4].copy_from_slice(&(band as u32).to_le_bytes());
+                for (slot, value) in bytes[4..].chunks_exact_mut(4).zip(values) {
+                    slot.copy_from_slice(&value.to_le_bytes());
+                }
+                xxh3_64_with_seed(&bytes, 2) as i64
+            })
+            .collect()
+    }
+
+    /// The signature as stored: 4 bytes a value, little-endian.
+    pub fn minhash_bytes(&self) -> Vec<u8> {
+        self.minhash.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
+    pub fn from_stored(bytes: &[u8], shingles: i32) -> Option<Self> {
+        (bytes.len() == 4 * PERMUTATIONS).then(|| Signature {
+            minhash: bytes.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes"))).collect(),
+            shingles: u32::try_from(shingles).unwrap_or(0),
+        })
+    }
+}
+
+/// How much two texts share, estimated from their signatures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Similarity {
+    /// Jaccard resemblance of the shingle sets.
+    pub resemblance: f32,
+    /// Share of the first text's shingles found in the second, and the other way round.
+    pub first_in_second: f32,
+    pub second_in_first: f32,
+}
+
+pub fn similarity(first: &Signature, second: &Signature) -> Similarity {
+    let agree = first.minhash.iter().zip(&second.minhash).filter(|(a, b)| a == b).count();
+    let resemblance = agree as f32 / PERMUTATIONS as f32;
+    // |A ∩ B| = J (|A| + |B|) / (1 + J)
+    let shared = resemblance * (first.shingles as f32 + second.shingles as f32) / (1.0 + resemblance);
+    let share = |of: u32| (shared / of.max(1) as f32).min(1.0);
+    Similarity { resemblance, first_in_second: share(first.shingles), second_in_first: share(second.shingles) }
+}
+
+/// When a candidate is a near-duplicate. Defaults measured by `make eval-dedup` (see README).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct NearRule {
+    /// Resemblance at or above which two texts are copies.
+    pub min_resemblance: f32,
+    /// Containment (of either text in the other) at or above which they are copies…
+    pub min_containment: f32,
+    /// …provided the contained text has at least this many shingles (a headline-sized snippet inside
+    /// a long article is a quotation, not a copy).
+    pub min_contained_shingles: u32,
+    /// A partial copy: at least this many shingles shared (several paragraphs word for word; two
+    /// outlets' own accounts of one event share a quote or two, under ten shingles)…
+    pub min_shared_shingles: u32,
+    /// …making up at least this share of one of the texts.
+    pub min_partial_containment: f32,
+    /// The containment rules need this many of the 128 values to agree: between a short text and a
+    /// very long one, one or two chance agreements would read as a large shared part.
+    pub min_agreeing_values: u32,
+}
+
+impl Default for NearRule {
+    fn default() -> Self {
+        NearRule {
+            min_resemblance: 0.5,
+            min_containment: 0.8,
+            min_contained_shingles: 40,
+            min_shared_shingles: 50,
+            min_partial_containment: 0.2,
+            min_agreeing_values: 5,
+        }
+    }
+}
+
+impl NearRule {
+    /// The verified score when the pair are copies: the larger of resemblance and containment.
+    pub fn verify(&self, a: &Signature, b: &Signature) -> Option<f32> {
+        let s = similarity(a, b);
+        let containment = [(s.first_in_second, a.shingles), (s.second_in_first, b.shingles)]
+            .into_iter()
+            .filter(|(_, size)| *size >= self.min_contained_shingles)
+            .map(|(c, _)| c)
+            .fold(0.0f32, f32::max);
+        let supported = s.resemblance * PERMUTATIONS as f32 >= self.min_agreeing_values as f32 - 0.5;
+        let shared = s.first_in_second * a.shingles as f32;
+        let partial = shared >= self.min_shared_shingles as f32 && containment >= self.min_partial_containment;
+        let contained = containment >= self.min_containment;
+        let qualifies = s.resemblance >= self.min_resemblance || (supported && (contained || partial));
+        qualifies.then_some(s.resemblance.max(containment))
+    }
+}
+
+/// What the index knows of an article already stored: its signature, its place in arrival order,
+/// and the canonical article of its copy set.
+#[derive(Debug, Clone)]
+pub struct Indexed {
+    pub signature: Signature,
+    pub order: i64,
+    pub canonical: String,
+}
+
+/// An article of the batch as the linker sees it.
+pub struct Pending<'a> {
+    pub article: &'a mut Article,
+    /// Its place in arrival order: the stored one for a replay, else after everything stored.
+    pub order: i64,
+}
+
+/// Links each article of a batch (in arrival order) to the canonical article of the earliest copy
+/// it matches. `holders` maps each of the batch's band keys to the article that claimed it first
+/// (stored, or earlier in the batch); `indexed` describes the stored holders and the holders of
+/// exact copies' bodies. An article is only ever linked to an earlier one, so a replay never becomes
+/// a duplicate of itself or of its own copies. An exact copy stays exact but points at the canonical
+/// of its body's first carrier. Returns how many articles were linked as near copies.
+pub fn link_near_copies(
+    batch: &mut [Pending<'_>],
+    holders: &HashMap<i64, String>,
+    indexed: &HashMap<String, Indexed>,
+    rule: &NearRule,
+) -> usize {
+    let mut in_batch: HashMap<String, Indexed> = HashMap::new();
+    let mut linked = 0;
+    for pending in batch.iter_mut() {
+        let article = &mut *pending.article;
+        let Some(signature) = article.input.signature.clone() else { continue };
+        if article.duplicate_kind == Some(DuplicateKind::Exact) {
+            // The first carrier of this body may itself be a near copy: point at its set's canonical.
+            let holder = article.duplicate_of.clone().unwrap_or_default();
+            if let Some(known) = in_batch.get(&holder).or_else(|| indexed.get(&holder)) {
+                article.duplicate_of = Some(known.canonical.clone());
+            }
+        } else {
+            let best = earliest_match(article, &signature, pending.order, holders, indexed, &in_batch, rule);
+            set_near_link(article, best);
+            linked += usize::from(article.duplicate_kind == Some(DuplicateKind::Near));
+        }
+        let canonical = article.duplicate_of.clone().unwrap_or_else(|| article.id.clone());
+        in_batch.insert(article.id.clone(), Indexed { signature, order: pending.order, canonical });
+    }
+    linked
+}
+
+fn earliest_match(
+    article: &Article,
+    signature: &Signature,
+    order: i64,
+    holders: &HashMap<i64, String>,
+    indexed: &HashMap<String, Indexed>,
+    in_batch: &HashMap<String, Indexed>,
+    rule: &NearRule,
+) -> Option<(String, f32)> {
+    let mut candidates: Vec<&str> =
+        signature.bands().iter().filter_map(|band| holders.get(band)).map(String::as_str).collect();
+    candidates.sort_unstable();
+    candidates.dedup();
+    candidates
+        .into_iter()
+        .filter(|id| *id != article.id)
+        .filter_map(|id| in_batch.get(id).or_else(|| indexed.get(id)))
+        .filter(|candidate| candidate.order < order)
+        .filter_map(|candidate| rule.verify(signature, &candidate.signature).map(|score| (candidate, score)))
+        .min_by(|(a, sa), (b, sb)| a.order.cmp(&b.order).then(sb.total_cmp(sa)))
+        .map(|(candidate, score)| (candidate.canonical.clone(), score))
+}
+
+fn set_near_link(article: &mut Article, best: Option<(String, f32)>) {
+    match best {
+        Some((canonical, score)) if canonical != article.id => {
+            article.duplicate_of = Some(canonical);
+            article.duplicate_kind = Some(DuplicateKind::Near);
+            article.similarity = Some(score);
+        }
+        _ if article.duplicate_kind == Some(DuplicateKind::Near) => {
+            article.duplicate_of = None;
+            article.duplicate_kind = None;
+            article.similarity = None;
+        }
+        _ => {}
+    }
+}
+
+/// The near-duplicate index `process` keeps in memory.
+#[derive(Debug, Default)]
+pub struct MemoryNearIndex {
+    holders: HashMap<i64, String>,
+    indexed: HashMap<String, Indexed>,
+    next_order: i64,
+    rule: NearRule,
+}
+
+impl MemoryNearIndex {
+    pub fn new(rule: NearRule) -> Self {
+        MemoryNearIndex { rule, ..Default::default() }
+    }
+
+    /// Links one article and records it.
+    pub fn link(&mut self, article: &mut Article) -> bool {
+        let Some(signature) = article.input.signature.clone() else { return false };
+        let order = self.indexed.get(&article.id).map_or(self.next_order, |known| known.order);
+        self.next_order += 1;
+        let bands = signature.bands();
+        let mut holders = HashMap::new();
+        for band in &bands {
+            holders.insert(*band, self.holders.entry(*band).or_insert_with(|| article.id.clone()).clone());
+        }
+        let linked = link_near_copies(&mut [Pending { article, order }], &holders, &self.indexed, &self.rule) > 0;
+        let canonical = article.duplicate_of.clone().unwrap_or_else(|| article.id.clone());
+        self.indexed.insert(article.id.clone(), Indexed { signature, order, canonical });
+        linked
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::article::{Content, RawArticle};
+
+    const WIRE: &str = "Russia said on Friday it had not given up on the ceasefire deal for Syria, despite the collapse of a truce this week. \
+        Kremlin spokesman Dmitry Peskov told reporters that Moscow was continuing its efforts to revive the agreement with Washington. \
+        The United States accused Russia of barbarism over the bombing of rebel-held districts of Aleppo, where hundreds have been killed. \
+        Deputy Foreign Minister Sergei Ryabkov said Moscow would not accept ultimatums and that the deal could still be saved by both sides. \
+        Aid convoys have been unable to reach the besieged eastern half of the city since the truce collapsed on Monday night.";
+
+    fn sig(text: &str) -> Signature {
+        signature(text).expect("words")
+    }
+
+    #[test]
+    fn identical_texts_agree_on_every_value_and_unrelated_ones_on_almost_none() {
+        assert_eq!(similarity(&sig(WIRE), &sig(WIRE)).resemblance, 1.0);
+        let other = "The harbour council approved a new budget for dredging the port on Monday evening after a debate \
+            that lasted well into the night, and fishermen welcomed the decision in a statement to the local press.";
+        assert!(similarity(&sig(WIRE), &sig(other)).resemblance < 0.05);
+    }
+
+    #[test]
+    fn a_truncated_copy_is_contained_in_the_full_text_though_their_resemblance_is_lower() {
+        let cut = WIRE.rsplit_once(". ").map(|(head, _)| head).unwrap();
+        let cut = cut.rsplit_once(". ").map(|(head, _)| head).unwrap();
+        let s = similarity(&sig(cut), &sig(WIRE));
+        assert!(s.first_in_second > 0.85, "{s:?}");
+        assert!(s.resemblance < s.first_in_second);
+        assert!(NearRule::default().verify(&sig(cut), &sig(WIRE)).is_some());
+    }
+
+    #[test]
+    fn a_copy_with_wording_and_quote_edits_is_still_a_near_duplicate() {
+        let edited = WIRE
+            .replace("on Friday", "on Thursday")
+            .replace("Kremlin spokesman", "The Kremlin's spokesman")
+            .replace("“", "\"");
+        let score = NearRule::default().verify(&sig(&edited), &sig(WIRE)).expect("near copy");
+        assert!(score > 0.6, "{score}");
+    }
+
+    #[test]
+    fn two_chance_agreements_with_a_very_long_text_are_not_read_as_a_shared_part() {
+        let mut long = Signature { minhash: vec![0; PERMUTATIONS], shingles: 6500 };
+        let mut short = Signature { minhash: vec![1; PERMUTATIONS], shingles: 540 };
+        long.minhash[..2].copy_from_slice(&[7, 9]);
+        short.minhash[..2].copy_from_slice(&[7, 9]);
+        assert!(similarity(&short, &long).first_in_second >= 0.2, "the estimate alone would call it partial");
+        assert!(NearRule::default().verify(&short, &long).is_none());
+    }
+
+    #[test]
+    fn a_short_snippet_quoted_inside_a_long_article_is_not_a_copy_of_it() {
+        let snippet = "Kremlin spokesman Dmitry Peskov told reporters";
+        assert!(NearRule::default().verify(&sig(snippet), &sig(WIRE)).is_none());
+    }
+
+    fn article(id: &str, body: &str) -> Article {
+        let mut article = Article::from_raw(RawArticle::new(id, Content::Text(body.into())));
+        article.body = body.into();
+        article.input.signature = signature(body);
+        article
+    }
+
+    #[test]
+    fn later_copies_point_at_the_earliest_and_a_replay_stays_canonical() {
+        let mut index = MemoryNearIndex::default();
+        let edited = format!("{WIRE} The talks are due to resume next week in Geneva.");
+        let mut first = article("afp", WIRE);
+        let mut second = article("outlet", &edited);
+        let mut third = article("another", &edited.replace("on Friday", "on Thursday"));
+        assert!(!index.link(&mut first));
+        assert!(index.link(&mut second));
+        assert!(index.link(&mut third));
+        assert_eq!(second.duplicate_of.as_deref(), Some("afp"));
+        assert_eq!(second.duplicate_kind, Some(DuplicateKind::Near));
+        assert_eq!(third.duplicate_of.as_deref(), Some("afp"), "the canonical of the copy set, not the copy");
+
+        let mut replay = article("afp", WIRE);
+        assert!(!index.link(&mut replay));
+        assert_eq!(replay.duplicate_of, None, "never a duplicate of itself or of its later copies");
+    }
+
+    #[test]
+    fn an_exact_copy_of_a_near_copy_points_at_the_canonical_of_the_set() {
+        let mut index = MemoryNearIndex::default();
+        let edited = format!("{WIRE} The talks are due to resume next week in Geneva.");
+        let mut first = article("afp", WIRE);
+        let mut second = article("outlet", &edited);
+        index.link(&mut first);
+        index.link(&mut second);
+        let mut exact = article("reprint", &edited);
+        exact.duplicate_of = Some("outlet".into());
+        exact.duplicate_kind = Some(DuplicateKind::Exact);
+        index.link(&mut exact);
+        assert_eq!(exact.duplicate_of.as_deref(), Some("afp"));
+        assert_eq!(exact.duplicate_kind, Some(DuplicateKind::Exact));
+    }
+
+    #[test]
+    fn band_keys_are_stable_and_signatures_survive_storage() {
+        let s = sig(WIRE);
+        assert_eq!(s.bands().len(), BANDS);
+        assert_eq!(s.bands(), sig(WIRE).bands());
+        assert_eq!(Signature::from_stored(&s.minhash_bytes(), s.shingles as i32), Some(s));
+    }
+}

@@ -11,10 +11,8 @@
 //! (`lsh_bands`, `article_signatures`), `process` in memory; both feed `link_near_copies`, which is
 //! pure, so they decide the same way.
 
-use std::collections::HashMap;
-use std::sync::LazyLock;
-
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use super::normalize_for_hash;
@@ -22,7 +20,7 @@ use crate::article::{Article, DuplicateKind};
 
 /// Words per shingle: five words make a phrase rarely shared by unrelated stories.
 pub const SHINGLE_WORDS: usize = 5;
-/// MinHash permutations. The standard error of a resemblance estimate is about √(J(1−J)/128) ≤ 0.044.
+/// MinHash values (bins). The standard error of a resemblance estimate is about √(J(1−J)/128) ≤ 0.044.
 pub const PERMUTATIONS: usize = 128;
 /// LSH bands of `ROWS` values each. Partial copies decide the setting: an agency's update that
 /// keeps a third of the earlier version's paragraphs (the seeds' 003 against 000) has a resemblance
@@ -40,34 +38,23 @@ pub struct Signature {
     pub shingles: u32,
 }
 
-/// The multiply-shift permutations, from a fixed seed: stored signatures stay comparable across
-/// versions and processes. Changing the seed, the shingle size or the tokenizer invalidates them.
-static PERMUTATION_KEYS: LazyLock<([u64; PERMUTATIONS], [u64; PERMUTATIONS])> = LazyLock::new(|| {
-    let mut state = 0x5EED_A871_C1E5_u64;
-    let mut next = move || {
-        // splitmix64
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    let mut keys = ([0; PERMUTATIONS], [0; PERMUTATIONS]);
-    for i in 0..PERMUTATIONS {
-        keys.0[i] = next() | 1;
-        keys.1[i] = next();
-    }
-    keys
-});
+/// The golden-ratio multiplier of Fibonacci hashing, for folding word hashes into a shingle hash.
+const FOLD: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// The 64-bit finaliser of MurmurHash3: every input bit affects every output bit.
+fn avalanche(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+    h ^ (h >> 33)
+}
 
 /// The distinct shingles of a body already folded by `normalize_for_hash` (case, quotes, dashes),
-/// hashed; punctuation separates words, so "said." and "said" agree.
+/// hashed. A word is a run of ASCII letters and digits or of non-ASCII characters; ASCII punctuation
+/// separates words, so "said." and "said" agree.
 fn shingles(normalized: &str) -> Vec<u64> {
-    let words: Vec<u64> = normalized
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|word| !word.is_empty())
-        .map(|word| xxh3_64_with_seed(word.as_bytes(), 0))
-        .collect();
+    let words = word_hashes(normalized.as_bytes());
     let mut shingles: Vec<u64> = if words.len() < SHINGLE_WORDS {
         (!words.is_empty()).then(|| shingle_hash(&words)).into_iter().collect()
     } else {
@@ -78,12 +65,29 @@ fn shingles(normalized: &str) -> Vec<u64> {
     shingles
 }
 
-fn shingle_hash(words: &[u64]) -> u64 {
-    let mut bytes = [0u8; 8 * SHINGLE_WORDS];
-    for (slot, word) in bytes.chunks_exact_mut(8).zip(words) {
-        slot.copy_from_slice(&word.to_le_bytes());
+fn word_hashes(text: &[u8]) -> Vec<u64> {
+    let mut words = Vec::with_capacity(text.len() / 5);
+    let mut start = None;
+    for (i, &byte) in text.iter().enumerate() {
+        let in_word = byte.is_ascii_alphanumeric() || byte >= 0x80;
+        match (in_word, start) {
+            (true, None) => start = Some(i),
+            (false, Some(from)) => {
+                words.push(xxh3_64_with_seed(&text[from..i], 0));
+                start = None;
+            }
+            _ => {}
+        }
     }
-    xxh3_64_with_seed(&bytes[..8 * words.len()], 1)
+    if let Some(from) = start {
+        words.push(xxh3_64_with_seed(&text[from..], 0));
+    }
+    words
+}
+
+/// Order-sensitive: "a b c d e" and "e d c b a" differ.
+fn shingle_hash(words: &[u64]) -> u64 {
+    avalanche(words.iter().fold(0, |h, &word| (h ^ word).wrapping_mul(FOLD).rotate_left(29)))
 }
 
 /// The signature of a body; `None` when it has no words.
@@ -91,21 +95,36 @@ pub fn signature(body: &str) -> Option<Signature> {
     signature_of_normalized(&normalize_for_hash(body))
 }
 
-/// The signature of a body already folded by `normalize_for_hash`.
+/// The signature of a body already folded by `normalize_for_hash`: one-permutation MinHash. Each
+/// shingle hash falls in one of the 128 bins by its top seven bits and competes there with its low
+/// 32 bits; a bin keeps the smallest. That is 128 minima at the cost of one hash a shingle instead
+/// of 128 (Li, Owen and Zhang, 2012). A text with empty bins (fewer shingles than bins, or bad
+/// luck) fills each from the first non-empty bin along a fixed pseudo-random probe sequence
+/// ("optimal densification", Shrivastava, 2017), the same for every text, so agreement between two
+/// signatures still estimates their resemblance.
 pub fn signature_of_normalized(normalized: &str) -> Option<Signature> {
     let shingles = shingles(normalized);
     if shingles.is_empty() {
         return None;
     }
-    let (multipliers, offsets) = &*PERMUTATION_KEYS;
     let mut minhash = [u32::MAX; PERMUTATIONS];
+    let mut filled = [false; PERMUTATIONS];
     for &shingle in &shingles {
-        for ((min, a), b) in minhash.iter_mut().zip(multipliers).zip(offsets) {
-            let value = (a.wrapping_mul(shingle).wrapping_add(*b) >> 32) as u32;
-            *min = (*min).min(value);
-        }
+        let bin = (shingle >> 57) as usize;
+        minhash[bin] = minhash[bin].min(shingle as u32);
+        filled[bin] = true;
     }
-    Some(Signature { minhash: minhash.to_vec(), shingles: u32::try_from(shingles.len()).unwrap_or(u32::MAX) })
+    let sources: Vec<u32> = (0..PERMUTATIONS)
+        .map(|bin| {
+            if filled[bin] {
+                return minhash[bin];
+            }
+            let probe = (1u64..).map(|attempt| (avalanche(((bin as u64) << 32) | attempt) >> 57) as usize);
+            let source = probe.take(4096).find(|&other| filled[other]).or_else(|| filled.iter().position(|f| *f));
+            minhash[source.expect("at least one bin is filled")]
+        })
+        .collect();
+    Some(Signature { minhash: sources, shingles: u32::try_from(shingles.len()).unwrap_or(u32::MAX) })
 }
 
 impl Signature {
@@ -116,12 +135,8 @@ impl Signature {
             .take(BANDS)
             .enumerate()
             .map(|(band, values)| {
-                let mut bytes = [0u8; 4 * (ROWS + 1)];
-                bytes[..4].copy_from_slice(&(band as u32).to_le_bytes());
-                for (slot, value) in bytes[4..].chunks_exact_mut(4).zip(values) {
-                    slot.copy_from_slice(&value.to_le_bytes());
-                }
-                xxh3_64_with_seed(&bytes, 2) as i64
+                let folded = values.iter().fold(band as u64, |h, &v| (h << 32 | u64::from(v)).wrapping_mul(FOLD));
+                avalanche(folded) as i64
             })
             .collect()
     }
@@ -226,14 +241,14 @@ pub struct Pending<'a> {
 }
 
 /// Links each article of a batch (in arrival order) to the canonical article of the earliest copy
-/// it matches. `holders` maps each of the batch's band keys to the article that claimed it first
+/// it matches. `holders` gives, for each of the batch's band keys, the article that claimed it first
 /// (stored, or earlier in the batch); `indexed` describes the stored holders and the holders of
 /// exact copies' bodies. An article is only ever linked to an earlier one, so a replay never becomes
 /// a duplicate of itself or of its own copies. An exact copy stays exact but points at the canonical
 /// of its body's first carrier. Returns how many articles were linked as near copies.
 pub fn link_near_copies(
     batch: &mut [Pending<'_>],
-    holders: &HashMap<i64, String>,
+    holders: &impl Fn(i64) -> Option<String>,
     indexed: &HashMap<String, Indexed>,
     rule: &NearRule,
 ) -> usize {
@@ -263,18 +278,17 @@ fn earliest_match(
     article: &Article,
     signature: &Signature,
     order: i64,
-    holders: &HashMap<i64, String>,
+    holders: &impl Fn(i64) -> Option<String>,
     indexed: &HashMap<String, Indexed>,
     in_batch: &HashMap<String, Indexed>,
     rule: &NearRule,
 ) -> Option<(String, f32)> {
-    let mut candidates: Vec<&str> =
-        signature.bands().iter().filter_map(|band| holders.get(band)).map(String::as_str).collect();
+    let mut candidates: Vec<String> = signature.bands().into_iter().filter_map(holders).collect();
     candidates.sort_unstable();
     candidates.dedup();
     candidates
-        .into_iter()
-        .filter(|id| *id != article.id)
+        .iter()
+        .filter(|id| **id != article.id)
         .filter_map(|id| in_batch.get(id).or_else(|| indexed.get(id)))
         .filter(|candidate| candidate.order < order)
         .filter_map(|candidate| rule.verify(signature, &candidate.signature).map(|score| (candidate, score)))
@@ -301,7 +315,9 @@ fn set_near_link(article: &mut Article, best: Option<(String, f32)>) {
 /// The near-duplicate index `process` keeps in memory.
 #[derive(Debug, Default)]
 pub struct MemoryNearIndex {
-    holders: HashMap<i64, String>,
+    /// Band key → the first holder, as an index into `ids`.
+    holders: foldhash::HashMap<i64, u32>,
+    ids: Vec<String>,
     indexed: HashMap<String, Indexed>,
     next_order: i64,
     rule: NearRule,
@@ -317,12 +333,14 @@ impl MemoryNearIndex {
         let Some(signature) = article.input.signature.clone() else { return false };
         let order = self.indexed.get(&article.id).map_or(self.next_order, |known| known.order);
         self.next_order += 1;
-        let bands = signature.bands();
-        let mut holders = HashMap::new();
-        for band in &bands {
-            holders.insert(*band, self.holders.entry(*band).or_insert_with(|| article.id.clone()).clone());
+        let number = u32::try_from(self.ids.len()).expect("fewer than 4 billion articles in memory");
+        self.ids.push(article.id.clone());
+        for band in signature.bands() {
+            self.holders.entry(band).or_insert(number);
         }
-        let linked = link_near_copies(&mut [Pending { article, order }], &holders, &self.indexed, &self.rule) > 0;
+        let (holders, ids) = (&self.holders, &self.ids);
+        let holder = |band: i64| holders.get(&band).map(|&n| ids[n as usize].clone());
+        let linked = link_near_copies(&mut [Pending { article, order }], &holder, &self.indexed, &self.rule) > 0;
         let canonical = article.duplicate_of.clone().unwrap_or_else(|| article.id.clone());
         self.indexed.insert(article.id.clone(), Indexed { signature, order, canonical });
         linked

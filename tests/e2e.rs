@@ -268,3 +268,74 @@ async fn sigterm_stores_the_batch_in_hand_and_exits_zero() {
     assert_eq!(db.count("SELECT count(*) FROM articles").await, 30);
     assert_eq!(db.count("SELECT sum(next_offset)::bigint FROM kafka_offsets").await, 30);
 }
+
+/// Copy sets as their sorted members, from `duplicate_of` (a canonical article is in its own set).
+async fn copy_sets(db: &TestDb) -> Vec<Vec<String>> {
+    let rows: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT id, duplicate_of FROM articles").fetch_all(&db.pool).await.unwrap();
+    let mut sets: HashMap<String, Vec<String>> = HashMap::new();
+    for (id, duplicate_of) in rows {
+        sets.entry(duplicate_of.unwrap_or_else(|| id.clone())).or_default().push(id);
+    }
+    let mut sets: Vec<Vec<String>> = sets
+        .into_values()
+        .map(|mut s| {
+            s.sort();
+            s
+        })
+        .collect();
+    sets.sort();
+    sets
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_on_four_partitions_find_the_same_copy_sets_as_one_worker() {
+    let tansu = Tansu::start();
+    tansu.create_topic("wire", 4);
+    // 40 wire stories, each republished twice (one cut and extended, one lightly edited), and 40
+    // unrelated stories; keys spread copies over the partitions.
+    let mut messages = Vec::new();
+    let mut expected = Vec::new();
+    for story in 0..40u64 {
+        let wire = common::distinct_story(5000 + story, 150);
+        let mut lines: Vec<&str> = wire.lines().collect();
+        lines.pop();
+        let cut = format!(
+            "{}\nThe harbour office of story {story} was closed on Monday, a spokesman said.",
+            lines.join("\n")
+        );
+        let edited = wire.replacen("said", "told reporters", 2);
+        let ids = [format!("w{story}"), format!("w{story}-cut"), format!("w{story}-edit")];
+        for (id, text) in ids.iter().zip([&wire, &cut, &edited]) {
+            messages.push((Some(id.clone()), serde_json::json!({"id": id, "text": text}).to_string().into_bytes()));
+        }
+        let mut set = ids.to_vec();
+        set.sort();
+        expected.push(set);
+        let single = format!("u{story}");
+        let text = common::distinct_story(9000 + story, 150);
+        messages.push((Some(single.clone()), serde_json::json!({"id": single, "text": text}).to_string().into_bytes()));
+        expected.push(vec![single]);
+    }
+    expected.sort();
+    produce_messages(&tansu, "wire", &messages);
+
+    let one = TestDb::new().await;
+    drain(&one, &tansu, "wire");
+    let two = TestDb::new().await;
+    let args = ["--exit-on-idle", "5"];
+    let small_batches: &[(&str, &str)] = &[("ARTICLE_INGEST__WORKER__BATCH_MAX_ROWS", "5")];
+    let mut workers = [
+        spawn_worker(&two, &tansu.brokers(), "wire", small_batches, &args),
+        spawn_worker(&two, &tansu.brokers(), "wire", small_batches, &args),
+    ];
+    for worker in &mut workers {
+        assert!(wait_with_timeout(worker, Duration::from_secs(180)).success());
+    }
+
+    assert_eq!(one.count("SELECT count(*) FROM articles").await, 160);
+    assert_eq!(two.count("SELECT count(*) FROM articles").await, 160);
+    assert_eq!(copy_sets(&one).await, expected, "one worker: every republication in its story's set");
+    assert_eq!(copy_sets(&two).await, expected, "two workers: the same sets");
+    assert_eq!(two.count("SELECT count(*) FROM articles WHERE duplicate_kind = 'near'").await, 80);
+}

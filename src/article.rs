@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::stages::clean::templates::{Sighting, SiteTemplates, site_key};
 use crate::stages::dedup::near::Signature;
+use crate::stages::dedup::stories::TermVector;
 
 /// What came in: the decoded message, before any stage ran.
 #[derive(Debug, Clone, PartialEq)]
@@ -176,6 +177,8 @@ pub struct InputContext {
     pub template_sightings: Vec<Sighting>,
     /// The clean body's MinHash signature (set by dedup), for near-duplicate linking.
     pub signature: Option<Signature>,
+    /// The article's weighted terms (set by dedup), for story clustering.
+    pub story_terms: TermVector,
 }
 
 impl Article {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::stages::clean::templates::TemplateRule;
 use crate::stages::dedup::near::NearRule;
+use crate::stages::dedup::stories::StoryRule;
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
@@ -26,6 +27,7 @@ pub struct Settings {
 pub struct DedupSettings {
     #[serde(flatten)]
     pub near: NearRule,
+    pub stories: StoryRule,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -67,6 +67,7 @@ pub struct RunSummary {
     pub updated: u64,
     pub exact_duplicates: u64,
     pub near_duplicates: u64,
+    pub new_stories: u64,
     pub dead_letters: u64,
 }
 
@@ -77,6 +78,7 @@ impl RunSummary {
         self.updated += report.updated as u64;
         self.exact_duplicates += report.exact_duplicates as u64;
         self.near_duplicates += report.near_duplicates as u64;
+        self.new_stories += report.new_stories as u64;
         self.dead_letters += report.dead_letters as u64;
     }
 }
@@ -90,7 +92,7 @@ pub struct StopWhen {
 /// Runs the worker until shutdown (or idleness, when asked). Returns what it wrote.
 pub async fn run(settings: &Settings, sink: PgSink, stop: StopWhen) -> anyhow::Result<RunSummary> {
     let (events_tx, events) = mpsc::channel(settings.worker.max_in_flight.max(1));
-    let sink = sink.with_near_rule(settings.dedup.near);
+    let sink = sink.with_near_rule(settings.dedup.near).with_story_rule(settings.dedup.stories);
     let sink = if settings.templates.enabled { sink.learning_templates(settings.templates.rule) } else { sink };
     let consumer = spawn_consumer(&settings.kafka, sink.clone(), events_tx)?;
     let mut worker = Worker::new(sink, settings, consumer);
@@ -315,6 +317,7 @@ impl Worker {
             updated = report.updated,
             exact_duplicates = report.exact_duplicates,
             near_duplicates = report.near_duplicates,
+            new_stories = report.new_stories,
             dead_letters = report.dead_letters,
             templates_learned = report.learned_templates.len(),
             "batch stored"

@@ -221,3 +221,38 @@ async fn replaying_the_first_of_a_copy_set_keeps_it_canonical_and_its_copy_linke
             .unwrap();
     assert_eq!((copies, near), (1, 1), "the copy_sets view shows the set");
 }
+
+const ACCOUNT_ONE: &str = "Russia said it would press on with its bombing campaign in Syria. Kremlin spokesman Dmitry \
+    Peskov said Moscow was still interested in the ceasefire deal with Washington. US Secretary of State John Kerry \
+    warned Sergei Lavrov that talks on Aleppo would end.";
+const ACCOUNT_TWO: &str = "Washington threatened to suspend talks with Moscow over the assault on Aleppo. John Kerry \
+    told Sergei Lavrov by telephone that the United States was preparing to end cooperation on Syria unless Russia \
+    halted the bombing.";
+
+#[tokio::test]
+async fn two_accounts_of_one_event_written_at_once_by_two_workers_share_one_story() {
+    let db = TestDb::new().await;
+    let (one, two) = (db.sink("g").await, db.sink("g").await);
+    let mut left = article_batch(&[("one", ACCOUNT_ONE, 0, 0)]);
+    left.positions = vec![position(0, None, 1)];
+    let mut right = article_batch(&[("two", ACCOUNT_TWO, 1, 0), ("other", BODY_A, 1, 1)]);
+    right.positions = vec![position(1, None, 2)];
+    let (a, b) = tokio::join!(one.write_batch(&mut left), two.write_batch(&mut right));
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(db.count("SELECT count(DISTINCT story_id) FROM articles WHERE id IN ('one', 'two')").await, 1);
+    assert_eq!(db.count("SELECT count(DISTINCT story_id) FROM articles").await, 2, "the storm is a story of its own");
+
+    // A replay keeps its story and does not count twice.
+    let mut replay = article_batch(&[("two", ACCOUNT_TWO, 1, 0)]);
+    replay.positions = vec![position(1, Some(2), 2)];
+    two.write_batch(&mut replay).await.unwrap();
+    let (articles, listed): (i64, i64) = sqlx::query_as(
+        "SELECT s.articles, o.articles FROM stories s JOIN story_overview o USING (story_id)
+         WHERE story_id = (SELECT story_id FROM articles WHERE id = 'one')",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!((articles, listed), (2, 2));
+}

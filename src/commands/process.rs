@@ -9,6 +9,7 @@ use crate::settings::Settings;
 use crate::stages::Pipeline;
 use crate::stages::clean::templates::MemoryTemplates;
 use crate::stages::dedup::near::MemoryNearIndex;
+use crate::stages::dedup::stories::MemoryStoryIndex;
 use crate::stages::dedup::{MemoryExactIndex, link_exact_copies};
 use crate::worker::{Outcome, process_message};
 
@@ -20,6 +21,7 @@ pub fn process(settings: &Settings, args: &ProcessArgs) -> anyhow::Result<()> {
     let pipeline = Pipeline::default();
     let mut index = MemoryExactIndex::default();
     let mut near_index = MemoryNearIndex::new(settings.dedup.near);
+    let mut story_index = MemoryStoryIndex::new(settings.dedup.stories);
     let mut templates = settings.templates.enabled.then(|| MemoryTemplates::new(settings.templates.rule));
     let mut out = BufWriter::new(std::io::stdout().lock());
     let (mut articles, mut dead) = (0usize, 0usize);
@@ -40,6 +42,7 @@ pub fn process(settings: &Settings, args: &ProcessArgs) -> anyhow::Result<()> {
                 }
                 link_exact_copies(std::iter::once(article.as_mut()), &mut index);
                 near_index.link(&mut article);
+                story_index.assign(&mut article);
                 serde_json::to_writer(&mut out, &article)?;
                 out.write_all(b"\n")?;
                 articles += 1;

@@ -4,6 +4,7 @@
 mod batch;
 mod near;
 mod postgres;
+mod stories;
 pub mod templates;
 
 pub use batch::{Batch, PartitionPosition, TopicPartition};

@@ -11,11 +11,13 @@ use thiserror::Error;
 
 use super::batch::{Batch, PartitionPosition, TopicPartition};
 use super::near::{link_near, store_signatures};
+use super::stories::assign_stories;
 use super::templates::{LearnedTemplate, record_sightings};
 use crate::article::{Article, DeadLetter, Origin, PublishedAt};
 use crate::settings::DatabaseSettings;
 use crate::stages::clean::templates::TemplateRule;
 use crate::stages::dedup::near::NearRule;
+use crate::stages::dedup::stories::StoryRule;
 use crate::stages::dedup::{ExactIndex, link_exact_copies};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -39,6 +41,7 @@ pub struct BatchReport {
     pub updated: usize,
     pub exact_duplicates: usize,
     pub near_duplicates: usize,
+    pub new_stories: usize,
     pub dead_letters: usize,
     /// Lines this batch's articles made templates of their site.
     pub learned_templates: Vec<LearnedTemplate>,
@@ -51,6 +54,7 @@ pub struct PgSink {
     /// Set when site templates are learned (`learning_templates`).
     template_rule: Option<TemplateRule>,
     near_rule: NearRule,
+    story_rule: StoryRule,
 }
 
 impl PgSink {
@@ -60,12 +64,24 @@ impl PgSink {
             .max_connections(settings.max_connections)
             .acquire_timeout(Duration::from_secs(10))
             .connect_lazy_with(options.application_name("article-ingest"));
-        Ok(PgSink { pool, group: group.to_owned(), template_rule: None, near_rule: NearRule::default() })
+        Ok(PgSink {
+            pool,
+            group: group.to_owned(),
+            template_rule: None,
+            near_rule: NearRule::default(),
+            story_rule: StoryRule::default(),
+        })
     }
 
     /// When a candidate counts as a near copy.
     pub fn with_near_rule(mut self, rule: NearRule) -> Self {
         self.near_rule = rule;
+        self
+    }
+
+    /// When an article joins a story.
+    pub fn with_story_rule(mut self, rule: StoryRule) -> Self {
+        self.story_rule = rule;
         self
     }
 
@@ -124,6 +140,7 @@ impl PgSink {
         self.check_positions(&mut tx, &batch.positions).await?;
         let exact_duplicates = link_copies(&mut tx, batch).await?;
         let near_duplicates = link_near(&mut tx, &mut batch.articles, &self.near_rule).await?;
+        let new_stories = assign_stories(&mut tx, &mut batch.articles, &self.story_rule).await?;
         let written = last_write_per_id(&batch.articles);
         let inserted_ids = upsert_articles(&mut tx, &written).await?;
         store_signatures(&mut tx, &written, &batch.articles).await?;
@@ -140,6 +157,7 @@ impl PgSink {
             updated: written.len() - inserted,
             exact_duplicates,
             near_duplicates,
+            new_stories,
             dead_letters,
             learned_templates,
         })

@@ -28,6 +28,11 @@ const STOPWORDS: &str = "a about after all also an and any are as at be been but
 
 static STOPWORD_SET: LazyLock<HashSet<&'static str>> = LazyLock::new(|| STOPWORDS.split_whitespace().collect());
 
+/// A function word of one of the eight languages (`word` in lowercase).
+pub fn is_stopword(word: &str) -> bool {
+    STOPWORD_SET.contains(word)
+}
+
 /// Feature names, in vector order. The model file must list exactly these.
 pub const FEATURE_NAMES: [&str; 64] = [
     "ln_words",

@@ -7,6 +7,7 @@
 //! linking functions.
 
 pub mod near;
+pub mod stories;
 
 use std::collections::HashMap;
 
@@ -28,6 +29,8 @@ impl Stage for ContentHasher {
         let normalized = normalize_for_hash(&article.body);
         article.content_hash = blake3::hash(normalized.as_bytes()).to_hex().to_string();
         article.input.signature = near::signature_of_normalized(&normalized);
+        let title = article.input.title_hint.as_deref().or(article.input.html_title.as_deref());
+        article.input.story_terms = stories::story_vector(title, &article.body);
     }
 }
 

@@ -177,9 +177,9 @@ pub fn similarity(first: &Signature, second: &Signature) -> Similarity {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct NearRule {
     /// Resemblance at or above which two texts are copies.
-    pub min_resemblance: f32,
+    pub min_resemblance: f64,
     /// Containment (of either text in the other) at or above which they are copies…
-    pub min_containment: f32,
+    pub min_containment: f64,
     /// …provided the contained text has at least this many shingles (a headline-sized snippet inside
     /// a long article is a quotation, not a copy).
     pub min_contained_shingles: u32,
@@ -187,7 +187,7 @@ pub struct NearRule {
     /// outlets' own accounts of one event share a quote or two, under ten shingles)…
     pub min_shared_shingles: u32,
     /// …making up at least this share of one of the texts.
-    pub min_partial_containment: f32,
+    pub min_partial_containment: f64,
     /// The containment rules need this many of the 128 values to agree: between a short text and a
     /// very long one, one or two chance agreements would read as a large shared part.
     pub min_agreeing_values: u32,
@@ -217,9 +217,10 @@ impl NearRule {
             .fold(0.0f32, f32::max);
         let supported = s.resemblance * PERMUTATIONS as f32 >= self.min_agreeing_values as f32 - 0.5;
         let shared = s.first_in_second * a.shingles as f32;
-        let partial = shared >= self.min_shared_shingles as f32 && containment >= self.min_partial_containment;
-        let contained = containment >= self.min_containment;
-        let qualifies = s.resemblance >= self.min_resemblance || (supported && (contained || partial));
+        let partial =
+            shared >= self.min_shared_shingles as f32 && f64::from(containment) >= self.min_partial_containment;
+        let contained = f64::from(containment) >= self.min_containment;
+        let qualifies = f64::from(s.resemblance) >= self.min_resemblance || (supported && (contained || partial));
         qualifies.then_some(s.resemblance.max(containment))
     }
 }

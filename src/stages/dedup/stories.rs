@@ -1,0 +1,374 @@
+//! Stories: articles about one event that are not copies — different words, same people, places and
+//! days — share a `story_id`.
+//!
+//! Each article is a sparse vector of weighted terms (`story_vector`): names (capitalised words
+//! inside a sentence, and runs of them such as "John Kerry") weigh five times a plain content word,
+//! title words twice, counts grow as 1 + ln(tf), and only the 24 strongest terms are kept. A story is
+//! the sum of its articles' vectors (its centroid, 48 strongest terms) with the time span it covers.
+//! Clustering is streaming and incremental: an article joins the story whose centroid is most similar
+//! (cosine) among the stories sharing one of its terms and active within `window_days` of its time,
+//! if that similarity reaches `min_similarity`; otherwise it opens a story named after itself. A copy
+//! (exact or near) joins its canonical article's story. For a given input order the result is
+//! deterministic: ties go to the earlier story.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+use crate::article::Article;
+use crate::stages::clean::features::is_stopword;
+
+/// How much more a name (a capitalised word inside a sentence, or a run of them) weighs than a
+/// content word: who and where tell stories apart better than what.
+const NAME_WEIGHT: f32 = 5.0;
+
+/// Terms kept per article and per story centroid.
+pub const ARTICLE_TERMS: usize = 24;
+pub const STORY_TERMS: usize = 48;
+
+/// A sparse term vector, sorted by term key.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TermVector(pub Vec<(i64, f32)>);
+
+/// When an article joins a story.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StoryRule {
+    /// Cosine between the article and a story's centroid at or above which it joins.
+    pub min_similarity: f64,
+    /// A story takes articles within this many days of the span it already covers.
+    pub window_days: i64,
+}
+
+impl Default for StoryRule {
+    fn default() -> Self {
+        StoryRule { min_similarity: 0.55, window_days: 3 }
+    }
+}
+
+fn term_key(term: &str) -> i64 {
+    xxh3_64_with_seed(term.as_bytes(), 3) as i64
+}
+
+/// Words every news story uses, which say nothing about which story it is.
+const NEWS_WORDS: [&str; 14] = [
+    "said",
+    "says",
+    "told",
+    "according",
+    "would",
+    "could",
+    "should",
+    "also",
+    "year",
+    "years",
+    "week",
+    "news",
+    "reported",
+    "added",
+];
+
+fn is_term_word(lower: &str) -> bool {
+    lower.chars().count() >= 4
+        && lower.chars().all(char::is_alphabetic)
+        && !is_stopword(lower)
+        && !NEWS_WORDS.contains(&lower)
+}
+
+fn is_name(word: &str) -> bool {
+    let mut chars = word.chars();
+    chars.next().is_some_and(char::is_uppercase) && chars.any(char::is_lowercase)
+}
+
+/// The weighted terms of an article: names ×5, title words ×2, 1 + ln(tf), 24 strongest.
+pub fn story_vector(title: Option<&str>, body: &str) -> TermVector {
+    let mut weights: HashMap<String, (f32, u32)> = HashMap::new();
+    let mut add = |term: String, weight: f32| {
+        let entry = weights.entry(term).or_insert((0.0, 0));
+        entry.0 = entry.0.max(weight);
+        entry.1 += 1;
+    };
+    for (text, emphasis) in [(title.unwrap_or(""), 2.0), (body, 1.0)] {
+        for sentence in text.split(['.', '!', '?', '\n', ':', ';', '"', '“', '”']) {
+            let words: Vec<&str> = sentence
+                .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '\''))
+                .filter(|w| !w.is_empty())
+                .collect();
+            let mut run: Vec<&str> = Vec::new();
+            for (i, word) in words.iter().enumerate() {
+                let name = i > 0 && is_name(word) && !is_stopword(&word.to_lowercase());
+                if name {
+                    run.push(word);
+                    add(word.to_lowercase(), NAME_WEIGHT * emphasis);
+                } else {
+                    if run.len() > 1 {
+                        add(run.join(" ").to_lowercase(), NAME_WEIGHT * emphasis);
+                    }
+                    run.clear();
+                    let lower = word.to_lowercase();
+                    if is_term_word(&lower) {
+                        add(lower, emphasis);
+                    }
+                }
+            }
+            if run.len() > 1 {
+                add(run.join(" ").to_lowercase(), NAME_WEIGHT * emphasis);
+            }
+        }
+    }
+    let mut terms: Vec<(String, f32)> =
+        weights.into_iter().map(|(term, (weight, tf))| (term, weight * (1.0 + (tf as f32).ln()))).collect();
+    terms.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    terms.truncate(ARTICLE_TERMS);
+    let mut vector: Vec<(i64, f32)> = terms.into_iter().map(|(term, weight)| (term_key(&term), weight)).collect();
+    vector.sort_by_key(|(key, _)| *key);
+    vector.dedup_by_key(|(key, _)| *key);
+    TermVector(vector)
+}
+
+impl TermVector {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn norm(&self) -> f32 {
+        self.0.iter().map(|(_, w)| w * w).sum::<f32>().sqrt()
+    }
+
+    pub fn cosine(&self, other: &TermVector) -> f32 {
+        let (mut i, mut j, mut dot) = (0, 0, 0.0);
+        while i < self.0.len() && j < other.0.len() {
+            match self.0[i].0.cmp(&other.0[j].0) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    dot += self.0[i].1 * other.0[j].1;
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        let norms = self.norm() * other.norm();
+        if norms == 0.0 { 0.0 } else { dot / norms }
+    }
+
+    /// The sum of two vectors, keeping the `keep` strongest terms.
+    pub fn plus(&self, other: &TermVector, keep: usize) -> TermVector {
+        let mut sum: HashMap<i64, f32> = self.0.iter().copied().collect();
+        for (key, weight) in &other.0 {
+            *sum.entry(*key).or_default() += weight;
+        }
+        let mut terms: Vec<(i64, f32)> = sum.into_iter().collect();
+        terms.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        terms.truncate(keep);
+        terms.sort_by_key(|(key, _)| *key);
+        TermVector(terms)
+    }
+
+    pub fn keys(&self) -> Vec<i64> {
+        self.0.iter().map(|(k, _)| *k).collect()
+    }
+}
+
+/// A story as the clusterer sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Story {
+    pub id: String,
+    pub centroid: TermVector,
+    pub articles: i64,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    /// Arrival number of its first article: ties go to the earlier story.
+    pub order: i64,
+}
+
+impl Story {
+    fn covers(&self, at: DateTime<Utc>, rule: &StoryRule) -> bool {
+        let window = chrono::Duration::days(rule.window_days);
+        at >= self.first_seen - window && at <= self.last_seen + window
+    }
+}
+
+/// Picks the story for an article (given the stories sharing a term with it) and updates it, or
+/// opens a new one. `copy_of_story` is the story of the article's canonical copy, when it is a copy.
+pub fn assign_story(
+    id: &str,
+    vector: &TermVector,
+    at: DateTime<Utc>,
+    order: i64,
+    copy_of_story: Option<&str>,
+    candidates: &mut HashMap<String, Story>,
+    rule: &StoryRule,
+) -> String {
+    let chosen = match copy_of_story {
+        Some(story) if candidates.contains_key(story) => Some(story.to_owned()),
+        _ => candidates
+            .values()
+            .filter(|story| story.covers(at, rule))
+            .map(|story| (story, vector.cosine(&story.centroid)))
+            .filter(|(_, similarity)| f64::from(*similarity) >= rule.min_similarity)
+            .max_by(|(a, sa), (b, sb)| sa.total_cmp(sb).then(b.order.cmp(&a.order)))
+            .map(|(story, _)| story.id.clone()),
+    };
+    match chosen {
+        Some(story_id) => {
+            let story = candidates.get_mut(&story_id).expect("chosen among candidates");
+            story.centroid = story.centroid.plus(vector, STORY_TERMS);
+            story.articles += 1;
+            story.first_seen = story.first_seen.min(at);
+            story.last_seen = story.last_seen.max(at);
+            story_id
+        }
+        None => {
+            let story = Story {
+                id: id.to_owned(),
+                centroid: vector.plus(&TermVector::default(), STORY_TERMS),
+                articles: 1,
+                first_seen: at,
+                last_seen: at,
+                order,
+            };
+            candidates.insert(id.to_owned(), story);
+            id.to_owned()
+        }
+    }
+}
+
+impl TermVector {
+    /// As stored: per term its key (8 bytes) and weight (4 bytes), little-endian.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.0.iter().flat_map(|(k, w)| k.to_le_bytes().into_iter().chain(w.to_le_bytes())).collect()
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        TermVector(
+            bytes
+                .chunks_exact(12)
+                .map(|c| {
+                    let key = i64::from_le_bytes(c[..8].try_into().expect("8 bytes"));
+                    (key, f32::from_le_bytes(c[8..].try_into().expect("4 bytes")))
+                })
+                .collect(),
+        )
+    }
+}
+
+/// The time an article speaks for: when it was fetched, else its publication day, else now.
+pub fn article_time(article: &Article) -> DateTime<Utc> {
+    article
+        .input
+        .fetched_at
+        .or_else(|| article.published_at.map(|p| p.date().and_hms_opt(12, 0, 0).expect("valid time").and_utc()))
+        .unwrap_or_else(Utc::now)
+}
+
+/// The story index `process` keeps in memory, by the same rule as the sink.
+#[derive(Debug, Default)]
+pub struct MemoryStoryIndex {
+    rule: StoryRule,
+    stories: HashMap<String, Story>,
+    by_term: HashMap<i64, Vec<String>>,
+    of_article: HashMap<String, String>,
+    next_order: i64,
+}
+
+impl MemoryStoryIndex {
+    pub fn new(rule: StoryRule) -> Self {
+        MemoryStoryIndex { rule, ..Default::default() }
+    }
+
+    /// Gives the article its story; a replay keeps the story it was given.
+    pub fn assign(&mut self, article: &mut Article) {
+        if let Some(story) = self.of_article.get(&article.id) {
+            article.story_id = Some(story.clone());
+            return;
+        }
+        let vector = &article.input.story_terms;
+        let copy_story = article.duplicate_of.as_ref().and_then(|c| self.of_article.get(c)).cloned();
+        if vector.is_empty() && copy_story.is_none() {
+            return;
+        }
+        let mut ids: Vec<&String> = vector.keys().iter().filter_map(|k| self.by_term.get(k)).flatten().collect();
+        ids.extend(copy_story.as_ref());
+        let mut candidates: HashMap<String, Story> =
+            ids.into_iter().filter_map(|id| self.stories.get(id).map(|s| (id.clone(), s.clone()))).collect();
+        let order = self.next_order;
+        self.next_order += 1;
+        let story_id = assign_story(
+            &article.id,
+            vector,
+            article_time(article),
+            order,
+            copy_story.as_deref(),
+            &mut candidates,
+            &self.rule,
+        );
+        let story = candidates.remove(&story_id).expect("assigned story");
+        for key in story.centroid.keys() {
+            let holders = self.by_term.entry(key).or_default();
+            if !holders.contains(&story_id) {
+                holders.push(story_id.clone());
+            }
+        }
+        self.stories.insert(story_id.clone(), story);
+        self.of_article.insert(article.id.clone(), story_id.clone());
+        article.story_id = Some(story_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ONE: &str = "Russia said it would press on with its bombing campaign in Syria. Kremlin spokesman Dmitry Peskov said \
+        Moscow was still interested in the ceasefire deal with Washington. US Secretary of State John Kerry warned \
+        Sergei Lavrov that talks on Aleppo would end.";
+    const TWO: &str = "Washington threatened to suspend talks with Moscow over the assault on Aleppo. John Kerry told \
+        Sergei Lavrov by telephone that the United States was preparing to end cooperation on Syria unless Russia \
+        halted the bombing.";
+    const OTHER: &str = "The harbour council of Porto approved a new budget for dredging on Monday. Fishermen welcomed \
+        the decision, and the mayor said work would start in spring once the storms had passed.";
+
+    fn at(day: u32) -> DateTime<Utc> {
+        chrono::NaiveDate::from_ymd_opt(2016, 9, day).unwrap().and_hms_opt(12, 0, 0).unwrap().and_utc()
+    }
+
+    #[test]
+    fn names_and_runs_of_names_weigh_most() {
+        let vector = story_vector(None, ONE);
+        let strongest = vector.0.iter().map(|(_, w)| *w).fold(0.0, f32::max);
+        let peskov = vector.0.iter().find(|(k, _)| *k == term_key("dmitry peskov")).expect("the run is a term").1;
+        assert!(peskov >= strongest / 2.0);
+        assert!(!vector.0.iter().any(|(k, _)| *k == term_key("said")), "stopwords and short words are not terms");
+    }
+
+    #[test]
+    fn two_accounts_of_one_event_share_a_story_and_an_unrelated_article_does_not() {
+        let rule = StoryRule::default();
+        let mut stories = HashMap::new();
+        let first = assign_story("one", &story_vector(None, ONE), at(28), 0, None, &mut stories, &rule);
+        let second = assign_story("two", &story_vector(None, TWO), at(29), 1, None, &mut stories, &rule);
+        let third = assign_story("other", &story_vector(None, OTHER), at(29), 2, None, &mut stories, &rule);
+        assert_eq!((first.as_str(), second.as_str(), third.as_str()), ("one", "one", "other"));
+        assert_eq!(stories["one"].articles, 2);
+    }
+
+    #[test]
+    fn a_story_does_not_take_an_article_from_weeks_later() {
+        let rule = StoryRule::default();
+        let mut stories = HashMap::new();
+        assign_story("one", &story_vector(None, ONE), at(1), 0, None, &mut stories, &rule);
+        let later = assign_story("two", &story_vector(None, TWO), at(20), 1, None, &mut stories, &rule);
+        assert_eq!(later, "two");
+    }
+
+    #[test]
+    fn a_copy_joins_its_canonical_articles_story() {
+        let rule = StoryRule::default();
+        let mut stories = HashMap::new();
+        assign_story("one", &story_vector(None, ONE), at(1), 0, None, &mut stories, &rule);
+        let copy = assign_story("copy", &story_vector(None, OTHER), at(1), 1, Some("one"), &mut stories, &rule);
+        assert_eq!(copy, "one");
+    }
+}

@@ -269,10 +269,32 @@ async fn sigterm_stores_the_batch_in_hand_and_exits_zero() {
     assert_eq!(db.count("SELECT sum(next_offset)::bigint FROM kafka_offsets").await, 30);
 }
 
-/// Copy sets as their sorted members, from `duplicate_of` (a canonical article is in its own set).
-async fn copy_sets(db: &TestDb) -> Vec<Vec<String>> {
+/// Made-up names for story `seed`: who and where, so each story has people and places of its own.
+fn names_for(seed: u64) -> String {
+    const SYLLABLES: [&str; 16] =
+        ["ka", "ro", "vel", "tim", "ba", "lor", "sen", "di", "mar", "zu", "quen", "pol", "tra", "mei", "dov", "nis"];
+    let name = |n: u64| -> String {
+        let word: String = (0..3).map(|i| SYLLABLES[((n >> (4 * i)) & 15) as usize]).collect();
+        let mut chars = word.chars();
+        chars.next().map(|c| c.to_uppercase().collect::<String>() + chars.as_str()).unwrap_or_default()
+    };
+    let base = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 16;
+    format!(
+        "Mayor {} {} met minister {} {} in {} on Monday, and {} said the talks in {} would go on.\n",
+        name(base),
+        name(base >> 12),
+        name(base >> 24),
+        name(base >> 36),
+        name(base >> 3),
+        name(base),
+        name(base >> 3)
+    )
+}
+
+/// Groups of articles as their sorted members, by `column` (an article with none is its own group).
+async fn groups_by(db: &TestDb, column: &str) -> Vec<Vec<String>> {
     let rows: Vec<(String, Option<String>)> =
-        sqlx::query_as("SELECT id, duplicate_of FROM articles").fetch_all(&db.pool).await.unwrap();
+        sqlx::query_as(&format!("SELECT id, {column} FROM articles")).fetch_all(&db.pool).await.unwrap();
     let mut sets: HashMap<String, Vec<String>> = HashMap::new();
     for (id, duplicate_of) in rows {
         sets.entry(duplicate_of.unwrap_or_else(|| id.clone())).or_default().push(id);
@@ -289,7 +311,7 @@ async fn copy_sets(db: &TestDb) -> Vec<Vec<String>> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_workers_on_four_partitions_find_the_same_copy_sets_as_one_worker() {
+async fn two_workers_on_four_partitions_find_the_same_copy_sets_and_stories_as_one_worker() {
     let tansu = Tansu::start();
     tansu.create_topic("wire", 4);
     // 40 wire stories, each republished twice (one cut and extended, one lightly edited), and 40
@@ -297,7 +319,7 @@ async fn two_workers_on_four_partitions_find_the_same_copy_sets_as_one_worker() 
     let mut messages = Vec::new();
     let mut expected = Vec::new();
     for story in 0..40u64 {
-        let wire = common::distinct_story(5000 + story, 150);
+        let wire = names_for(story) + &common::distinct_story(5000 + story, 150);
         let mut lines: Vec<&str> = wire.lines().collect();
         lines.pop();
         let cut = format!(
@@ -313,7 +335,7 @@ async fn two_workers_on_four_partitions_find_the_same_copy_sets_as_one_worker() 
         set.sort();
         expected.push(set);
         let single = format!("u{story}");
-        let text = common::distinct_story(9000 + story, 150);
+        let text = names_for(1000 + story) + &common::distinct_story(9000 + story, 150);
         messages.push((Some(single.clone()), serde_json::json!({"id": single, "text": text}).to_string().into_bytes()));
         expected.push(vec![single]);
     }
@@ -335,7 +357,9 @@ async fn two_workers_on_four_partitions_find_the_same_copy_sets_as_one_worker() 
 
     assert_eq!(one.count("SELECT count(*) FROM articles").await, 160);
     assert_eq!(two.count("SELECT count(*) FROM articles").await, 160);
-    assert_eq!(copy_sets(&one).await, expected, "one worker: every republication in its story's set");
-    assert_eq!(copy_sets(&two).await, expected, "two workers: the same sets");
+    assert_eq!(groups_by(&one, "duplicate_of").await, expected, "one worker: every republication in its set");
+    assert_eq!(groups_by(&two, "duplicate_of").await, expected, "two workers: the same sets");
+    assert_eq!(groups_by(&one, "story_id").await, expected, "one worker: each wire story and its copies one story");
+    assert_eq!(groups_by(&two, "story_id").await, expected, "two workers: the same stories");
     assert_eq!(two.count("SELECT count(*) FROM articles WHERE duplicate_kind = 'near'").await, 80);
 }

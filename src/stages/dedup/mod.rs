@@ -26,9 +26,8 @@ impl Stage for ContentHasher {
     }
 
     fn apply(&self, article: &mut Article) {
-        let normalized = normalize_for_hash(&article.body);
-        article.content_hash = blake3::hash(normalized.as_bytes()).to_hex().to_string();
-        article.input.signature = near::signature_of_normalized(&normalized);
+        article.content_hash = content_hash(&article.body);
+        article.input.signature = near::signature(&article.body);
         let title = article.input.title_hint.as_deref().or(article.input.html_title.as_deref());
         article.input.story_terms = stories::story_vector(title, &article.body);
     }

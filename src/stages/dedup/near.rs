@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-use super::normalize_for_hash;
 use crate::article::{Article, DuplicateKind};
 
 /// Words per shingle: five words make a phrase rarely shared by unrelated stories.
@@ -50,11 +49,11 @@ fn avalanche(mut h: u64) -> u64 {
     h ^ (h >> 33)
 }
 
-/// The distinct shingles of a body already folded by `normalize_for_hash` (case, quotes, dashes),
-/// hashed. A word is a run of ASCII letters and digits or of non-ASCII characters; ASCII punctuation
-/// separates words, so "said." and "said" agree.
-fn shingles(normalized: &str) -> Vec<u64> {
-    let words = word_hashes(normalized.as_bytes());
+/// The distinct shingles of a body, hashed. Words are runs of letters and digits, lowercased; any
+/// other character separates them, so "said." and "said" agree and quote or dash styles do not
+/// matter (the folding `content_hash` does, in one pass with the tokenizing).
+fn shingles(body: &str) -> Vec<u64> {
+    let words = word_hashes(body);
     let mut shingles: Vec<u64> = if words.len() < SHINGLE_WORDS {
         (!words.is_empty()).then(|| shingle_hash(&words)).into_iter().collect()
     } else {
@@ -65,23 +64,40 @@ fn shingles(normalized: &str) -> Vec<u64> {
     shingles
 }
 
-fn word_hashes(text: &[u8]) -> Vec<u64> {
-    let mut words = Vec::with_capacity(text.len() / 5);
-    let mut start = None;
-    for (i, &byte) in text.iter().enumerate() {
-        let in_word = byte.is_ascii_alphanumeric() || byte >= 0x80;
-        match (in_word, start) {
-            (true, None) => start = Some(i),
-            (false, Some(from)) => {
-                words.push(xxh3_64_with_seed(&text[from..i], 0));
-                start = None;
-            }
-            _ => {}
+fn word_hashes(text: &str) -> Vec<u64> {
+    let mut words = Vec::with_capacity(text.len() / 6);
+    let mut word: Vec<u8> = Vec::with_capacity(64);
+    let mut end_word = |word: &mut Vec<u8>| {
+        if !word.is_empty() {
+            words.push(xxh3_64_with_seed(word, 0));
+            word.clear();
         }
+    };
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        let byte = bytes[at];
+        if byte.is_ascii() {
+            if byte.is_ascii_alphanumeric() {
+                word.push(byte.to_ascii_lowercase());
+            } else {
+                end_word(&mut word);
+            }
+            at += 1;
+            continue;
+        }
+        let c = text[at..].chars().next().expect("at a character boundary");
+        if c.is_alphanumeric() {
+            let mut buffer = [0u8; 4];
+            for lower in c.to_lowercase() {
+                word.extend_from_slice(lower.encode_utf8(&mut buffer).as_bytes());
+            }
+        } else {
+            end_word(&mut word);
+        }
+        at += c.len_utf8();
     }
-    if let Some(from) = start {
-        words.push(xxh3_64_with_seed(&text[from..], 0));
-    }
+    end_word(&mut word);
     words
 }
 
@@ -90,20 +106,15 @@ fn shingle_hash(words: &[u64]) -> u64 {
     avalanche(words.iter().fold(0, |h, &word| (h ^ word).wrapping_mul(FOLD).rotate_left(29)))
 }
 
-/// The signature of a body; `None` when it has no words.
-pub fn signature(body: &str) -> Option<Signature> {
-    signature_of_normalized(&normalize_for_hash(body))
-}
-
-/// The signature of a body already folded by `normalize_for_hash`: one-permutation MinHash. Each
+/// The signature of a body, `None` when it has no words: one-permutation MinHash. Each
 /// shingle hash falls in one of the 128 bins by its top seven bits and competes there with its low
 /// 32 bits; a bin keeps the smallest. That is 128 minima at the cost of one hash a shingle instead
 /// of 128 (Li, Owen and Zhang, 2012). A text with empty bins (fewer shingles than bins, or bad
 /// luck) fills each from the first non-empty bin along a fixed pseudo-random probe sequence
 /// ("optimal densification", Shrivastava, 2017), the same for every text, so agreement between two
 /// signatures still estimates their resemblance.
-pub fn signature_of_normalized(normalized: &str) -> Option<Signature> {
-    let shingles = shingles(normalized);
+pub fn signature(body: &str) -> Option<Signature> {
+    let shingles = shingles(body);
     if shingles.is_empty() {
         return None;
     }

@@ -13,7 +13,6 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::article::{Article, DuplicateKind};
 
@@ -64,41 +63,62 @@ fn shingles(body: &str) -> Vec<u64> {
     shingles
 }
 
+/// FNV-1a over the word's lowercased UTF-8, computed while scanning: no word is copied. (Its weak
+/// spots do not matter here: `shingle_hash` mixes five of them through a full avalanche.)
 fn word_hashes(text: &str) -> Vec<u64> {
+    const OFFSET: u64 = 0xCBF2_9CE4_8422_2325;
+    const PRIME: u64 = 0x0100_0000_01B3;
     let mut words = Vec::with_capacity(text.len() / 6);
-    let mut word: Vec<u8> = Vec::with_capacity(64);
-    let mut end_word = |word: &mut Vec<u8>| {
-        if !word.is_empty() {
-            words.push(xxh3_64_with_seed(word, 0));
-            word.clear();
-        }
-    };
+    let mut hash = OFFSET;
+    let mut in_word = false;
     let bytes = text.as_bytes();
     let mut at = 0;
     while at < bytes.len() {
         let byte = bytes[at];
-        if byte.is_ascii() {
-            if byte.is_ascii_alphanumeric() {
-                word.push(byte.to_ascii_lowercase());
-            } else {
-                end_word(&mut word);
-            }
-            at += 1;
-            continue;
-        }
-        let c = text[at..].chars().next().expect("at a character boundary");
-        if c.is_alphanumeric() {
-            let mut buffer = [0u8; 4];
-            for lower in c.to_lowercase() {
-                word.extend_from_slice(lower.encode_utf8(&mut buffer).as_bytes());
-            }
+        let (letters, width) = if byte.is_ascii() {
+            (byte.is_ascii_alphanumeric().then_some(LowerBytes::Ascii(byte.to_ascii_lowercase())), 1)
         } else {
-            end_word(&mut word);
+            let c = text[at..].chars().next().expect("at a character boundary");
+            (c.is_alphanumeric().then(|| LowerBytes::Char(c)), c.len_utf8())
+        };
+        match letters {
+            Some(letters) => {
+                letters.for_each(|b| hash = (hash ^ u64::from(b)).wrapping_mul(PRIME));
+                in_word = true;
+            }
+            None if in_word => {
+                words.push(hash);
+                hash = OFFSET;
+                in_word = false;
+            }
+            None => {}
         }
-        at += c.len_utf8();
+        at += width;
     }
-    end_word(&mut word);
+    if in_word {
+        words.push(hash);
+    }
     words
+}
+
+/// The lowercased UTF-8 bytes of one character of a word.
+enum LowerBytes {
+    Ascii(u8),
+    Char(char),
+}
+
+impl LowerBytes {
+    fn for_each(self, mut f: impl FnMut(u8)) {
+        match self {
+            LowerBytes::Ascii(byte) => f(byte),
+            LowerBytes::Char(c) => {
+                let mut buffer = [0u8; 4];
+                for lower in c.to_lowercase() {
+                    lower.encode_utf8(&mut buffer).bytes().for_each(&mut f);
+                }
+            }
+        }
+    }
 }
 
 /// Order-sensitive: "a b c d e" and "e d c b a" differ.

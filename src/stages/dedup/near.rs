@@ -79,7 +79,7 @@ fn word_hashes(text: &str) -> Vec<u64> {
             (byte.is_ascii_alphanumeric().then_some(LowerBytes::Ascii(byte.to_ascii_lowercase())), 1)
         } else {
             let c = text[at..].chars().next().expect("at a character boundary");
-            (c.is_alphanumeric().then(|| LowerBytes::Char(c)), c.len_utf8())
+            (c.is_alphanumeric().then_some(LowerBytes::Char(c)), c.len_utf8())
         };
         match letters {
             Some(letters) => {

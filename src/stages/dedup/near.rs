@@ -48,19 +48,24 @@ fn avalanche(mut h: u64) -> u64 {
     h ^ (h >> 33)
 }
 
-/// The distinct shingles of a body, hashed. Words are runs of letters and digits, lowercased; any
-/// other character separates them, so "said." and "said" agree and quote or dash styles do not
-/// matter (the folding `content_hash` does, in one pass with the tokenizing).
-fn shingles(body: &str) -> Vec<u64> {
+/// The shingles of a body, hashed, each passed to `visit` (repeats included), and how many distinct
+/// ones there are. Words are runs of letters and digits, lowercased; any other character separates
+/// them, so "said." and "said" agree and quote or dash styles do not matter.
+fn for_each_shingle(body: &str, mut visit: impl FnMut(u64)) -> usize {
     let words = word_hashes(body);
-    let mut shingles: Vec<u64> = if words.len() < SHINGLE_WORDS {
-        (!words.is_empty()).then(|| shingle_hash(&words)).into_iter().collect()
+    // The hashes are already uniform: the set needs no hashing of its own.
+    let mut distinct: nohash_hasher::IntSet<u64> = nohash_hasher::IntSet::default();
+    distinct.reserve(words.len());
+    let shingles: Box<dyn Iterator<Item = u64>> = if words.len() < SHINGLE_WORDS {
+        Box::new((!words.is_empty()).then(|| shingle_hash(&words)).into_iter())
     } else {
-        words.windows(SHINGLE_WORDS).map(shingle_hash).collect()
+        Box::new(words.windows(SHINGLE_WORDS).map(shingle_hash))
     };
-    shingles.sort_unstable();
-    shingles.dedup();
-    shingles
+    for shingle in shingles {
+        distinct.insert(shingle);
+        visit(shingle);
+    }
+    distinct.len()
 }
 
 /// FNV-1a over the word's lowercased UTF-8, computed while scanning: no word is copied. (Its weak
@@ -134,16 +139,15 @@ fn shingle_hash(words: &[u64]) -> u64 {
 /// ("optimal densification", Shrivastava, 2017), the same for every text, so agreement between two
 /// signatures still estimates their resemblance.
 pub fn signature(body: &str) -> Option<Signature> {
-    let shingles = shingles(body);
-    if shingles.is_empty() {
-        return None;
-    }
     let mut minhash = [u32::MAX; PERMUTATIONS];
     let mut filled = [false; PERMUTATIONS];
-    for &shingle in &shingles {
+    let distinct = for_each_shingle(body, |shingle| {
         let bin = (shingle >> 57) as usize;
         minhash[bin] = minhash[bin].min(shingle as u32);
         filled[bin] = true;
+    });
+    if distinct == 0 {
+        return None;
     }
     let sources: Vec<u32> = (0..PERMUTATIONS)
         .map(|bin| {
@@ -155,7 +159,7 @@ pub fn signature(body: &str) -> Option<Signature> {
             minhash[source.expect("at least one bin is filled")]
         })
         .collect();
-    Some(Signature { minhash: sources, shingles: u32::try_from(shingles.len()).unwrap_or(u32::MAX) })
+    Some(Signature { minhash: sources, shingles: u32::try_from(distinct).unwrap_or(u32::MAX) })
 }
 
 impl Signature {

@@ -15,7 +15,8 @@ use article_ingest::stages::clean::Cleaner;
 use article_ingest::stages::dedup::ContentHasher;
 use article_ingest::stages::dedup::near::{MemoryNearIndex, signature};
 use article_ingest::stages::metadata::MetadataExtractor;
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 
 fn corpus_dir() -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/wcxb-dev");
@@ -65,17 +66,6 @@ fn article(content: Content) -> Article {
     Article::from_raw(RawArticle::new("bench", content))
 }
 
-trait WithId {
-    fn with_id(self, id: &str) -> Self;
-}
-
-impl WithId for Article {
-    fn with_id(mut self, id: &str) -> Self {
-        self.id = id.to_owned();
-        self
-    }
-}
-
 /// A 5 MB crawler page (200 KB in test mode): the text pages' lines, each with a counter so no line
 /// is a page-wide repeat.
 fn large_page(text_pages: &[String]) -> String {
@@ -108,74 +98,65 @@ fn large_html_page(html_pages: &[String]) -> String {
     page
 }
 
+/// The cleaner over one page, as the pipeline runs it.
+fn clean(content: Content) -> Article {
+    let mut a = article(content);
+    Cleaner.apply(&mut a);
+    a
+}
+
+/// Benches the cleaner over `pages`, each wrapped by `content`, with their bytes as throughput.
+fn bench_pages(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: String,
+    pages: &[String],
+    content: fn(String) -> Content,
+) {
+    group.throughput(Throughput::Bytes(pages.iter().map(|p| p.len() as u64).sum()));
+    group.bench_function(name, |b| {
+        b.iter(|| {
+            for page in pages {
+                black_box(clean(content(page.clone())).body);
+            }
+        })
+    });
+}
+
 fn bench_clean(c: &mut Criterion) {
     let (text_pages, html_pages) = pages();
-    let text_bytes: usize = text_pages.iter().map(String::len).sum();
     let mut group = c.benchmark_group("clean");
     group.sample_size(10);
-    group.throughput(Throughput::Bytes(text_bytes as u64));
-    group.bench_function(format!("text/{}_pages", text_pages.len()), |b| {
-        b.iter(|| {
-            for page in &text_pages {
-                let mut a = article(Content::Text(page.clone()));
-                Cleaner.apply(&mut a);
-                black_box(&a.body);
-            }
-        })
-    });
-    let html_bytes: usize = html_pages.iter().map(String::len).sum();
-    group.throughput(Throughput::Bytes(html_bytes as u64));
-    group.bench_function(format!("html/{}_pages", html_pages.len()), |b| {
-        b.iter(|| {
-            for page in &html_pages {
-                let mut a = article(Content::Html(page.clone()));
-                Cleaner.apply(&mut a);
-                black_box(&a.body);
-            }
-        })
-    });
+    bench_pages(&mut group, format!("text/{}_pages", text_pages.len()), &text_pages, Content::Text);
+    bench_pages(&mut group, format!("html/{}_pages", html_pages.len()), &html_pages, Content::Html);
     let large = large_page(&text_pages);
-    group.throughput(Throughput::Bytes(large.len() as u64));
-    group.bench_function(format!("text/one_{}KB_page", large.len() >> 10), |b| {
-        b.iter(|| {
-            let mut a = article(Content::Text(large.clone()));
-            Cleaner.apply(&mut a);
-            black_box(&a.body);
-        })
-    });
+    bench_pages(
+        &mut group,
+        format!("text/one_{}KB_page", large.len() >> 10),
+        std::slice::from_ref(&large),
+        Content::Text,
+    );
     // The slowest real page is more telling than a synthetic one: the largest of the corpus.
     if let Some(largest) = html_pages.iter().max_by_key(|p| p.len()) {
-        group.throughput(Throughput::Bytes(largest.len() as u64));
-        group.bench_function(format!("html/largest_page_{}KB", largest.len() >> 10), |b| {
-            b.iter(|| {
-                let mut a = article(Content::Html(largest.clone()));
-                Cleaner.apply(&mut a);
-                black_box(&a.body);
-            })
-        });
+        bench_pages(
+            &mut group,
+            format!("html/largest_page_{}KB", largest.len() >> 10),
+            std::slice::from_ref(largest),
+            Content::Html,
+        );
     }
     let large_html = large_html_page(&html_pages);
-    group.throughput(Throughput::Bytes(large_html.len() as u64));
-    group.bench_function(format!("html/one_{}KB_page", large_html.len() >> 10), |b| {
-        b.iter(|| {
-            let mut a = article(Content::Html(large_html.clone()));
-            Cleaner.apply(&mut a);
-            black_box(&a.body);
-        })
-    });
+    bench_pages(
+        &mut group,
+        format!("html/one_{}KB_page", large_html.len() >> 10),
+        std::slice::from_ref(&large_html),
+        Content::Html,
+    );
     group.finish();
 }
 
 fn bench_dedup_and_metadata(c: &mut Criterion) {
     let (text_pages, _) = pages();
-    let cleaned: Vec<Article> = text_pages
-        .iter()
-        .map(|page| {
-            let mut a = article(Content::Text(page.clone()));
-            Cleaner.apply(&mut a);
-            a
-        })
-        .collect();
+    let cleaned: Vec<Article> = text_pages.iter().map(|page| clean(Content::Text(page.clone()))).collect();
     let bytes: usize = cleaned.iter().map(|a| a.body.len()).sum();
     let mut group = c.benchmark_group("stages");
     group.sample_size(10);
@@ -191,8 +172,9 @@ fn bench_dedup_and_metadata(c: &mut Criterion) {
     });
     // Near-duplicates in memory: signature, band lookup, verification, per article (the article
     // value itself is not cloned, only a bare one carrying the id).
-    let bare: Vec<Article> =
-        (0..cleaned.len()).map(|i| article(Content::Text(String::new())).with_id(&format!("article-{i}"))).collect();
+    let bare: Vec<Article> = (0..cleaned.len())
+        .map(|i| Article::from_raw(RawArticle::new(format!("article-{i}"), Content::Text(String::new()))))
+        .collect();
     group.throughput(Throughput::Elements(cleaned.len() as u64));
     group.bench_function(format!("dedup_near/{}_articles", cleaned.len()), |b| {
         b.iter(|| {

@@ -27,14 +27,14 @@ pub(super) async fn link_near(
     articles: &mut [(Article, Origin)],
     rule: &NearRule,
 ) -> Result<usize, SinkError> {
+    if articles.iter().all(|(a, _)| a.input.signature.is_none()) {
+        return Ok(0);
+    }
     let mut claims: BTreeMap<i64, &str> = BTreeMap::new();
     for (article, _) in articles.iter().filter(|(a, _)| takes_part(a)) {
         for band in article.input.signature.as_ref().map(Signature::bands).unwrap_or_default() {
             claims.entry(band).or_insert(article.id.as_str());
         }
-    }
-    if articles.iter().all(|(a, _)| a.input.signature.is_none()) {
-        return Ok(0);
     }
     let holders = if claims.is_empty() { HashMap::new() } else { claim_bands(tx, claims).await? };
     let mut described: HashSet<&str> = holders.values().map(String::as_str).collect();

@@ -131,7 +131,7 @@ fn stopword_density(text: &str) -> f32 {
             continue;
         }
         total += 1;
-        hits += usize::from(STOPWORD_SET.contains(lowercase(word).as_ref()));
+        hits += usize::from(is_stopword(&lowercase(word)));
     }
     if total == 0 { 0.0 } else { hits as f32 / total as f32 }
 }

@@ -232,17 +232,12 @@ fn walk(tree: &Tree, root: NodeId, mut visit: impl FnMut(Step<'_>) -> bool) {
     let mut current = root;
     'descend: loop {
         let descend = tree.query_node_or(&current, false, |node| visit(Step::Enter(node)));
-        let (first_child, ..) = links(current);
         if descend {
-            match first_child {
-                Some(child) => {
-                    current = child;
-                    continue;
-                }
-                None => {
-                    tree.query_node(&current, |node| visit(Step::Leave(node)));
-                }
+            if let (Some(child), ..) = links(current) {
+                current = child;
+                continue;
             }
+            tree.query_node(&current, |node| visit(Step::Leave(node)));
         }
         let mut node = current;
         loop {

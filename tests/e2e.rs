@@ -3,68 +3,18 @@
 //! (TANSU_BIN, KAFKA_PYTHON); the test target needs `--features e2e`.
 
 mod common;
+#[path = "support/tansu.rs"]
+mod tansu;
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::{TestDb, eventually, free_port, spawn_worker};
-
-fn tool(var: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| panic!("{var} is not set: run the end-to-end tests through `make test`"))
-}
-
-/// A Tansu broker on a free loopback port, stopped when dropped.
-struct Tansu {
-    child: Child,
-    port: u16,
-}
-
-impl Tansu {
-    fn start() -> Tansu {
-        let port = free_port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(tool("TANSU_BIN"))
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tansu starts");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Tansu { child, port }
-    }
-
-    fn brokers(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Tansu does not create topics on first use.
-    fn create_topic(&self, topic: &str, partitions: u32) {
-        let status = Command::new(tool("TANSU_BIN"))
-            .args(["topic", "create", topic, "--partitions", &partitions.to_string()])
-            .args(["--broker", &format!("tcp://127.0.0.1:{}", self.port)])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "topic {topic} created");
-    }
-}
-
-impl Drop for Tansu {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{TestDb, eventually, spawn_worker};
+use tansu::{Tansu, tool};
 
 fn produce_script() -> String {
     format!("{}/tests/support/produce.py", env!("CARGO_MANIFEST_DIR"))

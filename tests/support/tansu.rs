@@ -1,0 +1,63 @@
+//! A Tansu broker (a Kafka-protocol broker, in memory) on a free loopback port, stopped when
+//! dropped. Shared by the end-to-end tests and the end-to-end benchmark; `make test` and
+//! `make bench` build Tansu and set TANSU_BIN.
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn tool(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| panic!("{var} is not set: run this through `make test` or `make bench`"))
+}
+
+pub struct Tansu {
+    child: Child,
+    port: u16,
+}
+
+impl Tansu {
+    pub fn start() -> Tansu {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(tool("TANSU_BIN"))
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tansu starts");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Tansu { child, port }
+    }
+
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    #[allow(dead_code)] // the benchmark reads its CPU time; the tests do not
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Tansu does not create topics on first use.
+    pub fn create_topic(&self, topic: &str, partitions: u32) {
+        let status = Command::new(tool("TANSU_BIN"))
+            .args(["topic", "create", topic, "--partitions", &partitions.to_string()])
+            .args(["--broker", &format!("tcp://127.0.0.1:{}", self.port)])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "topic {topic} created");
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

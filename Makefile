@@ -13,11 +13,13 @@ KAFKA_PYTHON := $(VENV)/bin/python
 EVAL_VENV    := $(TOOLS_DIR)/eval-venv
 EVAL_PYTHON  := $(EVAL_VENV)/bin/python
 SHARED       ?= $(CURDIR)/../shared
+# make bench N=1000000
+N            ?= 100000
 CORPUS       := $(SHARED)/corpus/wcxb-dev
 
 export TANSU_BIN KAFKA_PYTHON
 
-.PHONY: help build test bench-stages lint demo eval-clean eval-dedup train-cleaner tansu venv eval-venv postgres clean
+.PHONY: help build test bench bench-stages lint demo eval-clean eval-dedup train-cleaner tansu venv eval-venv postgres clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -27,6 +29,9 @@ build: ## build the binary
 
 test: tansu venv ## every test: units, Postgres, mock cluster, end to end on Tansu with kafka-python; benches once
 	DATABASE_URL="$$(scripts/ensure-postgres.sh)" $(CARGO) test --locked --features e2e --all-targets
+
+bench: tansu ## end to end: N articles (default 100000) through Tansu, the worker and Postgres, beside a COPY ceiling
+	DATABASE_URL="$$(scripts/ensure-postgres.sh)" $(CARGO) bench --locked --bench e2e -- --articles $(N) --corpus $(CORPUS)
 
 bench-stages: ## criterion benches of the stages (wcxb-dev when present)
 	$(CARGO) bench --locked --bench stages

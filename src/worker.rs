@@ -3,22 +3,30 @@
 //! Exactly-once effect: a batch's rows, dead letters and the next offset of each of its partitions
 //! are one transaction (`PgSink::write_batch`), and partitions resume from those stored offsets. A
 //! crash loses only unstored work, which is read again. A worker that lost a partition to another
-//! member is fenced by the stored offset (it no longer matches), so it cannot write it twice.
+//! member is fenced by the stored position (it no longer matches), so it cannot write it twice.
+//!
+//! Three steps overlap, each on its own resources: the event loop decodes messages as they arrive;
+//! a sealed batch runs through the stages on every core (rayon, order kept); and the previous batch
+//! is written to Postgres meanwhile. One batch at a time is written, and its positions are computed
+//! only when its write starts, after the previous one committed, so positions advance in order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rayon::prelude::*;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, sleep_until};
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::article::{Article, DeadLetter, RawArticle};
+use crate::article::{Article, DeadLetter, Origin, RawArticle};
 use crate::input::envelope::decode;
 use crate::input::kafka::{ConsumerEvent, ConsumerHandle, ConsumerRequest, KafkaMessage, spawn_consumer};
 use crate::settings::{Settings, WorkerSettings};
 use crate::sink::templates::TemplateCache;
-use crate::sink::{Batch, BatchReport, PartitionPosition, PgSink, SinkError, TopicPartition};
+use crate::sink::{Batch, BatchReport, PartitionPosition, PgSink, SinkError, SinkTimes, TopicPartition};
 use crate::stages::Pipeline;
 use crate::stages::clean::templates::{SiteTemplates, site_key};
 
@@ -58,8 +66,8 @@ fn run_stages(pipeline: &Pipeline, raw: RawArticle, templates: Option<Arc<SiteTe
     }
 }
 
-/// Totals over a worker's run.
-#[derive(Debug, Default, Clone, Copy)]
+/// Totals over a worker's run, and where its time went.
+#[derive(Debug, Default, Clone)]
 pub struct RunSummary {
     pub messages: u64,
     pub batches: u64,
@@ -69,6 +77,13 @@ pub struct RunSummary {
     pub near_duplicates: u64,
     pub new_stories: u64,
     pub dead_letters: u64,
+    /// Decoding messages, in the event loop.
+    pub decode_time: Duration,
+    /// Each stage, summed over the threads that ran it.
+    pub stage_times: Vec<(&'static str, Duration)>,
+    /// Whole batch writes, as the worker waited for them.
+    pub write_time: Duration,
+    pub sink_times: SinkTimes,
 }
 
 impl RunSummary {
@@ -80,12 +95,13 @@ impl RunSummary {
         self.near_duplicates += report.near_duplicates as u64;
         self.new_stories += report.new_stories as u64;
         self.dead_letters += report.dead_letters as u64;
+        self.sink_times += report.times;
     }
 }
 
 /// When the worker stops on its own: on a signal, and optionally once the input has been idle.
 pub struct StopWhen {
-    pub shutdown: tokio_util::sync::CancellationToken,
+    pub shutdown: CancellationToken,
     pub idle_for: Option<Duration>,
 }
 
@@ -95,43 +111,68 @@ pub async fn run(settings: &Settings, sink: PgSink, stop: StopWhen) -> anyhow::R
     let sink = sink.with_near_rule(settings.dedup.near).with_story_rule(settings.dedup.stories);
     let sink = if settings.templates.enabled { sink.learning_templates(settings.templates.rule) } else { sink };
     let consumer = spawn_consumer(&settings.kafka, sink.clone(), events_tx)?;
-    let mut worker = Worker::new(sink, settings, consumer);
+    let mut worker = Worker::new(sink, settings, consumer, stop.shutdown.clone());
     let result = worker.event_loop(events, stop).await;
-    let Worker { consumer, summary, .. } = worker;
+    let Worker { consumer, mut summary, pipeline, .. } = worker;
+    summary.stage_times = pipeline.stage_times();
     tokio::task::spawn_blocking(move || consumer.join()).await?;
     result.map(|()| summary)
 }
 
+/// Batches through the stages that may wait for the writer.
+const MAX_WAITING_BATCHES: usize = 1;
+
+/// A message decoded in the event loop, waiting for the stages.
+enum Decoded {
+    Raw { raw: RawArticle, templates: Option<Arc<SiteTemplates>>, message: KafkaMessage },
+    Dead(DeadLetter),
+}
+
+/// What a write task hands back: the batch (what is left of it) and how the write went.
+type Written = (Batch, Result<BatchReport, SinkError>);
+
 struct Worker {
     sink: PgSink,
     settings: WorkerSettings,
-    pipeline: Pipeline,
+    pipeline: Arc<Pipeline>,
     consumer: ConsumerHandle,
+    shutdown: CancellationToken,
     /// Partitions this worker owns, with the position last stored for each.
     owned: HashMap<TopicPartition, Option<i64>>,
     /// The offset each partition should deliver next, to notice offsets the broker skipped.
     reading_at: HashMap<TopicPartition, i64>,
-    batch: Batch,
-    batch_bytes: usize,
+    /// Decoded messages of the batch being filled.
+    pending: Vec<Decoded>,
+    pending_bytes: usize,
     batch_started: Option<Instant>,
+    /// The batch in the stages, if any.
+    staging: Option<JoinHandle<Batch>>,
+    /// Batches through the stages, waiting for the writer, oldest first.
+    staged: VecDeque<Batch>,
+    /// The batch being written, if any, and when its write started.
+    writing: Option<(JoinHandle<Written>, Instant)>,
     summary: RunSummary,
     /// Site templates learned so far, when learning is on.
     templates: Option<TemplateCache>,
 }
 
 impl Worker {
-    fn new(sink: PgSink, settings: &Settings, consumer: ConsumerHandle) -> Self {
+    fn new(sink: PgSink, settings: &Settings, consumer: ConsumerHandle, shutdown: CancellationToken) -> Self {
         let templates = &settings.templates;
         Worker {
             sink,
             settings: settings.worker.clone(),
-            pipeline: Pipeline::default(),
+            pipeline: Arc::new(Pipeline::default()),
             consumer,
+            shutdown,
             owned: HashMap::new(),
             reading_at: HashMap::new(),
-            batch: Batch::default(),
-            batch_bytes: 0,
+            pending: Vec::new(),
+            pending_bytes: 0,
             batch_started: None,
+            staging: None,
+            staged: VecDeque::new(),
+            writing: None,
             summary: RunSummary::default(),
             templates: templates
                 .enabled
@@ -144,12 +185,12 @@ impl Worker {
         let mut stopping = false;
         let mut last_message = Instant::now();
         loop {
-            let flush_at = self.batch_started.map(|started| started + linger);
+            let seal_at = self.batch_started.filter(|_| self.can_seal()).map(|started| started + linger);
             // Idle counts only while partitions are owned: joining the group is not idleness.
             let idle_at = stop.idle_for.filter(|_| !self.owned.is_empty()).map(|idle| last_message + idle);
             tokio::select! {
                 _ = stop.shutdown.cancelled(), if !stopping => {
-                    info!("shutdown requested: finishing the current batch and leaving the group");
+                    info!("shutdown requested: finishing the current batches and leaving the group");
                     stopping = true;
                     self.consumer.stop();
                 }
@@ -158,10 +199,15 @@ impl Worker {
                     stopping = true;
                     self.consumer.stop();
                 }
-                _ = sleep_until(flush_at.unwrap_or_else(far_future)), if flush_at.is_some() => {
-                    self.flush(&stop.shutdown).await?;
+                _ = sleep_until(seal_at.unwrap_or_else(far_future)), if seal_at.is_some() => self.seal(),
+                staged = join(&mut self.staging), if self.staging.is_some() => {
+                    self.staging = None;
+                    self.staged.push_back(staged);
                 }
-                event = events.recv() => match event {
+                written = join_writing(&mut self.writing), if self.writing.is_some() => {
+                    self.written(written)?;
+                }
+                event = events.recv(), if !self.backed_up() => match event {
                     None => break,
                     Some(ConsumerEvent::Assigned(starts)) => {
                         last_message = Instant::now();
@@ -171,18 +217,16 @@ impl Worker {
                     }
                     Some(ConsumerEvent::Resynced(partition, stored)) => {
                         // Everything from the stored position on is delivered again.
-                        self.batch.remove_partition(&partition);
+                        self.finish_staging().await;
+                        self.forget_read(&partition);
                         self.own(partition, stored);
                     }
                     Some(ConsumerEvent::Message(message)) => {
                         last_message = Instant::now();
                         self.accept(message).await;
-                        if self.batch_is_full() {
-                            self.flush(&stop.shutdown).await?;
-                        }
                     }
                     Some(ConsumerEvent::Revoked { partitions, done }) => {
-                        self.flush(&stop.shutdown).await?;
+                        self.drain().await?;
                         for partition in &partitions {
                             self.owned.remove(partition);
                             self.reading_at.remove(partition);
@@ -191,39 +235,67 @@ impl Worker {
                     }
                 },
             }
+            self.advance();
         }
-        self.flush(&stop.shutdown).await
+        self.drain().await
+    }
+
+    /// Moves work along: a full batch into the stages, a staged batch to the writer.
+    fn advance(&mut self) {
+        if self.batch_is_full() {
+            self.seal();
+        }
+        self.write_next();
+    }
+
+    /// Starts writing the oldest staged batch, unless a write is under way. A batch left empty
+    /// (its partitions went to another member) is skipped for the next.
+    fn write_next(&mut self) {
+        while self.writing.is_none()
+            && let Some(batch) = self.staged.pop_front()
+        {
+            self.start_write(batch);
+        }
+    }
+
+    /// Stop reading while the batch being filled is full and cannot be sealed yet: the consumer
+    /// thread then blocks on the bounded channel and stops fetching. A batch never grows past its
+    /// limits, and at most four are in memory (filling, in the stages, waiting, being written).
+    fn backed_up(&self) -> bool {
+        self.batch_is_full() && !self.can_seal()
+    }
+
+    /// A batch goes into the stages when none is there and at most one waits for the writer.
+    fn can_seal(&self) -> bool {
+        self.staging.is_none() && self.staged.len() < MAX_WAITING_BATCHES
     }
 
     async fn accept(&mut self, message: KafkaMessage) {
-        let KafkaMessage { origin, key, payload } = message;
-        let partition = TopicPartition::new(&origin.topic, origin.partition);
+        let partition = TopicPartition::new(&message.origin.topic, message.origin.partition);
         if !self.owned.contains_key(&partition) {
             // Read before a revoke or after a fence: another member owns it now.
             return;
         }
-        self.note_skipped_offsets(&partition, origin.offset);
+        self.note_skipped_offsets(&partition, message.origin.offset);
         self.summary.messages += 1;
-        self.batch_bytes += payload.len();
+        self.pending_bytes += message.payload.len();
         self.batch_started.get_or_insert_with(Instant::now);
+        let decoding = std::time::Instant::now();
+        let origin = &message.origin;
         let fallback_id = || format!("{}-{}-{}", origin.topic, origin.partition, origin.offset);
-        let outcome = match decode(&payload, key.as_deref(), fallback_id, self.settings.max_message_bytes) {
+        let decoded = decode(&message.payload, message.key.as_deref(), fallback_id, self.settings.max_message_bytes);
+        self.summary.decode_time += decoding.elapsed();
+        let decoded = match decoded {
             Ok(raw) => {
                 let templates = match (&mut self.templates, site_of(&raw)) {
                     (Some(cache), Some(site)) => cache.get(self.sink.pool(), &site).await,
                     _ => None,
                 };
-                run_stages(&self.pipeline, raw, templates)
+                Decoded::Raw { raw, templates, message }
             }
-            Err(reason) => Outcome::Dead(reason.to_string()),
+            Err(reason) => Decoded::Dead(dead_letter(message, reason.to_string())),
         };
-        match outcome {
-            Outcome::Article(article) => self.batch.articles.push((*article, origin)),
-            Outcome::Dead(reason) => {
-                warn!(topic = %origin.topic, partition = origin.partition, offset = origin.offset, %reason, "dead letter");
-                self.batch.dead_letters.push(DeadLetter { origin, key, payload, reason });
-            }
-        }
+        self.pending.push(decoded);
     }
 
     fn own(&mut self, partition: TopicPartition, stored: Option<i64>) {
@@ -245,47 +317,99 @@ impl Worker {
     }
 
     fn batch_is_full(&self) -> bool {
-        self.batch.len() >= self.settings.batch_max_rows || self.batch_bytes >= self.settings.batch_max_bytes
+        self.pending.len() >= self.settings.batch_max_rows || self.pending_bytes >= self.settings.batch_max_bytes
     }
 
-    /// Writes the current batch, retrying while Postgres is away. On a fence (the stored position
-    /// moved: another member wrote the partition, or an operator rewound it), the partition's
-    /// messages leave the batch, the rest is written, and the partition is read again from its
-    /// stored position; until then its messages are ignored. The position check in every write is
-    /// a compare-and-set, so whoever writes a range first writes it once.
-    async fn flush(&mut self, shutdown: &tokio_util::sync::CancellationToken) -> anyhow::Result<()> {
-        if self.batch.is_empty() {
-            return Ok(());
+    /// Sends the batch being filled through the stages, unless a batch is already there.
+    fn seal(&mut self) {
+        if self.pending.is_empty() {
+            // Everything read was dropped (`forget_read`): nothing to seal, nothing to wait for.
+            self.pending_bytes = 0;
+            self.batch_started = None;
         }
-        let mut batch = std::mem::take(&mut self.batch);
-        self.batch_bytes = 0;
+        if self.pending.is_empty() || !self.can_seal() {
+            return;
+        }
+        let messages = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
         self.batch_started = None;
-        batch.positions = self.positions_after(&batch);
-        let mut delay = Duration::from_millis(self.settings.retry_initial_ms);
-        while !batch.is_empty() {
-            match self.sink.write_batch(&mut batch).await {
-                Ok(report) => {
-                    self.stored(&batch, report);
-                    return Ok(());
-                }
-                Err(SinkError::Fenced { partition, stored, expected }) => {
-                    warn!(%partition, ?stored, ?expected, "stored position moved under this worker; reading again from it");
-                    self.owned.remove(&partition);
-                    self.reading_at.remove(&partition);
-                    batch.remove_partition(&partition);
-                    let _ = self.consumer.requests.send(ConsumerRequest::Resync(partition));
-                }
-                Err(error) if shutdown.is_cancelled() && delay.as_millis() as u64 >= self.settings.retry_max_ms => {
-                    anyhow::bail!("stopping with an unwritten batch (it will be read again): {error}");
-                }
-                Err(error) => {
-                    warn!(%error, retry_in_ms = delay.as_millis() as u64, rows = batch.len(), "batch not written; retrying");
-                    sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_millis(self.settings.retry_max_ms));
-                }
+        let pipeline = self.pipeline.clone();
+        self.staging = Some(tokio::task::spawn_blocking(move || run_batch_stages(&pipeline, messages)));
+    }
+
+    /// Waits for the batch in the stages, if any, and queues it for the writer.
+    async fn finish_staging(&mut self) {
+        if self.staging.is_some() {
+            let staged = join(&mut self.staging).await;
+            self.staging = None;
+            self.staged.push_back(staged);
+        }
+    }
+
+    /// Writes everything read so far, waiting for each write: before partitions are let go, and
+    /// before stopping.
+    async fn drain(&mut self) -> anyhow::Result<()> {
+        loop {
+            self.seal();
+            self.finish_staging().await;
+            self.write_next();
+            if self.writing.is_some() {
+                let written = join_writing(&mut self.writing).await;
+                self.written(written)?;
+            } else if self.pending.is_empty() && self.staged.is_empty() {
+                return Ok(());
             }
         }
-        Ok(())
+    }
+
+    /// Drops what was read from `partition` and not yet written: it will be delivered again.
+    fn forget_read(&mut self, partition: &TopicPartition) {
+        let from = |origin: &Origin| origin.topic == partition.topic && origin.partition == partition.partition;
+        self.pending.retain(|decoded| match decoded {
+            Decoded::Raw { message, .. } => !from(&message.origin),
+            Decoded::Dead(dead) => !from(&dead.origin),
+        });
+        for batch in &mut self.staged {
+            batch.remove_partition(partition);
+        }
+    }
+
+    /// Starts writing `batch` with the positions it advances, from the last stored ones. Messages
+    /// from partitions this worker no longer owns are left out.
+    fn start_write(&mut self, mut batch: Batch) {
+        batch.retain_partitions(|p| self.owned.contains_key(p));
+        if batch.is_empty() {
+            return;
+        }
+        batch.positions = self.positions_after(&batch);
+        let sink = self.sink.clone();
+        let retry = Retry::from(&self.settings);
+        let shutdown = self.shutdown.clone();
+        self.writing = Some((tokio::spawn(write_until_done(sink, batch, retry, shutdown)), Instant::now()));
+    }
+
+    /// After a write: count it and commit to Kafka; on a fence, let the partition go and write the
+    /// rest; on an error while stopping, give up (the batch will be read again).
+    fn written(&mut self, (written, took): (Written, Duration)) -> anyhow::Result<()> {
+        self.summary.write_time += took;
+        let (mut batch, result) = written;
+        match result {
+            Ok(report) => {
+                self.stored(&batch, report);
+                Ok(())
+            }
+            Err(SinkError::Fenced { partition, stored, expected }) => {
+                warn!(%partition, ?stored, ?expected, "stored position moved under this worker; reading again from it");
+                self.owned.remove(&partition);
+                self.reading_at.remove(&partition);
+                batch.remove_partition(&partition);
+                self.forget_read(&partition);
+                let _ = self.consumer.requests.send(ConsumerRequest::Resync(partition));
+                self.staged.push_front(batch);
+                Ok(())
+            }
+            Err(error) => anyhow::bail!("stopping with an unwritten batch (it will be read again): {error}"),
+        }
     }
 
     fn positions_after(&self, batch: &Batch) -> Vec<PartitionPosition> {
@@ -323,6 +447,91 @@ impl Worker {
             "batch stored"
         );
     }
+}
+
+/// The stages over a batch's messages on every core, in arrival order.
+fn run_batch_stages(pipeline: &Pipeline, messages: Vec<Decoded>) -> Batch {
+    let outcomes: Vec<Result<(Article, Origin), DeadLetter>> = messages
+        .into_par_iter()
+        .map(|decoded| match decoded {
+            Decoded::Dead(dead) => Err(dead),
+            Decoded::Raw { raw, templates, message } => match pipeline.run(raw, templates) {
+                Ok(article) => Ok((article, message.origin)),
+                Err(reason) => Err(dead_letter(message, reason)),
+            },
+        })
+        .collect();
+    let mut batch = Batch::default();
+    for outcome in outcomes {
+        match outcome {
+            Ok(article) => batch.articles.push(article),
+            Err(dead) => {
+                let origin = &dead.origin;
+                warn!(topic = %origin.topic, partition = origin.partition, offset = origin.offset, reason = %dead.reason, "dead letter");
+                batch.dead_letters.push(dead);
+            }
+        }
+    }
+    batch
+}
+
+fn dead_letter(message: KafkaMessage, reason: String) -> DeadLetter {
+    let KafkaMessage { origin, key, payload } = message;
+    DeadLetter { origin, key, payload, reason }
+}
+
+/// Backoff between attempts while Postgres is unreachable.
+#[derive(Clone, Copy)]
+struct Retry {
+    initial: Duration,
+    max: Duration,
+}
+
+impl From<&WorkerSettings> for Retry {
+    fn from(settings: &WorkerSettings) -> Self {
+        Retry {
+            initial: Duration::from_millis(settings.retry_initial_ms),
+            max: Duration::from_millis(settings.retry_max_ms),
+        }
+    }
+}
+
+/// Writes the batch, retrying with backoff while Postgres is away. Returns on success, on a fence,
+/// or on an error once shutdown was asked and the backoff reached its longest.
+async fn write_until_done(sink: PgSink, mut batch: Batch, retry: Retry, shutdown: CancellationToken) -> Written {
+    let mut delay = retry.initial;
+    loop {
+        match sink.write_batch(&mut batch).await {
+            Ok(report) => return (batch, Ok(report)),
+            Err(fenced @ SinkError::Fenced { .. }) => return (batch, Err(fenced)),
+            Err(error) if shutdown.is_cancelled() && delay >= retry.max => return (batch, Err(error)),
+            Err(error) => {
+                warn!(%error, retry_in_ms = delay.as_millis() as u64, rows = batch.len(), "batch not written; retrying");
+                sleep(delay).await;
+                delay = (delay * 2).min(retry.max);
+            }
+        }
+    }
+}
+
+/// The result of a task held in `slot` (which must hold one). A panic in it is a bug: re-raised.
+async fn join<T>(slot: &mut Option<JoinHandle<T>>) -> T {
+    let handle = slot.as_mut().expect("a task to wait for");
+    match handle.await {
+        Ok(value) => value,
+        Err(error) => std::panic::resume_unwind(error.into_panic()),
+    }
+}
+
+async fn join_writing(slot: &mut Option<(JoinHandle<Written>, Instant)>) -> (Written, Duration) {
+    let (handle, started) = slot.as_mut().expect("a write to wait for");
+    let written = match handle.await {
+        Ok(value) => value,
+        Err(error) => std::panic::resume_unwind(error.into_panic()),
+    };
+    let took = started.elapsed();
+    *slot = None;
+    (written, took)
 }
 
 fn far_future() -> Instant {

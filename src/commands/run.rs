@@ -28,6 +28,8 @@ pub async fn run(settings: &Settings, args: &RunArgs) -> anyhow::Result<()> {
     );
     let stop = StopWhen { shutdown, idle_for: args.exit_on_idle.map(Duration::from_secs) };
     let summary = worker::run(settings, sink, stop).await?;
+    let stage = |name: &str| summary.stage_times.iter().find(|(n, _)| *n == name).map_or(0.0, |(_, d)| d.as_secs_f64());
+    let sink = &summary.sink_times;
     info!(
         messages = summary.messages,
         batches = summary.batches,
@@ -36,6 +38,20 @@ pub async fn run(settings: &Settings, args: &RunArgs) -> anyhow::Result<()> {
         exact_duplicates = summary.exact_duplicates,
         near_duplicates = summary.near_duplicates,
         dead_letters = summary.dead_letters,
+        decode_secs = summary.decode_time.as_secs_f64(),
+        clean_secs = stage("clean"),
+        dedup_secs = stage("dedup"),
+        metadata_secs = stage("metadata"),
+        write_secs = summary.write_time.as_secs_f64(),
+        sink_positions_secs = sink.positions.as_secs_f64(),
+        sink_exact_secs = sink.exact.as_secs_f64(),
+        sink_near_secs = sink.near.as_secs_f64(),
+        sink_stories_secs = sink.stories.as_secs_f64(),
+        sink_articles_secs = sink.articles.as_secs_f64(),
+        sink_signatures_secs = sink.signatures.as_secs_f64(),
+        sink_templates_secs = sink.templates.as_secs_f64(),
+        sink_dead_letters_secs = sink.dead_letters.as_secs_f64(),
+        sink_commit_secs = sink.commit.as_secs_f64(),
         "worker stopped"
     );
     Ok(())

@@ -56,6 +56,14 @@ impl Batch {
         self.positions.retain(|p| &p.partition != partition);
     }
 
+    /// Keeps only what was read from partitions `keep` accepts.
+    pub fn retain_partitions(&mut self, keep: impl Fn(&TopicPartition) -> bool) {
+        let from = |origin: &Origin| keep(&TopicPartition::new(&origin.topic, origin.partition));
+        self.articles.retain(|(_, origin)| from(origin));
+        self.dead_letters.retain(|dead| from(&dead.origin));
+        self.positions.retain(|p| keep(&p.partition));
+    }
+
     /// The highest offset seen per partition, plus one: where each partition resumes after this batch.
     pub fn next_offsets(&self) -> BTreeMap<TopicPartition, i64> {
         let origins = self.articles.iter().map(|(_, o)| o).chain(self.dead_letters.iter().map(|d| &d.origin));

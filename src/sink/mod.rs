@@ -8,4 +8,4 @@ mod stories;
 pub mod templates;
 
 pub use batch::{Batch, PartitionPosition, TopicPartition};
-pub use postgres::{BatchReport, PgSink, SinkError};
+pub use postgres::{BatchReport, PgSink, SinkError, SinkTimes};

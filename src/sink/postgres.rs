@@ -2,10 +2,11 @@
 //! round trip per row, and the partition positions checked and advanced in the same transaction.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::types::Json;
 use sqlx::{Postgres, Row, Transaction};
 use thiserror::Error;
 
@@ -13,7 +14,7 @@ use super::batch::{Batch, PartitionPosition, TopicPartition};
 use super::near::{link_near, store_signatures};
 use super::stories::assign_stories;
 use super::templates::{LearnedTemplate, record_sightings};
-use crate::article::{Article, DeadLetter, Origin, PublishedAt};
+use crate::article::{Article, DeadLetter, Entities, Origin, PublishedAt, Quote, RemovedLine};
 use crate::settings::DatabaseSettings;
 use crate::stages::clean::templates::TemplateRule;
 use crate::stages::dedup::near::NearRule;
@@ -45,6 +46,49 @@ pub struct BatchReport {
     pub dead_letters: usize,
     /// Lines this batch's articles made templates of their site.
     pub learned_templates: Vec<LearnedTemplate>,
+    pub times: SinkTimes,
+}
+
+/// Where a batch's transaction spent its time, step by step (summed over batches in a run).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SinkTimes {
+    /// Checking (and locking) the partitions' stored positions.
+    pub positions: Duration,
+    pub exact: Duration,
+    pub near: Duration,
+    pub stories: Duration,
+    pub articles: Duration,
+    pub signatures: Duration,
+    pub templates: Duration,
+    pub dead_letters: Duration,
+    /// Storing the new positions and committing.
+    pub commit: Duration,
+}
+
+impl std::ops::AddAssign for SinkTimes {
+    fn add_assign(&mut self, other: SinkTimes) {
+        self.positions += other.positions;
+        self.exact += other.exact;
+        self.near += other.near;
+        self.stories += other.stories;
+        self.articles += other.articles;
+        self.signatures += other.signatures;
+        self.templates += other.templates;
+        self.dead_letters += other.dead_letters;
+        self.commit += other.commit;
+    }
+}
+
+/// Time since the last lap.
+struct Laps(Instant);
+
+impl Laps {
+    fn lap(&mut self) -> Duration {
+        let now = Instant::now();
+        let since = now - self.0;
+        self.0 = now;
+        since
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -136,21 +180,32 @@ impl PgSink {
     /// (filling `duplicate_of` in the batch's articles) against the shared `content_hashes`, then
     /// near copies against `lsh_bands` and `article_signatures`.
     pub async fn write_batch(&self, batch: &mut Batch) -> Result<BatchReport, SinkError> {
+        let mut laps = Laps(Instant::now());
+        let mut times = SinkTimes::default();
         let mut tx = self.pool.begin().await?;
         self.check_positions(&mut tx, &batch.positions).await?;
+        times.positions = laps.lap();
         let exact_duplicates = link_copies(&mut tx, batch).await?;
+        times.exact = laps.lap();
         let near_duplicates = link_near(&mut tx, &mut batch.articles, &self.near_rule).await?;
+        times.near = laps.lap();
         let new_stories = assign_stories(&mut tx, &mut batch.articles, &self.story_rule).await?;
+        times.stories = laps.lap();
         let written = last_write_per_id(&batch.articles);
         let inserted_ids = upsert_articles(&mut tx, &written).await?;
+        times.articles = laps.lap();
         store_signatures(&mut tx, &written, &batch.articles).await?;
+        times.signatures = laps.lap();
         let learned_templates = match &self.template_rule {
             Some(rule) => record_sightings(&mut tx, &written, &inserted_ids, rule).await?,
             None => Vec::new(),
         };
+        times.templates = laps.lap();
         let dead_letters = insert_dead_letters(&mut tx, batch).await?;
+        times.dead_letters = laps.lap();
         self.store_positions(&mut tx, &batch.positions).await?;
         tx.commit().await?;
+        times.commit = laps.lap();
         let inserted = inserted_ids.len();
         Ok(BatchReport {
             inserted,
@@ -160,6 +215,7 @@ impl PgSink {
             new_stories,
             dead_letters,
             learned_templates,
+            times,
         })
     }
 
@@ -346,66 +402,67 @@ ON CONFLICT (id) DO UPDATE SET
     revision = articles.revision + 1, updated_at = now()
 RETURNING id, (xmax = 0)";
 
-/// The batch as one array per column, the form UNNEST takes.
+/// The batch as one array per column, the form UNNEST takes. Borrowed from the articles, and the
+/// JSON columns serialised straight into the bind buffer: no copy of a body, no `Value` tree.
 #[derive(Default)]
-struct ArticleColumns {
-    id: Vec<String>,
-    url: Vec<Option<String>>,
-    source: Vec<Option<String>>,
-    title: Vec<Option<String>>,
-    body: Vec<String>,
-    removed: Vec<serde_json::Value>,
+struct ArticleColumns<'a> {
+    id: Vec<&'a str>,
+    url: Vec<Option<&'a str>>,
+    source: Vec<Option<&'a str>>,
+    title: Vec<Option<&'a str>>,
+    body: Vec<&'a str>,
+    removed: Vec<Json<&'a [RemovedLine]>>,
     published_date: Vec<Option<NaiveDate>>,
     published_at: Vec<Option<DateTime<Utc>>>,
-    authors: Vec<serde_json::Value>,
-    agency: Vec<Option<String>>,
-    dateline: Vec<Option<String>>,
-    language: Vec<Option<String>>,
+    authors: Vec<Json<&'a [String]>>,
+    agency: Vec<Option<&'a str>>,
+    dateline: Vec<Option<&'a str>>,
+    language: Vec<Option<&'a str>>,
     word_count: Vec<i32>,
-    entities: Vec<serde_json::Value>,
-    quotes: Vec<serde_json::Value>,
-    keywords: Vec<serde_json::Value>,
-    content_hash: Vec<String>,
-    duplicate_of: Vec<Option<String>>,
+    entities: Vec<Json<&'a Entities>>,
+    quotes: Vec<Json<&'a [Quote]>>,
+    keywords: Vec<Json<&'a [String]>>,
+    content_hash: Vec<&'a str>,
+    duplicate_of: Vec<Option<&'a str>>,
     duplicate_kind: Vec<Option<&'static str>>,
     similarity: Vec<Option<f32>>,
-    story_id: Vec<Option<String>>,
+    story_id: Vec<Option<&'a str>>,
     fetched_at: Vec<Option<DateTime<Utc>>>,
-    kafka_topic: Vec<String>,
+    kafka_topic: Vec<&'a str>,
     kafka_partition: Vec<i32>,
     kafka_offset: Vec<i64>,
 }
 
-impl ArticleColumns {
-    fn from_articles(articles: &[&(Article, Origin)]) -> Self {
+impl<'a> ArticleColumns<'a> {
+    fn from_articles(articles: &[&'a (Article, Origin)]) -> Self {
         let mut c = ArticleColumns::default();
         for (a, origin) in articles.iter().map(|pair| (&pair.0, &pair.1)) {
-            c.id.push(a.id.clone());
-            c.url.push(a.url.clone());
-            c.source.push(a.source.clone());
-            c.title.push(a.title.clone());
-            c.body.push(a.body.clone());
-            c.removed.push(serde_json::to_value(&a.removed).expect("removed lines serialise"));
+            c.id.push(&a.id);
+            c.url.push(a.url.as_deref());
+            c.source.push(a.source.as_deref());
+            c.title.push(a.title.as_deref());
+            c.body.push(&a.body);
+            c.removed.push(Json(&a.removed));
             c.published_date.push(a.published_at.map(PublishedAt::date));
             c.published_at.push(match a.published_at {
                 Some(PublishedAt::DateTime(at)) => Some(at),
                 _ => None,
             });
-            c.authors.push(serde_json::to_value(&a.authors).expect("authors serialise"));
-            c.agency.push(a.agency.clone());
-            c.dateline.push(a.dateline.clone());
-            c.language.push(a.language.clone());
+            c.authors.push(Json(&a.authors));
+            c.agency.push(a.agency.as_deref());
+            c.dateline.push(a.dateline.as_deref());
+            c.language.push(a.language.as_deref());
             c.word_count.push(i32::try_from(a.word_count).unwrap_or(i32::MAX));
-            c.entities.push(serde_json::to_value(&a.entities).expect("entities serialise"));
-            c.quotes.push(serde_json::to_value(&a.quotes).expect("quotes serialise"));
-            c.keywords.push(serde_json::to_value(&a.keywords).expect("keywords serialise"));
-            c.content_hash.push(a.content_hash.clone());
-            c.duplicate_of.push(a.duplicate_of.clone());
+            c.entities.push(Json(&a.entities));
+            c.quotes.push(Json(&a.quotes));
+            c.keywords.push(Json(&a.keywords));
+            c.content_hash.push(&a.content_hash);
+            c.duplicate_of.push(a.duplicate_of.as_deref());
             c.duplicate_kind.push(a.duplicate_kind.map(|k| k.as_str()));
             c.similarity.push(a.similarity);
-            c.story_id.push(a.story_id.clone());
+            c.story_id.push(a.story_id.as_deref());
             c.fetched_at.push(a.input.fetched_at);
-            c.kafka_topic.push(origin.topic.clone());
+            c.kafka_topic.push(&origin.topic);
             c.kafka_partition.push(origin.partition);
             c.kafka_offset.push(origin.offset);
         }

@@ -11,6 +11,8 @@ pub mod text;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::article::{Article, RawArticle};
 use clean::templates::SiteTemplates;
@@ -21,20 +23,17 @@ pub trait Stage: Send + Sync {
     fn apply(&self, article: &mut Article);
 }
 
-/// The stages in flow order: clean → dedup (content hash) → metadata.
+/// The stages in flow order: clean → dedup (content hash) → metadata, each with the time spent in
+/// it so far (summed over the threads that share the pipeline).
 pub struct Pipeline {
-    stages: Vec<Box<dyn Stage>>,
+    stages: Vec<(Box<dyn Stage>, AtomicU64)>,
 }
 
 impl Default for Pipeline {
     fn default() -> Self {
-        Pipeline {
-            stages: vec![
-                Box::new(clean::Cleaner),
-                Box::new(dedup::ContentHasher),
-                Box::new(metadata::MetadataExtractor),
-            ],
-        }
+        let stages: Vec<Box<dyn Stage>> =
+            vec![Box::new(clean::Cleaner), Box::new(dedup::ContentHasher), Box::new(metadata::MetadataExtractor)];
+        Pipeline { stages: stages.into_iter().map(|stage| (stage, AtomicU64::new(0))).collect() }
     }
 }
 
@@ -45,8 +44,11 @@ impl Pipeline {
     pub fn run(&self, raw: RawArticle, site_templates: Option<Arc<SiteTemplates>>) -> Result<Article, String> {
         let mut article = Article::from_raw(raw);
         article.input.site_templates = site_templates;
-        for stage in &self.stages {
-            catch_unwind(AssertUnwindSafe(|| stage.apply(&mut article))).map_err(|panic| {
+        for (stage, nanos) in &self.stages {
+            let started = Instant::now();
+            let applied = catch_unwind(AssertUnwindSafe(|| stage.apply(&mut article)));
+            nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            applied.map_err(|panic| {
                 let message = panic
                     .downcast_ref::<&str>()
                     .map(|s| s.to_string())
@@ -56,5 +58,13 @@ impl Pipeline {
             })?;
         }
         Ok(article)
+    }
+
+    /// Time spent in each stage since the pipeline was made, by stage name.
+    pub fn stage_times(&self) -> Vec<(&'static str, Duration)> {
+        self.stages
+            .iter()
+            .map(|(stage, nanos)| (stage.name(), Duration::from_nanos(nanos.load(Ordering::Relaxed))))
+            .collect()
     }
 }

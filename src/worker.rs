@@ -81,7 +81,7 @@ pub struct RunSummary {
     pub decode_time: Duration,
     /// Each stage, summed over the threads that ran it.
     pub stage_times: Vec<(&'static str, Duration)>,
-    /// Whole batch writes, as the worker waited for them.
+    /// Whole batch writes, retries included.
     pub write_time: Duration,
     pub sink_times: SinkTimes,
 }
@@ -128,8 +128,9 @@ enum Decoded {
     Dead(DeadLetter),
 }
 
-/// What a write task hands back: the batch (what is left of it) and how the write went.
-type Written = (Batch, Result<BatchReport, SinkError>);
+/// What a write task hands back: the batch (what is left of it), how the write went, and how long
+/// it took, retries included.
+type Written = (Batch, Result<BatchReport, SinkError>, Duration);
 
 struct Worker {
     sink: PgSink,
@@ -149,8 +150,8 @@ struct Worker {
     staging: Option<JoinHandle<Batch>>,
     /// Batches through the stages, waiting for the writer, oldest first.
     staged: VecDeque<Batch>,
-    /// The batch being written, if any, and when its write started.
-    writing: Option<(JoinHandle<Written>, Instant)>,
+    /// The batch being written, if any.
+    writing: Option<JoinHandle<Written>>,
     summary: RunSummary,
     /// Site templates learned so far, when learning is on.
     templates: Option<TemplateCache>,
@@ -200,11 +201,8 @@ impl Worker {
                     self.consumer.stop();
                 }
                 _ = sleep_until(seal_at.unwrap_or_else(far_future)), if seal_at.is_some() => self.seal(),
-                staged = join(&mut self.staging), if self.staging.is_some() => {
-                    self.staging = None;
-                    self.staged.push_back(staged);
-                }
-                written = join_writing(&mut self.writing), if self.writing.is_some() => {
+                staged = join(&mut self.staging), if self.staging.is_some() => self.staged.push_back(staged),
+                written = join(&mut self.writing), if self.writing.is_some() => {
                     self.written(written)?;
                 }
                 event = events.recv(), if !self.backed_up() => match event {
@@ -341,7 +339,6 @@ impl Worker {
     async fn finish_staging(&mut self) {
         if self.staging.is_some() {
             let staged = join(&mut self.staging).await;
-            self.staging = None;
             self.staged.push_back(staged);
         }
     }
@@ -354,7 +351,7 @@ impl Worker {
             self.finish_staging().await;
             self.write_next();
             if self.writing.is_some() {
-                let written = join_writing(&mut self.writing).await;
+                let written = join(&mut self.writing).await;
                 self.written(written)?;
             } else if self.pending.is_empty() && self.staged.is_empty() {
                 return Ok(());
@@ -385,14 +382,13 @@ impl Worker {
         let sink = self.sink.clone();
         let retry = Retry::from(&self.settings);
         let shutdown = self.shutdown.clone();
-        self.writing = Some((tokio::spawn(write_until_done(sink, batch, retry, shutdown)), Instant::now()));
+        self.writing = Some(tokio::spawn(write_until_done(sink, batch, retry, shutdown)));
     }
 
     /// After a write: count it and commit to Kafka; on a fence, let the partition go and write the
     /// rest; on an error while stopping, give up (the batch will be read again).
-    fn written(&mut self, (written, took): (Written, Duration)) -> anyhow::Result<()> {
+    fn written(&mut self, (mut batch, result, took): Written) -> anyhow::Result<()> {
         self.summary.write_time += took;
-        let (mut batch, result) = written;
         match result {
             Ok(report) => {
                 self.stored(&batch, report);
@@ -499,12 +495,15 @@ impl From<&WorkerSettings> for Retry {
 /// Writes the batch, retrying with backoff while Postgres is away. Returns on success, on a fence,
 /// or on an error once shutdown was asked and the backoff reached its longest.
 async fn write_until_done(sink: PgSink, mut batch: Batch, retry: Retry, shutdown: CancellationToken) -> Written {
+    let started = Instant::now();
     let mut delay = retry.initial;
     loop {
         match sink.write_batch(&mut batch).await {
-            Ok(report) => return (batch, Ok(report)),
-            Err(fenced @ SinkError::Fenced { .. }) => return (batch, Err(fenced)),
-            Err(error) if shutdown.is_cancelled() && delay >= retry.max => return (batch, Err(error)),
+            Ok(report) => return (batch, Ok(report), started.elapsed()),
+            Err(fenced @ SinkError::Fenced { .. }) => return (batch, Err(fenced), started.elapsed()),
+            Err(error) if shutdown.is_cancelled() && delay >= retry.max => {
+                return (batch, Err(error), started.elapsed());
+            }
             Err(error) => {
                 warn!(%error, retry_in_ms = delay.as_millis() as u64, rows = batch.len(), "batch not written; retrying");
                 sleep(delay).await;
@@ -514,24 +513,16 @@ async fn write_until_done(sink: PgSink, mut batch: Batch, retry: Retry, shutdown
     }
 }
 
-/// The result of a task held in `slot` (which must hold one). A panic in it is a bug: re-raised.
+/// The result of the task held in `slot` (which must hold one), emptying the slot once it is in.
+/// Cancel-safe: dropped before the task ends, it leaves the task in the slot. A panic in the task
+/// is a bug: re-raised.
 async fn join<T>(slot: &mut Option<JoinHandle<T>>) -> T {
-    let handle = slot.as_mut().expect("a task to wait for");
-    match handle.await {
-        Ok(value) => value,
-        Err(error) => std::panic::resume_unwind(error.into_panic()),
-    }
-}
-
-async fn join_writing(slot: &mut Option<(JoinHandle<Written>, Instant)>) -> (Written, Duration) {
-    let (handle, started) = slot.as_mut().expect("a write to wait for");
-    let written = match handle.await {
+    let value = match slot.as_mut().expect("a task to wait for").await {
         Ok(value) => value,
         Err(error) => std::panic::resume_unwind(error.into_panic()),
     };
-    let took = started.elapsed();
     *slot = None;
-    (written, took)
+    value
 }
 
 fn far_future() -> Instant {

@@ -112,21 +112,31 @@ async fn copies_in_a_later_batch_and_in_the_same_batch_point_at_the_first_articl
     );
 }
 
-#[tokio::test]
-async fn two_workers_writing_the_same_body_at_once_agree_on_one_canonical_article() {
-    let db = TestDb::new().await;
+/// Twenty rounds of two workers each writing one article at the same moment: `x<round>` on
+/// partition 0 and `y<round>` on partition 1, with the bodies `bodies(round)` gives.
+async fn write_twenty_pairs_at_once(db: &TestDb, bodies: impl Fn(i64) -> (String, String)) {
     let (one, two) = (db.sink("g").await, db.sink("g").await);
     for round in 0..20 {
         let (x, y) = (format!("x{round}"), format!("y{round}"));
-        let body = common::distinct_story(round as u64, 80);
-        let mut left = article_batch(&[(x.as_str(), body.as_str(), 0, round)]);
+        let (left_body, right_body) = bodies(round);
+        let mut left = article_batch(&[(x.as_str(), left_body.as_str(), 0, round)]);
         left.positions = vec![position(0, (round > 0).then_some(round), round + 1)];
-        let mut right = article_batch(&[(y.as_str(), body.as_str(), 1, round)]);
+        let mut right = article_batch(&[(y.as_str(), right_body.as_str(), 1, round)]);
         right.positions = vec![position(1, (round > 0).then_some(round), round + 1)];
         let (a, b) = tokio::join!(one.write_batch(&mut left), two.write_batch(&mut right));
         a.unwrap();
         b.unwrap();
     }
+}
+
+#[tokio::test]
+async fn two_workers_writing_the_same_body_at_once_agree_on_one_canonical_article() {
+    let db = TestDb::new().await;
+    write_twenty_pairs_at_once(&db, |round| {
+        let body = common::distinct_story(round as u64, 80);
+        (body.clone(), body)
+    })
+    .await;
     assert_eq!(db.count("SELECT count(*) FROM articles WHERE duplicate_of IS NULL").await, 20);
     assert_eq!(db.count("SELECT count(*) FROM articles WHERE duplicate_of IS NOT NULL").await, 20);
     let mislinked = db
@@ -175,18 +185,7 @@ fn wire_story(round: i64) -> (String, String) {
 #[tokio::test]
 async fn near_copies_written_at_once_by_two_workers_are_linked_to_one_canonical_article() {
     let db = TestDb::new().await;
-    let (one, two) = (db.sink("g").await, db.sink("g").await);
-    for round in 0..20 {
-        let (x, y) = (format!("x{round}"), format!("y{round}"));
-        let (wire, edit) = wire_story(round);
-        let mut left = article_batch(&[(x.as_str(), wire.as_str(), 0, round)]);
-        left.positions = vec![position(0, (round > 0).then_some(round), round + 1)];
-        let mut right = article_batch(&[(y.as_str(), edit.as_str(), 1, round)]);
-        right.positions = vec![position(1, (round > 0).then_some(round), round + 1)];
-        let (a, b) = tokio::join!(one.write_batch(&mut left), two.write_batch(&mut right));
-        a.unwrap();
-        b.unwrap();
-    }
+    write_twenty_pairs_at_once(&db, wire_story).await;
     assert_eq!(db.count("SELECT count(*) FROM articles WHERE duplicate_of IS NULL").await, 20);
     assert_eq!(db.count("SELECT count(*) FROM articles WHERE duplicate_kind = 'near'").await, 20);
     let mislinked = db

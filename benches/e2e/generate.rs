@@ -261,10 +261,10 @@ fn page(source: &SourceText, sentences: &mut Vec<String>) -> Page {
         None => line.split_whitespace().count() >= PROSE_WORDS,
     };
     let first = lines.iter().position(|l| is_prose(l)).unwrap_or(lines.len());
-    let last = lines.iter().rposition(|l| is_prose(l)).map_or(lines.len(), |i| i + 1);
+    let last = lines.iter().rposition(|l| is_prose(l)).map_or(first, |i| i + 1);
     let head = &lines[first.saturating_sub(MAX_FRAME_LINES)..first];
-    let body = &lines[first..last.max(first)];
-    let tail = &lines[last.max(first)..(last + MAX_FRAME_LINES).min(lines.len()).max(last.max(first))];
+    let body = &lines[first..last];
+    let tail = &lines[last..(last + MAX_FRAME_LINES).min(lines.len())];
     let as_line = |line: &&str| {
         if is_prose(line) {
             sentences.extend(sentences_of(line));

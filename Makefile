@@ -19,7 +19,7 @@ CORPUS       := $(SHARED)/corpus/wcxb-dev
 
 export TANSU_BIN KAFKA_PYTHON
 
-.PHONY: help build test bench bench-stages lint demo eval-clean eval-dedup train-cleaner tansu venv eval-venv postgres clean
+.PHONY: help build test bench bench-stages lint demo eval-clean eval-dedup eval-meta gazetteer train-cleaner tansu venv eval-venv postgres clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -54,6 +54,14 @@ eval-dedup: eval-venv ## near-duplicate pair precision/recall/F1 on republished 
 	$(CARGO) build --release --locked --bin article-ingest
 	mkdir -p target/eval
 	$(EVAL_PYTHON) scripts/eval/eval_dedup.py --corpus $(CORPUS) --seeds $(SHARED)/seeds --binary target/release/article-ingest --json target/eval/dedup.json
+
+eval-meta: eval-venv ## title/date/author accuracy on wcxb-dev from HTML and from text, beside trafilatura's metadata
+	$(CARGO) build --release --locked --bin article-ingest
+	mkdir -p target/eval
+	$(EVAL_PYTHON) scripts/eval/eval_meta.py --corpus $(CORPUS) --binary target/release/article-ingest --json target/eval/meta.json
+
+gazetteer: eval-venv ## regenerate the place names the metadata stage knows (src/stages/metadata/places.tsv) from GeoNames
+	$(EVAL_PYTHON) scripts/gazetteer/generate_places.py --output src/stages/metadata/places.tsv
 
 train-cleaner: eval-venv ## retrain the cleaner's line classifier on wcxb-dev (rewrites src/stages/clean/model.json)
 	$(CARGO) build --release --locked --bin clean-features

@@ -6,12 +6,13 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::stages::clean::templates::{Sighting, SiteTemplates, site_key};
 use crate::stages::dedup::near::Signature;
 use crate::stages::dedup::stories::TermVector;
+use crate::stages::metadata::html_meta::HtmlMeta;
 
 /// What came in: the decoded message, before any stage ran.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +21,8 @@ pub struct RawArticle {
     pub url: Option<String>,
     pub source: Option<String>,
     pub fetched_at: Option<DateTime<Utc>>,
+    /// The publication time the crawler knows, trusted before anything the page says.
+    pub published_at: Option<PublishedAt>,
     pub title: Option<String>,
     pub lang: Option<String>,
     pub content: Content,
@@ -28,7 +31,16 @@ pub struct RawArticle {
 impl RawArticle {
     /// An article with an id and a body and none of the envelope's optional fields.
     pub fn new(id: impl Into<String>, content: Content) -> Self {
-        RawArticle { id: id.into(), url: None, source: None, fetched_at: None, title: None, lang: None, content }
+        RawArticle {
+            id: id.into(),
+            url: None,
+            source: None,
+            fetched_at: None,
+            published_at: None,
+            title: None,
+            lang: None,
+            content,
+        }
     }
 }
 
@@ -85,11 +97,12 @@ impl DuplicateKind {
     }
 }
 
-/// A publication time as precise as the evidence: a date alone is never given an invented time of day.
+/// A publication time as precise as the evidence: a date alone is never given an invented time of day,
+/// and a time keeps the publisher's offset, so its day is the day the publisher meant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PublishedAt {
     Date(NaiveDate),
-    DateTime(DateTime<Utc>),
+    DateTime(DateTime<FixedOffset>),
 }
 
 impl PublishedAt {
@@ -109,7 +122,7 @@ impl PublishedAt {
 
     pub fn parse_iso8601(value: &str) -> Option<Self> {
         if let Ok(at) = DateTime::parse_from_rfc3339(value) {
-            return Some(PublishedAt::DateTime(at.with_timezone(&Utc)));
+            return Some(PublishedAt::DateTime(at));
         }
         NaiveDate::parse_from_str(value, "%Y-%m-%d").ok().map(PublishedAt::Date)
     }
@@ -161,14 +174,16 @@ pub struct Article {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct InputContext {
     pub fetched_at: Option<DateTime<Utc>>,
+    pub published_hint: Option<PublishedAt>,
     pub title_hint: Option<String>,
     pub lang_hint: Option<String>,
     /// The raw page when the input was HTML; the cleaner turns it into `body`.
     pub html: Option<String>,
-    /// `<title>` / `og:title` found in the HTML, for the metadata stage.
-    pub html_title: Option<String>,
-    /// Publication time found in the HTML's metadata.
-    pub html_published: Option<String>,
+    /// What the HTML page says about the article (structured data, meta tags), for the metadata stage.
+    pub html_meta: Option<HtmlMeta>,
+    /// For each of `removed`, how many kept lines came before it: 0 is the page's header, where
+    /// titles, bylines and dates stand.
+    pub removed_kept_before: Vec<usize>,
     /// The site the article belongs to, for its templates (`clean::templates::site_key`).
     pub site: Option<String>,
     /// The site's template lines learned so far, which the cleaner removes.
@@ -212,6 +227,7 @@ impl Article {
             story_id: None,
             input: InputContext {
                 fetched_at: raw.fetched_at,
+                published_hint: raw.published_at,
                 title_hint: raw.title,
                 lang_hint: raw.lang,
                 html,

@@ -255,3 +255,25 @@ async fn two_accounts_of_one_event_written_at_once_by_two_workers_share_one_stor
     .unwrap();
     assert_eq!((articles, listed), (2, 2));
 }
+
+const QUOTED: &str = "LISBON: Harbour master Ana Ribeiro closed the port of Porto on Sunday.\n\
+    \"We are asking every boat to stay in the harbour tonight,\" Ribeiro said.";
+
+#[tokio::test]
+async fn entities_and_quotes_land_in_their_own_tables_and_are_rewritten_with_the_article() {
+    let db = TestDb::new().await;
+    let sink = db.sink("g").await;
+    let mut first = article_batch(&[("q", QUOTED, 0, 0)]);
+    sink.write_batch(&mut first).await.unwrap();
+    let quoted = "SELECT count(*) FROM article_quotes WHERE article_id = 'q' AND speaker = 'Ana Ribeiro'";
+    assert_eq!(db.count(quoted).await, 1);
+    let named =
+        "SELECT count(*) FROM article_entities WHERE article_id = 'q' AND kind = 'person' AND name = 'Ana Ribeiro'";
+    assert_eq!(db.count(named).await, 1);
+    assert_eq!(db.count("SELECT count(*) FROM article_entities WHERE kind = 'place' AND name = 'Porto'").await, 1);
+
+    let mut again = article_batch(&[("q", BODY_A, 0, 1)]);
+    sink.write_batch(&mut again).await.unwrap();
+    assert_eq!(db.count("SELECT count(*) FROM article_quotes WHERE article_id = 'q'").await, 0);
+    assert_eq!(db.count(named).await, 0);
+}

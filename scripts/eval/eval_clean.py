@@ -44,13 +44,17 @@ def load_corpus(root, limit):
             text = f.read()
         with gzip.open(os.path.join(root, "html", page_id + ".html.gz"), "rt", encoding="utf-8", errors="replace") as f:
             page = f.read()
-        pages.append({"id": page_id, "url": truth.get("url"), "truth": truth.get("main_content") or "", "text": text, "html": page})
+        pages.append({
+            "id": page_id, "url": truth.get("url"), "truth": truth.get("main_content") or "", "text": text, "html": page,
+            "meta": {key: truth.get(key) for key in ("title", "author", "publish_date")},
+        })
         if limit and len(pages) >= limit:
             break
     return pages
 
 
-def run_worker_stages(binary, pages, mode):
+def run_process(binary, pages, mode):
+    """Every page through `article-ingest process`: the articles by id, and the seconds it took."""
     envelopes = "".join(
         json.dumps({"id": p["id"], "url": p["url"], mode: p[mode]}) + "\n" for p in pages
     )
@@ -58,11 +62,22 @@ def run_worker_stages(binary, pages, mode):
     result = subprocess.run([binary, "process", "--log-format", "text"], input=envelopes.encode(),
                             capture_output=True, check=True, env={**os.environ, "RUST_LOG": "warn"})
     seconds = time.perf_counter() - started
-    bodies = {}
+    articles = {}
     for line in result.stdout.decode().splitlines():
         article = json.loads(line)
-        bodies[article["id"]] = article["body"]
-    return bodies, seconds
+        articles[article["id"]] = article
+    return articles, seconds
+
+
+def run_worker_stages(binary, pages, mode):
+    articles, seconds = run_process(binary, pages, mode)
+    return {page_id: article["body"] for page_id, article in articles.items()}, seconds
+
+
+def text_as_html(text):
+    """Crawler text as trafilatura can take it: each non-empty line one <p>."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return "<html><body>" + "".join(f"<p>{html_lib.escape(line)}</p>" for line in lines) + "</body></html>"
 
 
 def run_trafilatura(pages, mode):
@@ -71,11 +86,7 @@ def run_trafilatura(pages, mode):
     bodies = {}
     started = time.perf_counter()
     for p in pages:
-        if mode == "text":
-            lines = [line.strip() for line in p["text"].splitlines() if line.strip()]
-            document = "<html><body>" + "".join(f"<p>{html_lib.escape(line)}</p>" for line in lines) + "</body></html>"
-        else:
-            document = p["html"]
+        document = text_as_html(p["text"]) if mode == "text" else p["html"]
         bodies[p["id"]] = trafilatura.extract(document, include_comments=False) or ""
     return bodies, time.perf_counter() - started
 

@@ -1,7 +1,8 @@
 //! Decoding one message value into a `RawArticle`, or a one-line reason why it cannot be one.
 //!
 //! Accepted shapes:
-//! - a JSON envelope `{"id"?, "url"?, "source"?, "fetched_at"?, "title"?, "lang"?, "text" | "html"}`;
+//! - a JSON envelope `{"id"?, "url"?, "source"?, "fetched_at"?, "published_at"?, "title"?, "lang"?,
+//!   "text" | "html"}`;
 //! - a raw UTF-8 body: HTML when it opens with a tag, plain crawler text otherwise.
 //!
 //! The id is the envelope's `id`, else the Kafka key, else a fallback the caller supplies (the
@@ -11,7 +12,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::article::{Content, RawArticle};
+use crate::article::{Content, PublishedAt, RawArticle};
 
 /// Ids longer than this are refused: they are keys in Postgres indexes and in logs.
 pub const MAX_ID_BYTES: usize = 512;
@@ -34,6 +35,8 @@ pub enum DecodeError {
     BlankBody,
     #[error("fetched_at is not an RFC 3339 time: {0}")]
     BadFetchedAt(String),
+    #[error("published_at is not an ISO 8601 date or RFC 3339 time: {0}")]
+    BadPublishedAt(String),
     #[error("id is empty or longer than {MAX_ID_BYTES} bytes")]
     BadId,
 }
@@ -44,6 +47,7 @@ struct Envelope {
     url: Option<String>,
     source: Option<String>,
     fetched_at: Option<String>,
+    published_at: Option<String>,
     title: Option<String>,
     lang: Option<String>,
     text: Option<String>,
@@ -88,6 +92,9 @@ fn decode_envelope(
         (None, Some(html)) => Content::Html(non_blank(html)?),
     };
     let fetched_at = envelope.fetched_at.as_deref().map(parse_fetched_at).transpose()?;
+    let published_at = clean_field(envelope.published_at)
+        .map(|value| PublishedAt::parse_iso8601(&value).ok_or_else(|| DecodeError::BadPublishedAt(one_line(&value))))
+        .transpose()?;
     let id = match envelope.id {
         Some(id) => id,
         None => key_id.unwrap_or_else(fallback_id),
@@ -97,6 +104,7 @@ fn decode_envelope(
         url: clean_field(envelope.url),
         source: clean_field(envelope.source),
         fetched_at,
+        published_at,
         title: clean_field(envelope.title),
         lang: clean_field(envelope.lang),
         content,

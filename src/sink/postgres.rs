@@ -193,6 +193,7 @@ impl PgSink {
         times.stories = laps.lap();
         let written = last_write_per_id(&batch.articles);
         let inserted_ids = upsert_articles(&mut tx, &written).await?;
+        write_entities_and_quotes(&mut tx, &written).await?;
         times.articles = laps.lap();
         store_signatures(&mut tx, &written, &batch.articles).await?;
         times.signatures = laps.lap();
@@ -373,6 +374,42 @@ async fn upsert_articles(
     Ok(outcomes.into_iter().filter(|(_, inserted)| *inserted).map(|(id, _)| id).collect())
 }
 
+/// Rewrites the article_entities and article_quotes rows of the written articles from the JSON just
+/// stored, in set-based statements (no per-row round trips).
+async fn write_entities_and_quotes(
+    tx: &mut Transaction<'_, Postgres>,
+    articles: &[&(Article, Origin)],
+) -> Result<(), SinkError> {
+    if articles.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = articles.iter().map(|(a, _)| a.id.as_str()).collect();
+    sqlx::query("DELETE FROM article_entities WHERE article_id = ANY($1)").bind(&ids).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM article_quotes WHERE article_id = ANY($1)").bind(&ids).execute(&mut **tx).await?;
+    sqlx::query(INSERT_ENTITIES).bind(&ids).execute(&mut **tx).await?;
+    sqlx::query(INSERT_QUOTES).bind(&ids).execute(&mut **tx).await?;
+    Ok(())
+}
+
+const INSERT_ENTITIES: &str = "
+INSERT INTO article_entities (article_id, kind, name)
+SELECT a.id, e.kind, e.name
+FROM articles a
+CROSS JOIN LATERAL (
+    SELECT 'person' AS kind, jsonb_array_elements_text(a.entities -> 'people') AS name
+    UNION ALL SELECT 'place', jsonb_array_elements_text(a.entities -> 'places')
+    UNION ALL SELECT 'organization', jsonb_array_elements_text(a.entities -> 'organizations')
+) e
+WHERE a.id = ANY($1)
+ON CONFLICT DO NOTHING";
+
+const INSERT_QUOTES: &str = "
+INSERT INTO article_quotes (article_id, ordinal, speaker, quote)
+SELECT a.id, q.ordinal::integer, q.value ->> 'speaker', q.value ->> 'text'
+FROM articles a
+CROSS JOIN LATERAL jsonb_array_elements(a.quotes) WITH ORDINALITY AS q(value, ordinal)
+WHERE a.id = ANY($1)";
+
 const UPSERT_ARTICLES: &str = "
 INSERT INTO articles (id, url, source, title, body, removed, published_date, published_at, authors,
     agency, dateline, language, word_count, entities, quotes, keywords, content_hash, duplicate_of,
@@ -445,7 +482,7 @@ impl<'a> ArticleColumns<'a> {
             c.removed.push(Json(&a.removed));
             c.published_date.push(a.published_at.map(PublishedAt::date));
             c.published_at.push(match a.published_at {
-                Some(PublishedAt::DateTime(at)) => Some(at),
+                Some(PublishedAt::DateTime(at)) => Some(at.to_utc()),
                 _ => None,
             });
             c.authors.push(Json(&a.authors));

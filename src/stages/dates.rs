@@ -11,11 +11,10 @@ const MONTHS: &str = "jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?
 static ISO: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?-u:\b)(\d{4})-(\d{1,2})-(\d{1,2})(?-u:\b)").expect("valid regex"));
 static MONTH_DAY_YEAR: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"(?i)(?-u:\b)({MONTHS})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})(?-u:\b)"))
-        .expect("valid regex")
+    Regex::new(&format!(r"(?i)(?-u:\b)({MONTHS})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})")).expect("valid regex")
 });
 static DAY_MONTH_YEAR: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"(?i)(?-u:\b)(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({MONTHS})\.?,?\s+(\d{{4}})(?-u:\b)"))
+    Regex::new(&format!(r"(?i)(?-u:\b)(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({MONTHS})\.?,?\s+(\d{{4}})"))
         .expect("valid regex")
 });
 static NUMERIC: LazyLock<Regex> =
@@ -38,25 +37,30 @@ pub fn find_date(line: &str) -> Option<FoundDate> {
     }
     let mut found: Vec<FoundDate> = Vec::new();
     for c in ISO.captures_iter(line) {
-        push(&mut found, &c, ymd(&c[1], &c[2], &c[3]));
+        push(&mut found, line, &c, ymd(&c[1], &c[2], &c[3]));
     }
     for c in MONTH_DAY_YEAR.captures_iter(line) {
-        push(&mut found, &c, month_number(&c[1]).and_then(|m| ymd(&c[3], &m.to_string(), &c[2])));
+        push(&mut found, line, &c, month_number(&c[1]).and_then(|m| ymd(&c[3], &m.to_string(), &c[2])));
     }
     for c in DAY_MONTH_YEAR.captures_iter(line) {
-        push(&mut found, &c, month_number(&c[2]).and_then(|m| ymd(&c[3], &m.to_string(), &c[1])));
+        push(&mut found, line, &c, month_number(&c[2]).and_then(|m| ymd(&c[3], &m.to_string(), &c[1])));
     }
     for c in NUMERIC.captures_iter(line) {
         let (first, second): (u32, u32) = (c[1].parse().ok()?, c[2].parse().ok()?);
         let (day, month) = if second > 12 { (second, first) } else { (first, second) };
-        push(&mut found, &c, ymd(&c[3], &month.to_string(), &day.to_string()));
+        push(&mut found, line, &c, ymd(&c[3], &month.to_string(), &day.to_string()));
     }
     found.into_iter().min_by_key(|f| f.start)
 }
 
-fn push(found: &mut Vec<FoundDate>, captures: &regex::Captures<'_>, date: Option<NaiveDate>) {
+/// Written dates end at their year, even when a crawler glued the next word on ("2020November"),
+/// but never inside a longer number.
+fn push(found: &mut Vec<FoundDate>, line: &str, captures: &regex::Captures<'_>, date: Option<NaiveDate>) {
+    let whole = captures.get(0).expect("group 0 always matches");
+    if line[whole.end()..].starts_with(|c: char| c.is_ascii_digit()) {
+        return;
+    }
     if let Some(date) = date {
-        let whole = captures.get(0).expect("group 0 always matches");
         found.push(FoundDate { date, start: whole.start(), end: whole.end() });
     }
 }
@@ -119,6 +123,8 @@ mod tests {
         assert_eq!(find_date("Sept. 19, 2016").unwrap().date, date(2016, 9, 19));
         assert!(find_date("on Sept. 19, the ceasefire").is_none());
         assert!(find_date("2016-02-30").is_none());
+        assert_eq!(find_date("Posted on June 29, 2020November 12, 2021").unwrap().date, date(2020, 6, 29));
+        assert!(find_date("September 30, 20161").is_none());
     }
 
     #[test]

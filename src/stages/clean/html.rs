@@ -19,12 +19,13 @@ use std::sync::LazyLock;
 
 use dom_query::{Document, Matcher, NodeData, NodeId, Tree, TreeNode};
 
+use crate::stages::metadata::html_meta::{self, HtmlMeta};
 use crate::stages::text::normalize_line;
 
 pub struct Extracted {
     pub text: String,
-    pub title: Option<String>,
-    pub published: Option<String>,
+    /// What the page says about its article, read from the same parse for the metadata stage.
+    pub meta: HtmlMeta,
     pub evidence: HtmlEvidence,
 }
 
@@ -154,20 +155,6 @@ fn matcher(css: &str) -> Matcher {
 
 static CONTENT_ROOTS: LazyLock<Matcher> =
     LazyLock::new(|| matcher("article, main, [itemprop=articleBody], [role=main]"));
-/// Title sources, most trusted first: the social title is the headline without the site name.
-static TITLE: LazyLock<Vec<Matcher>> =
-    LazyLock::new(|| [r#"meta[property="og:title"]"#, r#"meta[name="twitter:title"]"#, "title"].map(matcher).to_vec());
-static PUBLISHED: LazyLock<Vec<Matcher>> = LazyLock::new(|| {
-    [
-        r#"meta[property="article:published_time"]"#,
-        r#"meta[itemprop="datePublished"]"#,
-        r#"meta[name="date"]"#,
-        "time[datetime]",
-    ]
-    .map(matcher)
-    .to_vec()
-});
-
 /// Readability's cost grows steeply with nesting and size; real articles nest a few dozen levels
 /// and weigh well under a megabyte. Beyond these bounds the page goes without its evidence.
 const READABILITY_MAX_DEPTH: usize = 256;
@@ -176,13 +163,11 @@ const READABILITY_MAX_BYTES: usize = 4 << 20;
 pub fn extract(page: &str) -> Extracted {
     let document = Document::from(page);
     let blocks = block_text(&document.tree, main_content_root(&document));
-    let title = first_value(&document, &TITLE, &["content"]);
-    let published = first_value(&document, &PUBLISHED, &["content", "datetime"]);
+    let meta = html_meta::read(&document);
     let within_bounds = blocks.max_depth <= READABILITY_MAX_DEPTH && page.len() <= READABILITY_MAX_BYTES;
     Extracted {
         text: blocks.text,
-        title,
-        published,
+        meta,
         evidence: HtmlEvidence {
             main_content: within_bounds.then(|| readability(document)).flatten(),
             blocks: blocks.blocks,
@@ -380,19 +365,6 @@ fn append_text(line: &mut String, text: &str) {
     }
 }
 
-fn first_value(document: &Document, matchers: &[Matcher], attributes: &[&str]) -> Option<String> {
-    matchers.iter().find_map(|matcher| {
-        document.select_matcher(matcher).nodes().iter().find_map(|node| {
-            let value = attributes
-                .iter()
-                .find_map(|a| node.attr(a).map(|v| v.to_string()))
-                .or_else(|| (node.node_name().as_deref() == Some("title")).then(|| node.text().to_string()))?;
-            let value = value.split_whitespace().collect::<Vec<_>>().join(" ");
-            (!value.is_empty()).then_some(value)
-        })
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,8 +384,8 @@ mod tests {
             extracted.text,
             "Storm closes ports\nPortugal closed its main ports on Sunday.\nFerries were cancelled.\nFishermen stayed ashore.\n"
         );
-        assert_eq!(extracted.title.as_deref(), Some("Storm closes ports"));
-        assert_eq!(extracted.published.as_deref(), Some("2014-03-02T09:00:00Z"));
+        assert_eq!(extracted.meta.headline.as_deref(), Some("Storm closes ports"));
+        assert_eq!(extracted.meta.published.as_deref(), Some("2014-03-02T09:00:00Z"));
         assert_eq!(extracted.evidence.blocks.len(), 4);
         assert_eq!(extracted.evidence.blocks[0].tag, BlockTag::Heading);
         assert_eq!(extracted.evidence.blocks[1].tag, BlockTag::Paragraph);

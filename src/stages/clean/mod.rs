@@ -250,8 +250,7 @@ impl Stage for Cleaner {
             Some(page) => {
                 let (page, html_overflow) = within_budget(&page, MAX_HTML_BYTES);
                 let extracted = html::extract(page);
-                article.input.html_title = extracted.title;
-                article.input.html_published = extracted.published;
+                article.input.html_meta = Some(extracted.meta);
                 let (text, text_overflow) = within_budget(&extracted.text, MAX_TEXT_BYTES);
                 let cleaned = classify_lines(text, Some(&extracted.evidence), templates.as_deref());
                 (cleaned, html_overflow.or(text_overflow))
@@ -263,6 +262,7 @@ impl Stage for Cleaner {
         };
         cleaned.removed.extend(overflow);
         article.body = cleaned.kept.join("\n\n");
+        article.input.removed_kept_before = cleaned.kept_before;
         article.removed = cleaned.removed;
         article.input.template_sightings = cleaned.sightings;
     }
@@ -302,6 +302,8 @@ pub struct Cleaned {
     pub removed: Vec<RemovedLine>,
     /// Kept lines that may be the site's furniture, for learning its templates.
     pub sightings: Vec<templates::Sighting>,
+    /// For each removed line, how many kept lines stood before it in the page.
+    pub kept_before: Vec<usize>,
 }
 
 /// One line as the classifier sees it: its text, its features, and whether the rules drop it
@@ -397,6 +399,7 @@ fn classify_lines(
     let is_template = |text: &str| site_templates.is_some_and(|t| t.contains(&templates::line_key(text)));
     let mut kept = Vec::new();
     let mut removed = Vec::new();
+    let mut kept_before = Vec::new();
     for ((line, verdict), keep) in lines.into_iter().zip(verdicts).zip(keep) {
         let reason = match (keep, verdict) {
             (true, _) if is_template(&line.text) => Reason::SiteTemplate,
@@ -407,8 +410,9 @@ fn classify_lines(
             (false, verdict) => verdict.unwrap_or(Reason::Classified),
         };
         removed.push(RemovedLine { line: line.text, reason: reason.as_str().to_owned() });
+        kept_before.push(kept.len());
     }
-    Cleaned { kept, removed, sightings }
+    Cleaned { kept, removed, sightings, kept_before }
 }
 
 /// The model learned from whole crawled pages (wcxb-dev: 5th percentile 80 lines, 5 of 793 pages

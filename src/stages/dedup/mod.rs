@@ -28,7 +28,11 @@ impl Stage for ContentHasher {
     fn apply(&self, article: &mut Article) {
         article.content_hash = content_hash(&article.body);
         article.input.signature = near::signature(&article.body);
-        let title = article.input.title_hint.as_deref().or(article.input.html_title.as_deref());
+        let title = article.input.title_hint.as_deref().or(article
+            .input
+            .html_meta
+            .as_ref()
+            .and_then(|m| m.headline.as_deref()));
         article.input.story_terms = stories::story_vector(title, &article.body);
     }
 }

@@ -1,0 +1,479 @@
+//! Metadata extraction: title, publication date, publisher, authors and agency, dateline, language,
+//! entities, quotes and keywords.
+//!
+//! Each key comes from the most trusted source that has it: the envelope (what the crawler knew),
+//! then the HTML's own statements (`html_meta`: JSON-LD, meta tags, `<h1>`, `<time>`), then the URL,
+//! then the text — the page header lines the cleaner set aside and the clean body. The rules, key by key:
+//!
+//! - `title`: envelope; else, for HTML, the page's `<h1>` when the social or `<title>` headline
+//!   agrees with it, else that headline without its site-name suffix; else, for text, the header
+//!   line most like the URL's slug and nearest the article.
+//! - `published_at`: envelope; HTML metadata; a date in the URL path (`/2016/09/30/`); a date on a
+//!   header line (date lines, bylines, the title's neighbours — never captions or the story, which
+//!   name other days); else, with `fetched_at`, the lead's "today" or weekday ("on Thursday") as
+//!   the most recent such day. Never after `fetched_at`, never before 1990; a date alone stays a date.
+//! - `source`: envelope; the HTML's site name; a known publisher's host; a signature line ("Press
+//!   TV's website …", "© 2016 teleSUR"); else the host itself.
+//! - `authors`/`agency`: HTML authors, then byline lines ("By …", "Written by …"); a wire agency is
+//!   the origin when a credit line, a byline, the dateline's parentheses or the HTML's author names it.
+//! - `dateline`: see `dateline`. `language`: envelope, `<html lang>`, else whatlang on the body.
+//! - `entities`, `quotes`, `keywords`: see their modules.
+
+pub mod byline;
+pub mod dateline;
+pub mod entities;
+pub mod html_meta;
+pub mod keywords;
+pub mod quotes;
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
+
+use super::Stage;
+use super::clean::Reason;
+use super::dates::find_date;
+use super::text::word_count;
+use crate::article::{Article, PublishedAt, RemovedLine};
+
+/// Removed lines that belong to the page header, where a publication date is stated.
+const HEADER_REASONS: [Reason; 7] = [
+    Reason::DateLine,
+    Reason::Breadcrumb,
+    Reason::Byline,
+    Reason::CreditLine,
+    Reason::Title,
+    Reason::Headline,
+    Reason::OutsideArticle,
+];
+
+/// Whatlang needs a few sentences to be sure; on less its guess is noise.
+const MIN_WORDS_FOR_LANGUAGE: usize = 8;
+/// Language identification reads the first characters only: enough evidence, bounded cost.
+const LANGUAGE_SAMPLE_CHARS: usize = 2_000;
+/// Header lines nearest the article that are searched for a title, byline or date.
+const HEADER_LINES: usize = 25;
+/// Kept lines after which removed lines still count as the header.
+const HEADER_KEPT_LINES: usize = 2;
+/// A header line with more words than this is prose, not a date or byline line.
+const MAX_HEADER_LINE_WORDS: usize = 16;
+
+#[derive(Debug, Default)]
+pub struct MetadataExtractor;
+
+impl Stage for MetadataExtractor {
+    fn name(&self) -> &'static str {
+        "metadata"
+    }
+
+    fn apply(&self, article: &mut Article) {
+        article.word_count = word_count(&article.body);
+        article.language = language(article);
+        article.title = title(article);
+        article.published_at = published_at(article);
+        article.source = source(article);
+        let dateline = dateline::find(lead_paragraph(&article.body));
+        let (authors, agency, credited_place) = authors_and_agency(article, dateline.as_ref());
+        article.authors = authors;
+        article.agency = agency;
+        article.dateline = dateline.map(|d| d.place).or(credited_place);
+        let found = entities::find(&article.body);
+        article.quotes = quotes::find(&article.body, &found);
+        article.entities = found.entities;
+        article.keywords = keywords::extract(&article.body, article.language.as_deref(), article.word_count);
+    }
+}
+
+/// The story's first paragraph of prose: a kept headline or standfirst before it is skipped.
+fn lead_paragraph(body: &str) -> &str {
+    const MIN_LEAD_WORDS: usize = 12;
+    let mut paragraphs = body.split("\n\n");
+    let first = paragraphs.next().unwrap_or_default();
+    std::iter::once(first).chain(paragraphs.take(2)).find(|p| word_count(p) >= MIN_LEAD_WORDS).unwrap_or(first)
+}
+
+/// The removed lines of the page header, nearest the article first: those before its first kept
+/// line, then those among its first few (a standfirst often comes before the byline and date).
+fn header(article: &Article) -> impl Iterator<Item = &RemovedLine> {
+    let kept_before = &article.input.removed_kept_before;
+    let at = |i: usize| kept_before.get(i).copied().unwrap_or(0);
+    let before = lines_before_body(article);
+    let early = (before..article.removed.len()).take_while(move |&i| at(i) <= HEADER_KEPT_LINES);
+    (0..before).rev().take(HEADER_LINES).chain(early.take(HEADER_LINES)).map(|i| &article.removed[i])
+}
+
+/// How many removed lines stand before the article's first kept line.
+fn lines_before_body(article: &Article) -> usize {
+    let kept_before = &article.input.removed_kept_before;
+    (0..article.removed.len()).take_while(|&i| kept_before.get(i).copied().unwrap_or(0) == 0).count()
+}
+
+fn removed_with(article: &Article, reason: Reason) -> impl Iterator<Item = &str> {
+    article.removed.iter().filter(move |r| r.reason == reason.as_str()).map(|r| r.line.as_str())
+}
+
+fn language(article: &Article) -> Option<String> {
+    let hinted = article.input.lang_hint.as_deref();
+    let declared = article.input.html_meta.as_ref().and_then(|m| m.language.as_deref());
+    if let Some(code) = hinted.or(declared).and_then(iso_639_1) {
+        return Some(code);
+    }
+    if article.word_count < MIN_WORDS_FOR_LANGUAGE {
+        return None;
+    }
+    let sample = match article.body.char_indices().nth(LANGUAGE_SAMPLE_CHARS) {
+        Some((end, _)) => &article.body[..end],
+        None => &article.body,
+    };
+    let info = whatlang::detect(sample)?;
+    isolang::Language::from_639_3(info.lang().code())?.to_639_1().map(str::to_owned)
+}
+
+/// Accepts "en", "EN", "en-GB", "en_US", "eng" and returns the two-letter code.
+fn iso_639_1(code: &str) -> Option<String> {
+    let primary = code.split(['-', '_']).next()?.to_ascii_lowercase();
+    match primary.len() {
+        2 => isolang::Language::from_639_1(&primary).map(|_| primary),
+        3 => isolang::Language::from_639_3(&primary)?.to_639_1().map(str::to_owned),
+        _ => None,
+    }
+}
+
+fn title(article: &Article) -> Option<String> {
+    if let Some(hint) = &article.input.title_hint {
+        return Some(hint.clone());
+    }
+    if let Some(meta) = &article.input.html_meta {
+        return html_title(meta);
+    }
+    text_title(article)
+}
+
+fn fold(text: &str) -> String {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Separators between a headline and the site's name in `<title>` and social titles.
+const TITLE_SEPARATORS: [&str; 6] = [" | ", " - ", " – ", " — ", " :: ", " · "];
+
+/// The `<h1>` when another headline agrees with it; else the social headline or `<title>` without
+/// the site's name.
+fn html_title(meta: &html_meta::HtmlMeta) -> Option<String> {
+    let others: Vec<String> = [&meta.headline, &meta.title_tag].into_iter().flatten().map(|t| fold(t)).collect();
+    if let Some(h1) = meta.h1.as_deref().filter(|h1| h1.split_whitespace().count() <= 40) {
+        let folded = fold(h1);
+        if !folded.is_empty()
+            && others
+                .iter()
+                .any(|other| other.contains(&folded) || (!other.is_empty() && folded.contains(other.as_str())))
+        {
+            return Some(h1.to_owned());
+        }
+    }
+    let site = meta.site_name.as_deref().map(fold);
+    meta.headline
+        .as_deref()
+        .or(meta.title_tag.as_deref())
+        .map(|title| without_site_name(title, site.as_deref()))
+        .or_else(|| meta.h1.clone())
+}
+
+/// "Storm closes ports | The Herald" → "Storm closes ports": the site's name, when known, else the
+/// shorter side of the last separator when it is short.
+fn without_site_name(title: &str, site: Option<&str>) -> String {
+    for separator in TITLE_SEPARATORS {
+        if let Some((head, tail)) = title.rsplit_once(separator) {
+            let tail_is_site = site.is_some_and(|site| fold(tail) == site || site.contains(&fold(tail)))
+                || (tail.split_whitespace().count() <= 4
+                    && head.split_whitespace().count() > tail.split_whitespace().count());
+            if tail_is_site {
+                return head.trim().to_owned();
+            }
+        }
+    }
+    title.to_owned()
+}
+
+/// Words of the URL's last path segment: "/2025/09/04/top-nutrition-trends-for-fall/" → top, nutrition, …
+fn slug_words(url: Option<&str>) -> Vec<String> {
+    let Some(path) = url.and_then(|u| url::Url::parse(u).ok()).map(|u| u.path().to_owned()) else { return Vec::new() };
+    let segment = path.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
+    let segment = segment.rsplit_once('.').map_or(segment, |(stem, _)| stem);
+    segment.split(['-', '_']).filter(|w| w.chars().any(char::is_alphabetic)).map(str::to_lowercase).collect()
+}
+
+/// The header line that reads most like the URL's slug, else the one the cleaner took for the title,
+/// else the nearest headline-shaped line.
+fn text_title(article: &Article) -> Option<String> {
+    let slug = slug_words(article.url.as_deref());
+    // A teaser is another article's headline, wherever it stands.
+    let candidates: Vec<(usize, &RemovedLine)> = header(article)
+        .enumerate()
+        .filter(|(_, line)| is_headline_shaped(&line.line))
+        .filter(|(_, line)| line.reason != Reason::Caption.as_str() && line.reason != Reason::Teaser.as_str())
+        .filter(|(_, line)| find_date(&line.line).is_none() && byline::byline_names(&line.line).is_none())
+        .collect();
+    let score = |distance: usize, line: &RemovedLine| {
+        let words: Vec<String> = fold(&line.line).split(' ').map(str::to_owned).collect();
+        let shared = words.iter().filter(|w| slug.contains(w)).count() as f32;
+        let slug_match = if slug.is_empty() { 0.0 } else { shared / slug.len().max(words.len()) as f32 };
+        let titled = if line.reason == Reason::Title.as_str() { 0.3 } else { 0.0 };
+        slug_match * 2.0 + titled + 0.2 / (distance as f32 + 1.0)
+    };
+    candidates
+        .iter()
+        .max_by(|a, b| score(a.0, a.1).total_cmp(&score(b.0, b.1)).then(b.0.cmp(&a.0)))
+        .map(|(_, line)| line.line.clone())
+        .or_else(|| removed_with(article, Reason::Title).next().map(str::to_owned))
+}
+
+fn is_headline_shaped(line: &str) -> bool {
+    let words = line.split_whitespace().count();
+    (3..=30).contains(&words)
+        && !line.ends_with([':', ','])
+        && line.chars().next().is_some_and(char::is_uppercase)
+        && !super::text::ends_like_sentence(line.trim_end_matches(['?', '!']))
+        || (3..=30).contains(&words) && line.ends_with(['?', '!'])
+}
+
+fn published_at(article: &Article) -> Option<PublishedAt> {
+    let fetched_at = article.input.fetched_at;
+    let meta = article.input.html_meta.as_ref();
+    let published = meta.and_then(|m| m.published.as_deref()).and_then(parse_html_time);
+    let modified = meta.and_then(|m| m.modified.as_deref()).and_then(parse_html_time);
+    // The metadata's date that the page also shows by its headline (an update's, when the page
+    // presents the update); else the metadata's publication time; else the date shown.
+    let shown_date = header_date(article);
+    let agreeing =
+        shown_date.and_then(|shown| [published, modified].into_iter().flatten().find(|at| at.date() == shown.date()));
+    let shown = agreeing.or(published).or(shown_date);
+    let relative = || fetched_at.and_then(|fetched| relative_day(&article.body, fetched)).map(PublishedAt::Date);
+    article
+        .input
+        .published_hint
+        .into_iter()
+        .chain(shown)
+        .chain(url_date(article.url.as_deref()))
+        .chain(relative())
+        .find(|at| is_plausible(*at, fetched_at))
+}
+
+/// A date on a short header line near the headline (never a caption's or a teaser's), else on any
+/// line the cleaner recognised as part of the header.
+fn header_date(article: &Article) -> Option<PublishedAt> {
+    // A teaser's date is another article's, unless the line opens with it (a date line the
+    // cleaner took for a teaser because of its dash).
+    header(article)
+        .filter(|line| line.reason != Reason::Caption.as_str())
+        .filter(|line| line.line.split_whitespace().count() <= MAX_HEADER_LINE_WORDS)
+        .find_map(|line| {
+            find_date(&line.line).filter(|found| line.reason != Reason::Teaser.as_str() || found.start == 0)
+        })
+        .or_else(|| HEADER_REASONS.iter().flat_map(|r| removed_with(article, *r)).find_map(find_date))
+        .map(|found| PublishedAt::Date(found.date))
+}
+
+fn parse_html_time(value: &str) -> Option<PublishedAt> {
+    PublishedAt::parse_iso8601(value).or_else(|| {
+        if let Ok(at) = DateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%z") {
+            return Some(PublishedAt::DateTime(at));
+        }
+        let date_part = value.get(..10)?;
+        NaiveDate::parse_from_str(date_part, "%Y-%m-%d")
+            .ok()
+            .map(PublishedAt::Date)
+            .or_else(|| find_date(value).map(|f| PublishedAt::Date(f.date)))
+    })
+}
+
+/// A date in the URL's path: `/2016/09/30/`, `/2016-09-30-`, `/20160930/`.
+fn url_date(url: Option<&str>) -> Option<PublishedAt> {
+    static URL_DATE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"/((?:19|20)\d{2})[/-]?(0[1-9]|1[0-2])[/-]?(0[1-9]|[12]\d|3[01])(?:[/_.-]|$)")
+            .expect("valid regex")
+    });
+    let path = url?.split(['?', '#']).next()?;
+    let captures = URL_DATE.captures(path)?;
+    let date =
+        NaiveDate::from_ymd_opt(captures[1].parse().ok()?, captures[2].parse().ok()?, captures[3].parse().ok()?)?;
+    Some(PublishedAt::Date(date))
+}
+
+/// "today" or "on Thursday" in the lead, resolved against the fetch time: the fetch day, or the
+/// latest such weekday on or before it.
+fn relative_day(body: &str, fetched_at: DateTime<Utc>) -> Option<NaiveDate> {
+    let lead: String = body.chars().take(300).collect::<String>().to_lowercase();
+    let fetched = fetched_at.date_naive();
+    if lead.split(|c: char| !c.is_alphabetic()).any(|w| w == "today" || w == "tonight") {
+        return Some(fetched);
+    }
+    const WEEKDAYS: [(&str, Weekday); 7] = [
+        ("monday", Weekday::Mon),
+        ("tuesday", Weekday::Tue),
+        ("wednesday", Weekday::Wed),
+        ("thursday", Weekday::Thu),
+        ("friday", Weekday::Fri),
+        ("saturday", Weekday::Sat),
+        ("sunday", Weekday::Sun),
+    ];
+    let (_, weekday) =
+        WEEKDAYS.iter().find(|(name, _)| lead.split(|c: char| !c.is_alphabetic()).any(|w| w == *name))?;
+    let back = (fetched.weekday().num_days_from_monday() + 7 - weekday.num_days_from_monday()) % 7;
+    Some(fetched - Duration::days(back.into()))
+}
+
+/// Never a date from the future of the fetch, nor from before newspapers went online at scale.
+fn is_plausible(at: PublishedAt, fetched_at: Option<DateTime<Utc>>) -> bool {
+    let not_ancient = at.date() >= NaiveDate::from_ymd_opt(1990, 1, 1).expect("valid date");
+    let not_future = match (at, fetched_at) {
+        (PublishedAt::DateTime(at), Some(fetched)) => at <= fetched,
+        (PublishedAt::Date(date), Some(fetched)) => date <= fetched.date_naive(),
+        (_, None) => true,
+    };
+    not_ancient && not_future
+}
+
+/// Publishers by host, for envelopes that name none (a short list of outlets; more belong in the
+/// envelope's `source`).
+const PUBLISHERS: [(&str, &str); 24] = [
+    ("presstv.ir", "Press TV"),
+    ("presstv.com", "Press TV"),
+    ("telesurtv.net", "teleSUR"),
+    ("telesurenglish.net", "teleSUR"),
+    ("afp.com", "AFP"),
+    ("reuters.com", "Reuters"),
+    ("apnews.com", "AP"),
+    ("bbc.co.uk", "BBC"),
+    ("bbc.com", "BBC"),
+    ("nytimes.com", "The New York Times"),
+    ("washingtonpost.com", "The Washington Post"),
+    ("theguardian.com", "The Guardian"),
+    ("aljazeera.com", "Al Jazeera"),
+    ("cnn.com", "CNN"),
+    ("rt.com", "RT"),
+    ("tass.com", "TASS"),
+    ("dw.com", "Deutsche Welle"),
+    ("france24.com", "France 24"),
+    ("xinhuanet.com", "Xinhua"),
+    ("dawn.com", "Dawn"),
+    ("thenews.com.pk", "The News"),
+    ("arabnews.com", "Arab News"),
+    ("hurriyetdailynews.com", "Hürriyet Daily News"),
+    ("timesofisrael.com", "The Times of Israel"),
+];
+
+fn source(article: &Article) -> Option<String> {
+    if let Some(source) = &article.source {
+        return Some(source.clone());
+    }
+    if let Some(site) = article.input.html_meta.as_ref().and_then(|m| m.site_name.clone()) {
+        return Some(site);
+    }
+    let host =
+        article.url.as_deref().and_then(|u| url::Url::parse(u).ok()).and_then(|u| u.host_str().map(str::to_owned));
+    let known = host.as_deref().and_then(|host| {
+        PUBLISHERS
+            .iter()
+            .find(|(domain, _)| host == *domain || host.ends_with(&format!(".{domain}")))
+            .map(|(_, name)| name.to_string())
+    });
+    known.or_else(|| signature(article)).or_else(|| host.map(|h| h.trim_start_matches("www.").to_owned()))
+}
+
+/// A site naming itself in its furniture: "Press TV’s website can …", "© 2016 teleSUR", "Copyright
+/// The Herald 2024".
+fn signature(article: &Article) -> Option<String> {
+    static SIGNATURE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^(?P<own>\p{Lu}[\p{L}\d]*(?:\s\p{Lu}[\p{L}\d]*){0,3})[’']s? website\b|(?:©|\(c\)|copyright)\s*(?:\d{4}(?:\s*[-–]\s*\d{4})?\s*)?(?P<owner>[\p{L}][\p{L}\d.]*(?:\s[\p{Lu}][\p{L}\d.]*){0,3})")
+            .expect("valid regex")
+    });
+    article.removed.iter().rev().take(60).find_map(|line| {
+        let captures = SIGNATURE.captures(&line.line)?;
+        let name = captures.name("own").or_else(|| captures.name("owner"))?.as_str().trim_end_matches('.');
+        (!name.eq_ignore_ascii_case("all") && name.len() >= 2).then(|| name.to_owned())
+    })
+}
+
+/// Authors from the HTML, else from byline lines; the agency from credits, bylines, the dateline or
+/// the HTML's author. An agency never stays among the authors. Also the place a credit line names
+/// ("Agence France-Presse . Moscow"), the dateline when the story opens without one.
+fn authors_and_agency(
+    article: &Article,
+    dateline: Option<&dateline::Dateline>,
+) -> (Vec<String>, Option<String>, Option<String>) {
+    let mut agency = dateline.and_then(|d| d.agency);
+    let html_authors = article.input.html_meta.as_ref().map(|m| m.authors.clone()).unwrap_or_default();
+    let byline_authors = || {
+        header(article)
+            .chain(article.removed.iter().filter(|r| r.reason == Reason::Byline.as_str()))
+            .filter(|line| line.line.split_whitespace().count() <= MAX_HEADER_LINE_WORDS)
+            .find_map(|line| byline::byline_names(&line.line))
+            .unwrap_or_default()
+    };
+    let names = if html_authors.is_empty() { byline_authors() } else { html_authors };
+    let mut authors = Vec::new();
+    for name in names {
+        match byline::agency_named(&name) {
+            Some(named) => agency = agency.or(Some(named)),
+            None => authors.push(name),
+        }
+    }
+    let credit = removed_with(article, Reason::CreditLine).find_map(byline::credit_line);
+    let credited_place = credit.as_ref().and_then(|(_, place)| place.clone());
+    agency = agency.or(credit.map(|(credited, _)| credited));
+    (authors, agency.map(str::to_owned), credited_place)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::article::{Content, RawArticle};
+    use crate::stages::clean::Cleaner;
+
+    fn extract(text: &str, fetched_at: Option<&str>) -> Article {
+        let mut article = Article::from_raw(RawArticle {
+            fetched_at: fetched_at.map(|t| DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc)),
+            ..RawArticle::new("a", Content::Text(text.into()))
+        });
+        Cleaner.apply(&mut article);
+        MetadataExtractor.apply(&mut article);
+        article
+    }
+
+    const PAGE: &str = "Home » World\nStorm closes ports\nMarch 2, 2014\n\
+        Portugal closed its main ports on Sunday as a storm battered the Atlantic coast.\n\
+        The civil protection agency asked everyone to stay at home until the wind dropped.";
+
+    #[test]
+    fn title_date_language_and_word_count_come_from_the_page() {
+        let article = extract(PAGE, None);
+        assert_eq!(article.title.as_deref(), Some("Storm closes ports"));
+        assert_eq!(article.published_at.unwrap().to_iso8601(), "2014-03-02");
+        assert_eq!(article.language.as_deref(), Some("en"));
+        assert_eq!(article.word_count, 28);
+    }
+
+    #[test]
+    fn a_date_after_the_fetch_is_never_the_publication_date() {
+        // The page's "March 2, 2014" is after the fetch: the lead's "on Sunday" is read as the Sunday before.
+        let article = extract(PAGE, Some("2014-03-01T12:00:00Z"));
+        assert_eq!(article.published_at.unwrap().to_iso8601(), "2014-02-23");
+    }
+
+    #[test]
+    fn a_caption_date_is_not_a_publication_date() {
+        let page = "Portugal closed its ports on Sunday.\n\
+            A pier is seen on February 27, 2014 as waves break over the wall of the old harbour in Porto\n\
+            Ferries will sail again on Tuesday.";
+        assert_eq!(extract(page, None).published_at, None);
+    }
+
+    #[test]
+    fn envelope_language_codes_are_normalised_to_two_letters() {
+        assert_eq!(iso_639_1("en-GB").as_deref(), Some("en"));
+        assert_eq!(iso_639_1("fra").as_deref(), Some("fr"));
+        assert_eq!(iso_639_1("zz"), None);
+    }
+}

@@ -20,10 +20,13 @@ pub struct Ceiling {
 pub async fn measure(source: &str, target: &str, scratch: &Path) -> anyhow::Result<Ceiling> {
     std::fs::create_dir_all(scratch)?;
     let mut from = PgConnection::connect(source).await?;
+    // Tables with foreign keys (entities and quotes point at articles) load after the rest.
     let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT table_name::text FROM information_schema.tables
-         WHERE table_schema = 'public' AND table_type = 'BASE TABLE' AND table_name <> '_sqlx_migrations'
-         ORDER BY table_name",
+        "SELECT t.table_name::text FROM information_schema.tables t
+         WHERE t.table_schema = 'public' AND t.table_type = 'BASE TABLE' AND t.table_name <> '_sqlx_migrations'
+         ORDER BY EXISTS (SELECT 1 FROM information_schema.table_constraints c
+                          WHERE c.table_schema = 'public' AND c.table_name = t.table_name
+                            AND c.constraint_type = 'FOREIGN KEY'), t.table_name",
     )
     .fetch_all(&mut from)
     .await?;

@@ -10,6 +10,11 @@ pub fn word_count(text: &str) -> usize {
     text.split_whitespace().filter(|w| w.chars().any(char::is_alphanumeric)).count()
 }
 
+/// The first `chars` characters of `text` (all of it when shorter), without copying.
+pub fn prefix_chars(text: &str, chars: usize) -> &str {
+    text.char_indices().nth(chars).map_or(text, |(end, _)| &text[..end])
+}
+
 /// Trims a line and folds every run of whitespace (including no-break spaces) into one space.
 pub fn normalize_line(line: &str) -> String {
     line.split_whitespace().collect::<Vec<_>>().join(" ")

@@ -11,6 +11,8 @@ use std::sync::LazyLock;
 
 use yake_rust::{Config, StopWords};
 
+use crate::stages::text::prefix_chars;
+
 /// Keywords kept per article.
 pub const KEYWORDS: usize = 8;
 const KEYWORD_SAMPLE_CHARS: usize = 1_200;
@@ -42,10 +44,7 @@ pub fn extract(body: &str, language: Option<&str>, word_count: usize) -> Vec<Str
     }
     let stopwords = language.and_then(|code| STOPWORDS.get(code)).or_else(|| STOPWORDS.get("en"));
     let Some(stopwords) = stopwords else { return Vec::new() };
-    let sample = match body.char_indices().nth(KEYWORD_SAMPLE_CHARS) {
-        Some((end, _)) => &body[..end],
-        None => body,
-    };
+    let sample = prefix_chars(body, KEYWORD_SAMPLE_CHARS);
     yake_rust::get_n_best(KEYWORDS, sample, stopwords, &CONFIG).into_iter().map(|item| item.keyword).collect()
 }
 

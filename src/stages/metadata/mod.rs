@@ -31,7 +31,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
 use super::Stage;
 use super::clean::Reason;
 use super::dates::find_date;
-use super::text::word_count;
+use super::text::{prefix_chars, word_count};
 use crate::article::{Article, PublishedAt, RemovedLine};
 
 /// Removed lines that belong to the page header, where a publication date is stated.
@@ -119,11 +119,7 @@ fn language(article: &Article) -> Option<String> {
     if article.word_count < MIN_WORDS_FOR_LANGUAGE {
         return None;
     }
-    let sample = match article.body.char_indices().nth(LANGUAGE_SAMPLE_CHARS) {
-        Some((end, _)) => &article.body[..end],
-        None => &article.body,
-    };
-    let info = whatlang::detect(sample)?;
+    let info = whatlang::detect(prefix_chars(&article.body, LANGUAGE_SAMPLE_CHARS))?;
     isolang::Language::from_639_3(info.lang().code())?.to_639_1().map(str::to_owned)
 }
 
@@ -304,7 +300,7 @@ fn url_date(url: Option<&str>) -> Option<PublishedAt> {
 /// "today" or "on Thursday" in the lead, resolved against the fetch time: the fetch day, or the
 /// latest such weekday on or before it.
 fn relative_day(body: &str, fetched_at: DateTime<Utc>) -> Option<NaiveDate> {
-    let lead: String = body.chars().take(300).collect::<String>().to_lowercase();
+    let lead = prefix_chars(body, 300).to_lowercase();
     let fetched = fetched_at.date_naive();
     if lead.split(|c: char| !c.is_alphabetic()).any(|w| w == "today" || w == "tonight") {
         return Some(fetched);

@@ -17,6 +17,7 @@ use regex::Regex;
 
 use super::entities::{Found, SPEECH_VERBS};
 use crate::article::Quote;
+use crate::stages::text::prefix_chars;
 
 /// Quotations shorter than this are scare quotes or titles, not someone's words.
 const MIN_QUOTE_WORDS: usize = 4;
@@ -139,10 +140,6 @@ fn continued(body: &str, previous_end: Option<usize>, start: usize) -> bool {
     let between = &body[previous_end..start];
     let narration_ends = between.rfind(['.', '!', '?']).map_or(0, |i| i + 1);
     between[narration_ends..].trim().is_empty() && between.split_whitespace().count() <= 12
-}
-
-fn prefix_chars(text: &str, chars: usize) -> &str {
-    text.char_indices().nth(chars).map_or(text, |(i, _)| &text[..i])
 }
 
 fn suffix_chars(text: &str, chars: usize) -> &str {

@@ -238,14 +238,19 @@ impl Article {
     }
 }
 
-/// A message that could not become an article, with a one-line reason.
+/// A message that could not become an article: the kind of failure and a one-line reason.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeadLetter {
     pub origin: Origin,
     pub key: Option<Vec<u8>>,
     pub payload: Vec<u8>,
+    /// A short stable name (`broken_json`, `too_large`, `stage_failed`, …): `DecodeError::kind`.
+    pub kind: &'static str,
     pub reason: String,
 }
+
+/// The `kind` of a dead letter whose stages failed (a panic caught in a stage).
+pub const STAGE_FAILED: &str = "stage_failed";
 
 #[cfg(test)]
 mod tests {

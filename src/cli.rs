@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::input::replay::{ReplayFrom, ReplayTo};
 use crate::telemetry::LogFormat;
 
 #[derive(Debug, Parser)]
@@ -43,6 +44,12 @@ pub enum Command {
     Process(ProcessArgs),
     /// Print the effective configuration, secrets redacted.
     Config,
+    /// Re-read a range of a topic through the stages and upsert the results, outside the live
+    /// group (its position is untouched): backfill a new database or re-process after a change.
+    Replay(ReplayArgs),
+    /// List stored dead letters, or retry them through the pipeline after a fix.
+    #[command(subcommand)]
+    DeadLetters(DeadLettersCommand),
     /// Host an in-process Kafka mock cluster (librdkafka's) for demos and local trials.
     DevBroker(DevBrokerArgs),
 }
@@ -57,6 +64,58 @@ pub struct RunArgs {
     /// Do not apply migrations on start, whatever database.migrate_on_start says.
     #[arg(long)]
     pub no_migrate: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Topic to replay [default: the first of kafka.topics].
+    #[arg(long)]
+    pub topic: Option<String>,
+
+    /// `earliest`, an RFC 3339 time (records whose timestamp is at or after it), or
+    /// partition:offset pairs (`0:1200,3:0`: only those partitions, from those offsets).
+    #[arg(long, value_name = "START", default_value = "earliest")]
+    pub from: ReplayFrom,
+
+    /// `latest` (each partition's end when the replay starts) or an RFC 3339 time (records whose
+    /// timestamp is before it).
+    #[arg(long, value_name = "END", default_value = "latest")]
+    pub to: ReplayTo,
+
+    /// Run everything, report what would change (new, updated and unchanged rows, the columns that
+    /// change), and store nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Do not apply migrations first, whatever database.migrate_on_start says.
+    #[arg(long)]
+    pub no_migrate: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeadLettersCommand {
+    /// Print stored dead letters, oldest first, and the count of each kind.
+    List(DeadLetterFilter),
+    /// Run stored dead letters through the pipeline again; those that now become articles are
+    /// stored and removed, the others keep their (updated) reason.
+    Retry {
+        #[command(flatten)]
+        filter: DeadLetterFilter,
+        /// Report what would happen and store nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DeadLetterFilter {
+    /// Only dead letters of this kind (`broken_json`, `too_large`, …) or whose reason contains this text.
+    #[arg(long)]
+    pub reason: Option<String>,
+
+    /// At most this many dead letters.
+    #[arg(long, default_value_t = 1000)]
+    pub limit: i64,
 }
 
 #[derive(Debug, Args)]

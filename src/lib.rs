@@ -8,6 +8,7 @@ pub mod article;
 pub mod cli;
 pub mod commands;
 pub mod input;
+pub mod ops;
 pub mod settings;
 pub mod sink;
 pub mod stages;

@@ -20,6 +20,14 @@ pub struct Settings {
     pub worker: WorkerSettings,
     pub templates: TemplateSettings,
     pub dedup: DedupSettings,
+    pub ops: OpsSettings,
+}
+
+/// The HTTP listener for /metrics, /healthz and /readyz (`ops::server`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OpsSettings {
+    /// Address `run` listens on; empty: no listener.
+    pub listen: String,
 }
 
 /// Deduplication thresholds (`stages::dedup::near`).

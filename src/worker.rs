@@ -10,7 +10,7 @@
 //! is written to Postgres meanwhile. One batch at a time is written, and its positions are computed
 //! only when its write starts, after the previous one committed, so positions advance in order.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,9 +21,16 @@ use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::article::{Article, DeadLetter, Origin, RawArticle};
+use crate::article::{Article, DeadLetter, Origin, RawArticle, STAGE_FAILED};
 use crate::input::envelope::decode;
 use crate::input::kafka::{ConsumerEvent, ConsumerHandle, ConsumerRequest, KafkaMessage, spawn_consumer};
+use crate::input::replay::{ReplayCounters, ReplayReader};
+use crate::ops::Ops;
+use crate::ops::events::{
+    BatchStaged, BatchStored, BatchWriteFailed, DeadLettered, InternalEvent, MessageConsumed, PartitionsAssigned,
+    PartitionsRevoked, WriteFenced,
+};
+use crate::ops::metrics::StageLabel;
 use crate::settings::{Settings, WorkerSettings};
 use crate::sink::templates::TemplateCache;
 use crate::sink::{Batch, BatchReport, PartitionPosition, PgSink, SinkError, SinkTimes, TopicPartition};
@@ -73,6 +80,11 @@ pub struct RunSummary {
     pub batches: u64,
     pub inserted: u64,
     pub updated: u64,
+    pub unchanged: u64,
+    /// How many updated rows changed each column (only when the sink reports changes).
+    pub changed_columns: BTreeMap<String, i64>,
+    /// Stored dead letters retried into articles and removed.
+    pub retired_dead_letters: u64,
     pub exact_duplicates: u64,
     pub near_duplicates: u64,
     pub new_stories: u64,
@@ -91,6 +103,11 @@ impl RunSummary {
         self.batches += 1;
         self.inserted += report.inserted as u64;
         self.updated += report.updated as u64;
+        self.unchanged += report.unchanged as u64;
+        self.retired_dead_letters += report.retired_dead_letters as u64;
+        for (column, count) in &report.changed_columns {
+            *self.changed_columns.entry(column.clone()).or_default() += count;
+        }
         self.exact_duplicates += report.exact_duplicates as u64;
         self.near_duplicates += report.near_duplicates as u64;
         self.new_stories += report.new_stories as u64;
@@ -105,18 +122,58 @@ pub struct StopWhen {
     pub idle_for: Option<Duration>,
 }
 
+/// Called after each stored batch with the totals so far (`replay`'s progress bar).
+pub type Progress = Box<dyn FnMut(&RunSummary) + Send>;
+
 /// Runs the worker until shutdown (or idleness, when asked). Returns what it wrote.
 pub async fn run(settings: &Settings, sink: PgSink, stop: StopWhen) -> anyhow::Result<RunSummary> {
+    run_observed(settings, sink, stop, Arc::new(Ops::default())).await
+}
+
+/// `run`, reporting to `ops` (served on /metrics, /readyz by the caller).
+pub async fn run_observed(
+    settings: &Settings,
+    sink: PgSink,
+    stop: StopWhen,
+    ops: Arc<Ops>,
+) -> anyhow::Result<RunSummary> {
     let (events_tx, events) = mpsc::channel(settings.worker.max_in_flight.max(1));
+    let sink = with_rules(sink, settings);
+    let consumer = spawn_consumer(&settings.kafka, sink.clone(), ops.clone(), events_tx)?;
+    let worker = Worker::new(sink, settings, consumer, stop.shutdown.clone(), ops, Positions::Stored);
+    worker.run(events, stop).await
+}
+
+/// Runs the stages over a bounded range read by `reader` and upserts the results, storing no
+/// position: the live group's positions are not the replay's to move, and upserts by id make a
+/// range replayed twice land once. Ends when the range is read (or on shutdown).
+pub async fn replay(
+    settings: &Settings,
+    sink: PgSink,
+    reader: ReplayReader,
+    counters: Arc<ReplayCounters>,
+    stop: StopWhen,
+    progress: Progress,
+) -> anyhow::Result<RunSummary> {
+    let (events_tx, events) = mpsc::channel(settings.worker.max_in_flight.max(1));
+    let sink = with_rules(sink, settings);
+    let consumer = reader.spawn(events_tx, counters)?;
+    let ops = Arc::new(Ops::default());
+    let mut worker = Worker::new(sink, settings, consumer, stop.shutdown.clone(), ops, Positions::NotStored);
+    worker.progress = Some(progress);
+    worker.run(events, stop).await
+}
+
+fn with_rules(sink: PgSink, settings: &Settings) -> PgSink {
     let sink = sink.with_near_rule(settings.dedup.near).with_story_rule(settings.dedup.stories);
-    let sink = if settings.templates.enabled { sink.learning_templates(settings.templates.rule) } else { sink };
-    let consumer = spawn_consumer(&settings.kafka, sink.clone(), events_tx)?;
-    let mut worker = Worker::new(sink, settings, consumer, stop.shutdown.clone());
-    let result = worker.event_loop(events, stop).await;
-    let Worker { consumer, mut summary, pipeline, .. } = worker;
-    summary.stage_times = pipeline.stage_times();
-    tokio::task::spawn_blocking(move || consumer.join()).await?;
-    result.map(|()| summary)
+    if settings.templates.enabled { sink.learning_templates(settings.templates.rule) } else { sink }
+}
+
+/// Whether batches store their partitions' next offsets (the group worker) or not (a replay).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Positions {
+    Stored,
+    NotStored,
 }
 
 /// Batches through the stages that may wait for the writer.
@@ -134,6 +191,9 @@ type Written = (Batch, Result<BatchReport, SinkError>, Duration);
 
 struct Worker {
     sink: PgSink,
+    ops: Arc<Ops>,
+    positions: Positions,
+    progress: Option<Progress>,
     settings: WorkerSettings,
     pipeline: Arc<Pipeline>,
     consumer: ConsumerHandle,
@@ -147,7 +207,7 @@ struct Worker {
     pending_bytes: usize,
     batch_started: Option<Instant>,
     /// The batch in the stages, if any.
-    staging: Option<JoinHandle<Batch>>,
+    staging: Option<JoinHandle<(Batch, Duration)>>,
     /// Batches through the stages, waiting for the writer, oldest first.
     staged: VecDeque<Batch>,
     /// The batch being written, if any.
@@ -158,12 +218,25 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(sink: PgSink, settings: &Settings, consumer: ConsumerHandle, shutdown: CancellationToken) -> Self {
+    fn new(
+        sink: PgSink,
+        settings: &Settings,
+        consumer: ConsumerHandle,
+        shutdown: CancellationToken,
+        ops: Arc<Ops>,
+        positions: Positions,
+    ) -> Self {
         let templates = &settings.templates;
+        let histograms = ops.clone();
+        let pipeline = Pipeline::default()
+            .observed(move |stage| histograms.metrics.stage_seconds.get_or_create(&StageLabel { stage }).clone());
         Worker {
             sink,
+            ops,
+            positions,
+            progress: None,
             settings: settings.worker.clone(),
-            pipeline: Arc::new(Pipeline::default()),
+            pipeline: Arc::new(pipeline),
             consumer,
             shutdown,
             owned: HashMap::new(),
@@ -179,6 +252,15 @@ impl Worker {
                 .enabled
                 .then(|| TemplateCache::new(Duration::from_secs(templates.refresh_secs), templates.cache_sites)),
         }
+    }
+
+    /// The event loop, then the consumer thread's end; the summary with the stages' times.
+    async fn run(mut self, events: mpsc::Receiver<ConsumerEvent>, stop: StopWhen) -> anyhow::Result<RunSummary> {
+        let result = self.event_loop(events, stop).await;
+        let Worker { consumer, mut summary, pipeline, .. } = self;
+        summary.stage_times = pipeline.stage_times();
+        tokio::task::spawn_blocking(move || consumer.join()).await?;
+        result.map(|()| summary)
     }
 
     async fn event_loop(&mut self, mut events: mpsc::Receiver<ConsumerEvent>, stop: StopWhen) -> anyhow::Result<()> {
@@ -201,7 +283,7 @@ impl Worker {
                     self.consumer.stop();
                 }
                 _ = sleep_until(seal_at.unwrap_or_else(far_future)), if seal_at.is_some() => self.seal(),
-                staged = join(&mut self.staging), if self.staging.is_some() => self.staged.push_back(staged),
+                staged = join(&mut self.staging), if self.staging.is_some() => self.staged_batch(staged),
                 written = join(&mut self.writing), if self.writing.is_some() => {
                     self.written(written)?;
                 }
@@ -209,6 +291,7 @@ impl Worker {
                     None => break,
                     Some(ConsumerEvent::Assigned(starts)) => {
                         last_message = Instant::now();
+                        PartitionsAssigned { partitions: &starts }.emit(&self.ops);
                         for (partition, stored) in starts {
                             self.own(partition, stored);
                         }
@@ -217,6 +300,7 @@ impl Worker {
                         // Everything from the stored position on is delivered again.
                         self.finish_staging().await;
                         self.forget_read(&partition);
+                        self.ops.metrics.stored_position(&partition, stored);
                         self.own(partition, stored);
                     }
                     Some(ConsumerEvent::Message(message)) => {
@@ -225,6 +309,7 @@ impl Worker {
                     }
                     Some(ConsumerEvent::Revoked { partitions, done }) => {
                         self.drain().await?;
+                        PartitionsRevoked { partitions: &partitions }.emit(&self.ops);
                         for partition in &partitions {
                             self.owned.remove(partition);
                             self.reading_at.remove(partition);
@@ -275,6 +360,7 @@ impl Worker {
             return;
         }
         self.note_skipped_offsets(&partition, message.origin.offset);
+        MessageConsumed { topic: &partition.topic }.emit(&self.ops);
         self.summary.messages += 1;
         self.pending_bytes += message.payload.len();
         self.batch_started.get_or_insert_with(Instant::now);
@@ -291,7 +377,7 @@ impl Worker {
                 };
                 Decoded::Raw { raw, templates, message }
             }
-            Err(reason) => Decoded::Dead(dead_letter(message, reason.to_string())),
+            Err(reason) => Decoded::Dead(dead_letter(message, reason.kind(), reason.to_string())),
         };
         self.pending.push(decoded);
     }
@@ -329,17 +415,31 @@ impl Worker {
             return;
         }
         let messages = std::mem::take(&mut self.pending);
-        self.pending_bytes = 0;
+        let bytes = std::mem::take(&mut self.pending_bytes);
         self.batch_started = None;
         let pipeline = self.pipeline.clone();
-        self.staging = Some(tokio::task::spawn_blocking(move || run_batch_stages(&pipeline, messages)));
+        self.staging = Some(tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let mut batch = run_batch_stages(&pipeline, messages);
+            batch.bytes = bytes;
+            (batch, started.elapsed())
+        }));
+    }
+
+    /// A batch out of the stages: queued for the writer.
+    fn staged_batch(&mut self, (batch, took): (Batch, Duration)) {
+        BatchStaged { took }.emit(&self.ops);
+        for dead in &batch.dead_letters {
+            DeadLettered { dead }.emit(&self.ops);
+        }
+        self.staged.push_back(batch);
     }
 
     /// Waits for the batch in the stages, if any, and queues it for the writer.
     async fn finish_staging(&mut self) {
         if self.staging.is_some() {
             let staged = join(&mut self.staging).await;
-            self.staged.push_back(staged);
+            self.staged_batch(staged);
         }
     }
 
@@ -378,11 +478,14 @@ impl Worker {
         if batch.is_empty() {
             return;
         }
-        batch.positions = self.positions_after(&batch);
+        if self.positions == Positions::Stored {
+            batch.positions = self.positions_after(&batch);
+        }
         let sink = self.sink.clone();
         let retry = Retry::from(&self.settings);
         let shutdown = self.shutdown.clone();
-        self.writing = Some(tokio::spawn(write_until_done(sink, batch, retry, shutdown)));
+        let ops = self.ops.clone();
+        self.writing = Some(tokio::spawn(write_until_done(sink, batch, retry, shutdown, ops)));
     }
 
     /// After a write: count it and commit to Kafka; on a fence, let the partition go and write the
@@ -391,11 +494,11 @@ impl Worker {
         self.summary.write_time += took;
         match result {
             Ok(report) => {
-                self.stored(&batch, report);
+                self.stored(&batch, report, took);
                 Ok(())
             }
             Err(SinkError::Fenced { partition, stored, expected }) => {
-                warn!(%partition, ?stored, ?expected, "stored position moved under this worker; reading again from it");
+                WriteFenced { partition: &partition, stored, expected }.emit(&self.ops);
                 self.owned.remove(&partition);
                 self.reading_at.remove(&partition);
                 batch.remove_partition(&partition);
@@ -420,8 +523,12 @@ impl Worker {
             .collect()
     }
 
-    fn stored(&mut self, batch: &Batch, report: BatchReport) {
+    fn stored(&mut self, batch: &Batch, report: BatchReport, took: Duration) {
+        BatchStored { batch, report: &report, took }.emit(&self.ops);
         self.summary.add(&report);
+        if let Some(progress) = &mut self.progress {
+            progress(&self.summary);
+        }
         if let Some(cache) = &mut self.templates {
             cache.add_learned(&report.learned_templates);
         }
@@ -430,50 +537,72 @@ impl Worker {
             self.owned.insert(position.partition.clone(), Some(position.next));
             commits.push((position.partition.clone(), position.next));
         }
-        let _ = self.consumer.requests.send(ConsumerRequest::Commit(commits));
-        info!(
-            rows = batch.len(),
-            inserted = report.inserted,
-            updated = report.updated,
-            exact_duplicates = report.exact_duplicates,
-            near_duplicates = report.near_duplicates,
-            new_stories = report.new_stories,
-            dead_letters = report.dead_letters,
-            templates_learned = report.learned_templates.len(),
-            "batch stored"
-        );
+        if !commits.is_empty() {
+            let _ = self.consumer.requests.send(ConsumerRequest::Commit(commits));
+        }
     }
+}
+
+/// Decodes and stages messages outside the event loop (dead-letter retries), with the site
+/// templates `templates` holds for each article's site, on every core.
+pub async fn stage_messages(
+    pipeline: Arc<Pipeline>,
+    pool: &sqlx::PgPool,
+    templates: &mut Option<TemplateCache>,
+    messages: Vec<KafkaMessage>,
+    max_message_bytes: usize,
+) -> anyhow::Result<Batch> {
+    let mut decoded = Vec::with_capacity(messages.len());
+    let mut bytes = 0;
+    for message in messages {
+        bytes += message.payload.len();
+        let origin = &message.origin;
+        let fallback_id = || format!("{}-{}-{}", origin.topic, origin.partition, origin.offset);
+        decoded.push(match decode(&message.payload, message.key.as_deref(), fallback_id, max_message_bytes) {
+            Ok(raw) => {
+                let site_templates = match (templates.as_mut(), site_of(&raw)) {
+                    (Some(cache), Some(site)) => cache.get(pool, &site).await,
+                    _ => None,
+                };
+                Decoded::Raw { raw, templates: site_templates, message }
+            }
+            Err(reason) => Decoded::Dead(dead_letter(message, reason.kind(), reason.to_string())),
+        });
+    }
+    let mut batch = tokio::task::spawn_blocking(move || run_batch_stages(&pipeline, decoded)).await?;
+    batch.bytes = bytes;
+    Ok(batch)
 }
 
 /// The stages over a batch's messages on every core, in arrival order.
 fn run_batch_stages(pipeline: &Pipeline, messages: Vec<Decoded>) -> Batch {
-    let outcomes: Vec<Result<(Article, Origin), DeadLetter>> = messages
+    enum Staged {
+        Article(Box<(Article, Origin)>),
+        Dead(DeadLetter),
+    }
+    let outcomes: Vec<Staged> = messages
         .into_par_iter()
         .map(|decoded| match decoded {
-            Decoded::Dead(dead) => Err(dead),
+            Decoded::Dead(dead) => Staged::Dead(dead),
             Decoded::Raw { raw, templates, message } => match pipeline.run(raw, templates) {
-                Ok(article) => Ok((article, message.origin)),
-                Err(reason) => Err(dead_letter(message, reason)),
+                Ok(article) => Staged::Article(Box::new((article, message.origin))),
+                Err(reason) => Staged::Dead(dead_letter(message, STAGE_FAILED, reason)),
             },
         })
         .collect();
     let mut batch = Batch::default();
     for outcome in outcomes {
         match outcome {
-            Ok(article) => batch.articles.push(article),
-            Err(dead) => {
-                let origin = &dead.origin;
-                warn!(topic = %origin.topic, partition = origin.partition, offset = origin.offset, reason = %dead.reason, "dead letter");
-                batch.dead_letters.push(dead);
-            }
+            Staged::Article(article) => batch.articles.push(*article),
+            Staged::Dead(dead) => batch.dead_letters.push(dead),
         }
     }
     batch
 }
 
-fn dead_letter(message: KafkaMessage, reason: String) -> DeadLetter {
+fn dead_letter(message: KafkaMessage, kind: &'static str, reason: String) -> DeadLetter {
     let KafkaMessage { origin, key, payload } = message;
-    DeadLetter { origin, key, payload, reason }
+    DeadLetter { origin, key, payload, kind, reason }
 }
 
 /// Backoff between attempts while Postgres is unreachable.
@@ -494,7 +623,13 @@ impl From<&WorkerSettings> for Retry {
 
 /// Writes the batch, retrying with backoff while Postgres is away. Returns on success, on a fence,
 /// or on an error once shutdown was asked and the backoff reached its longest.
-async fn write_until_done(sink: PgSink, mut batch: Batch, retry: Retry, shutdown: CancellationToken) -> Written {
+async fn write_until_done(
+    sink: PgSink,
+    mut batch: Batch,
+    retry: Retry,
+    shutdown: CancellationToken,
+    ops: Arc<Ops>,
+) -> Written {
     let started = Instant::now();
     let mut delay = retry.initial;
     loop {
@@ -505,7 +640,7 @@ async fn write_until_done(sink: PgSink, mut batch: Batch, retry: Retry, shutdown
                 return (batch, Err(error), started.elapsed());
             }
             Err(error) => {
-                warn!(%error, retry_in_ms = delay.as_millis() as u64, rows = batch.len(), "batch not written; retrying");
+                BatchWriteFailed { error: &error, rows: batch.len(), retry_in: delay }.emit(&ops);
                 sleep(delay).await;
                 delay = (delay * 2).min(retry.max);
             }

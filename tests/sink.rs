@@ -40,6 +40,7 @@ async fn rows_dead_letters_and_positions_are_stored_together() {
         origin: Origin { topic: "t".into(), partition: 0, offset: 1 },
         key: Some(b"k".to_vec()),
         payload: b"{broken".to_vec(),
+        kind: "broken_json",
         reason: "broken JSON envelope: EOF".into(),
     });
     batch.positions = vec![position(0, None, 3)];
@@ -70,7 +71,7 @@ async fn a_batch_for_a_partition_another_worker_advanced_is_refused_whole() {
 }
 
 #[tokio::test]
-async fn writing_an_article_again_updates_it_in_place_and_never_makes_it_its_own_copy() {
+async fn writing_the_same_article_again_leaves_its_row_alone_and_an_edit_updates_it_in_place() {
     let db = TestDb::new().await;
     let sink = db.sink("g").await;
     let mut first = article_batch(&[("a", BODY_A, 0, 0)]);
@@ -79,11 +80,21 @@ async fn writing_an_article_again_updates_it_in_place_and_never_makes_it_its_own
     let mut again = article_batch(&[("a", BODY_A, 0, 0)]);
     again.positions = vec![position(0, Some(1), 1)];
     let report = sink.write_batch(&mut again).await.unwrap();
-    assert_eq!((report.inserted, report.updated), (0, 1));
-    let (revision, duplicate_of): (i32, Option<String>) =
-        sqlx::query_as("SELECT revision, duplicate_of FROM articles WHERE id = 'a'").fetch_one(&db.pool).await.unwrap();
-    assert_eq!(revision, 2);
-    assert_eq!(duplicate_of, None);
+    assert_eq!((report.inserted, report.updated, report.unchanged), (0, 0, 1));
+    let revision_and_copy = || async {
+        sqlx::query_as::<_, (i32, Option<String>)>("SELECT revision, duplicate_of FROM articles WHERE id = 'a'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(revision_and_copy().await, (1, None), "an identical write is no new revision and no self-copy");
+
+    let edited = format!("{BODY_A}\nA correction was appended to this report later that day.");
+    let mut edit = article_batch(&[("a", &edited, 0, 1)]);
+    edit.positions = vec![position(0, Some(1), 2)];
+    let report = sink.write_batch(&mut edit).await.unwrap();
+    assert_eq!((report.inserted, report.updated, report.unchanged), (0, 1, 0));
+    assert_eq!(revision_and_copy().await, (2, None));
 }
 
 #[tokio::test]

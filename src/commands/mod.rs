@@ -1,8 +1,10 @@
 //! One module per subcommand; `main` only parses and dispatches here.
 
+mod dead_letters;
 mod dev_broker;
 mod process;
 mod produce;
+mod replay;
 mod run;
 
 use anyhow::Context;
@@ -26,12 +28,25 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             print!("{}", settings.redacted_toml());
             Ok(())
         }
+        Command::Replay(args) => replay::replay(&settings, &args).await,
+        Command::DeadLetters(command) => dead_letters::execute(&settings, &command).await,
         Command::DevBroker(args) => dev_broker::dev_broker(&args).await,
     }
 }
 
 async fn sink(settings: &Settings) -> anyhow::Result<PgSink> {
     PgSink::connect(&settings.database, &settings.kafka.group_id).await.context("connecting to Postgres")
+}
+
+/// A token cancelled on SIGINT or SIGTERM.
+fn cancel_on_signal() -> tokio_util::sync::CancellationToken {
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        on_signal.cancel();
+    });
+    shutdown
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -1,10 +1,12 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::cli::RunArgs;
+use crate::ops::Ops;
+use crate::ops::server::{self, Served};
 use crate::settings::{Settings, redact_url};
 use crate::worker::{self, StopWhen};
 
@@ -13,12 +15,14 @@ pub async fn run(settings: &Settings, args: &RunArgs) -> anyhow::Result<()> {
     if settings.database.migrate_on_start && !args.no_migrate {
         sink.migrate().await.context("applying migrations")?;
     }
-    let shutdown = CancellationToken::new();
-    let on_signal = shutdown.clone();
-    tokio::spawn(async move {
-        super::shutdown_signal().await;
-        on_signal.cancel();
-    });
+    let shutdown = super::cancel_on_signal();
+    let ops = Arc::new(Ops::default());
+    if !settings.ops.listen.is_empty() {
+        let served = Served { ops: ops.clone(), database: Some(sink.pool().clone()), needs_kafka: true };
+        server::serve(&settings.ops.listen, served, shutdown.clone())
+            .await
+            .with_context(|| format!("listening on {} (ops.listen)", settings.ops.listen))?;
+    }
     info!(
         brokers = %settings.kafka.brokers,
         topics = ?settings.kafka.topics,
@@ -27,7 +31,7 @@ pub async fn run(settings: &Settings, args: &RunArgs) -> anyhow::Result<()> {
         "worker starting"
     );
     let stop = StopWhen { shutdown, idle_for: args.exit_on_idle.map(Duration::from_secs) };
-    let summary = worker::run(settings, sink, stop).await?;
+    let summary = worker::run_observed(settings, sink, stop, ops).await?;
     let stage = |name: &str| summary.stage_times.iter().find(|(n, _)| *n == name).map_or(0.0, |(_, d)| d.as_secs_f64());
     let sink = &summary.sink_times;
     info!(
@@ -35,6 +39,7 @@ pub async fn run(settings: &Settings, args: &RunArgs) -> anyhow::Result<()> {
         batches = summary.batches,
         inserted = summary.inserted,
         updated = summary.updated,
+        unchanged = summary.unchanged,
         exact_duplicates = summary.exact_duplicates,
         near_duplicates = summary.near_duplicates,
         dead_letters = summary.dead_letters,

@@ -41,6 +41,24 @@ pub enum DecodeError {
     BadId,
 }
 
+impl DecodeError {
+    /// A short stable name for the failure: the `kind` of its dead letter and a metrics label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DecodeError::Empty => "empty",
+            DecodeError::TooLarge { .. } => "too_large",
+            DecodeError::InvalidUtf8(_) => "invalid_utf8",
+            DecodeError::BrokenJson(_) => "broken_json",
+            DecodeError::NoBody => "no_body",
+            DecodeError::BothBodies => "both_bodies",
+            DecodeError::BlankBody => "blank_body",
+            DecodeError::BadFetchedAt(_) => "bad_fetched_at",
+            DecodeError::BadPublishedAt(_) => "bad_published_at",
+            DecodeError::BadId => "bad_id",
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct Envelope {
     id: Option<String>,

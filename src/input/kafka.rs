@@ -20,8 +20,9 @@ use std::time::Duration;
 
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::Message;
+use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::runtime::Handle;
@@ -29,6 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
 use crate::article::Origin;
+use crate::ops::{Ops, broker_state_is_up};
 use crate::settings::{KafkaSettings, OffsetReset};
 use crate::sink::{PgSink, TopicPartition};
 
@@ -71,6 +73,13 @@ pub struct ConsumerHandle {
 }
 
 impl ConsumerHandle {
+    /// A handle over a consumer thread that watches `stop` and reads `requests` (or ignores them).
+    pub fn new(stop: Arc<AtomicBool>, thread: JoinHandle<()>, requests: std_mpsc::Sender<ConsumerRequest>) -> Self {
+        ConsumerHandle { stop, thread: Some(thread), requests }
+    }
+}
+
+impl ConsumerHandle {
     /// Asks the thread to leave the group; its revoke handshake still runs.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
@@ -86,6 +95,7 @@ impl ConsumerHandle {
 
 struct IngestContext {
     sink: PgSink,
+    ops: Arc<Ops>,
     runtime: Handle,
     events: mpsc::Sender<ConsumerEvent>,
     reset: OffsetReset,
@@ -94,17 +104,56 @@ struct IngestContext {
 
 impl ClientContext for IngestContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
-        match level {
-            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
-                error!(target: "librdkafka", facility = fac, "{log_message}")
+        log_librdkafka(level, fac, log_message);
+    }
+
+    fn stats(&self, statistics: Statistics) {
+        observe_statistics(&self.ops, &statistics);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        note_client_error(&self.ops, &error, reason);
+    }
+}
+
+/// librdkafka's own log lines, at the matching level.
+pub fn log_librdkafka(level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+    match level {
+        RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
+            error!(target: "librdkafka", facility = fac, "{log_message}")
+        }
+        RDKafkaLogLevel::Warning => warn!(target: "librdkafka", facility = fac, "{log_message}"),
+        RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+            info!(target: "librdkafka", facility = fac, "{log_message}")
+        }
+        RDKafkaLogLevel::Debug => debug!(target: "librdkafka", facility = fac, "{log_message}"),
+    }
+}
+
+/// Broker connectivity for `/readyz`, and each owned partition's broker offsets for the lag gauge.
+fn observe_statistics(ops: &Ops, statistics: &Statistics) {
+    let connected = statistics.brokers.values().any(|broker| broker_state_is_up(&broker.state));
+    ops.readiness.set_kafka_connected(connected);
+    for (topic, stats) in &statistics.topics {
+        for (&number, partition) in &stats.partitions {
+            let owned = TopicPartition::new(topic.as_str(), number);
+            if number < 0 || !ops.metrics.tracks_partition(&owned) {
+                continue;
             }
-            RDKafkaLogLevel::Warning => warn!(target: "librdkafka", facility = fac, "{log_message}"),
-            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
-                info!(target: "librdkafka", facility = fac, "{log_message}")
+            // The last stable offset is where a read_committed consumer (the default) can read to.
+            let end = if partition.ls_offset >= 0 { partition.ls_offset } else { partition.hi_offset };
+            if end >= 0 {
+                ops.metrics.broker_offsets(&owned, partition.lo_offset.max(0), end);
             }
-            RDKafkaLogLevel::Debug => debug!(target: "librdkafka", facility = fac, "{log_message}"),
         }
     }
+}
+
+fn note_client_error(ops: &Ops, error: &KafkaError, reason: &str) {
+    if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+        ops.readiness.set_kafka_connected(false);
+    }
+    error!(%error, reason, "kafka client error");
 }
 
 impl ConsumerContext for IngestContext {
@@ -225,18 +274,27 @@ pub fn consumer_config(settings: &KafkaSettings) -> ClientConfig {
         .set("enable.partition.eof", "false")
         .set("partition.assignment.strategy", "range,roundrobin")
         .set("session.timeout.ms", settings.session_timeout_ms.to_string());
+    if !settings.options.contains_key("statistics.interval.ms") {
+        // Lag and broker connectivity come from librdkafka's statistics.
+        config.set("statistics.interval.ms", DEFAULT_STATISTICS_INTERVAL_MS);
+    }
     config
 }
+
+/// How often librdkafka reports partition offsets and broker states, unless `kafka.options` says.
+const DEFAULT_STATISTICS_INTERVAL_MS: &str = "5000";
 
 /// Starts the consumer thread. Events arrive on `events`; the handle stops it and carries commits.
 pub fn spawn_consumer(
     settings: &KafkaSettings,
     sink: PgSink,
+    ops: Arc<Ops>,
     events: mpsc::Sender<ConsumerEvent>,
 ) -> anyhow::Result<ConsumerHandle> {
     let stop = Arc::new(AtomicBool::new(false));
     let context = IngestContext {
         sink,
+        ops,
         runtime: Handle::current(),
         events: events.clone(),
         reset: settings.auto_offset_reset,

@@ -37,6 +37,10 @@ pub struct Batch {
     pub articles: Vec<(Article, Origin)>,
     pub dead_letters: Vec<DeadLetter>,
     pub positions: Vec<PartitionPosition>,
+    /// Stored dead letters this batch retried into articles: removed in the same transaction.
+    pub retired_dead_letters: Vec<Origin>,
+    /// Message bytes the batch was made from.
+    pub bytes: usize,
 }
 
 impl Batch {

@@ -2,6 +2,7 @@
 //! round trip per row, and the partition positions checked and advanced in the same transaction.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -39,7 +40,14 @@ pub enum SinkError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BatchReport {
     pub inserted: usize,
+    /// Articles already stored whose row changed (a replay after a stage changed, a re-sent edit).
     pub updated: usize,
+    /// Articles already stored exactly as they are now (a replay of the same input): not rewritten.
+    pub unchanged: usize,
+    /// With `reporting_changes`: how many updated rows changed each column.
+    pub changed_columns: Vec<(String, i64)>,
+    /// Dead letters this batch retried successfully and removed.
+    pub retired_dead_letters: usize,
     pub exact_duplicates: usize,
     pub near_duplicates: usize,
     pub new_stories: usize,
@@ -63,6 +71,23 @@ pub struct SinkTimes {
     pub dead_letters: Duration,
     /// Storing the new positions and committing.
     pub commit: Duration,
+}
+
+impl SinkTimes {
+    /// Each step with its name, in transaction order.
+    pub fn steps(&self) -> [(&'static str, Duration); 9] {
+        [
+            ("positions", self.positions),
+            ("exact", self.exact),
+            ("near", self.near),
+            ("stories", self.stories),
+            ("articles", self.articles),
+            ("signatures", self.signatures),
+            ("templates", self.templates),
+            ("dead_letters", self.dead_letters),
+            ("commit", self.commit),
+        ]
+    }
 }
 
 impl std::ops::AddAssign for SinkTimes {
@@ -99,6 +124,10 @@ pub struct PgSink {
     template_rule: Option<TemplateRule>,
     near_rule: NearRule,
     story_rule: StoryRule,
+    /// Roll every transaction back after doing all its work: `replay --dry-run`.
+    dry_run: bool,
+    /// Count, per column, how many updated rows changed it (`replay` reports this).
+    report_changes: bool,
 }
 
 impl PgSink {
@@ -114,6 +143,8 @@ impl PgSink {
             template_rule: None,
             near_rule: NearRule::default(),
             story_rule: StoryRule::default(),
+            dry_run: false,
+            report_changes: false,
         })
     }
 
@@ -132,6 +163,18 @@ impl PgSink {
     /// Count each batch's candidate template lines and learn site templates by `rule`.
     pub fn learning_templates(mut self, rule: TemplateRule) -> Self {
         self.template_rule = Some(rule);
+        self
+    }
+
+    /// Do every batch's work, report it, and roll it back: nothing is stored.
+    pub fn rolling_back(mut self) -> Self {
+        self.dry_run = true;
+        self
+    }
+
+    /// Report which columns each batch's updates changed (`BatchReport::changed_columns`).
+    pub fn reporting_changes(mut self) -> Self {
+        self.report_changes = true;
         self
     }
 
@@ -192,25 +235,40 @@ impl PgSink {
         let new_stories = assign_stories(&mut tx, &mut batch.articles, &self.story_rule).await?;
         times.stories = laps.lap();
         let written = last_write_per_id(&batch.articles);
-        let inserted_ids = upsert_articles(&mut tx, &written).await?;
-        write_entities_and_quotes(&mut tx, &written).await?;
+        let rows = ArticleColumns::from_articles(&written);
+        let changed_columns =
+            if self.report_changes { count_changed_columns(&mut tx, &rows).await? } else { Vec::new() };
+        let (inserted_ids, updated_ids) = upsert_articles(&mut tx, &rows).await?;
+        let rewritten: Vec<&str> = inserted_ids.iter().chain(&updated_ids).map(String::as_str).collect();
+        write_entities_and_quotes(&mut tx, &rewritten).await?;
         times.articles = laps.lap();
         store_signatures(&mut tx, &written, &batch.articles).await?;
         times.signatures = laps.lap();
         let learned_templates = match &self.template_rule {
-            Some(rule) => record_sightings(&mut tx, &written, &inserted_ids, rule).await?,
+            Some(rule) => {
+                let inserted: HashSet<String> = inserted_ids.iter().cloned().collect();
+                record_sightings(&mut tx, &written, &inserted, rule).await?
+            }
             None => Vec::new(),
         };
         times.templates = laps.lap();
         let dead_letters = insert_dead_letters(&mut tx, batch).await?;
+        let retired_dead_letters = retire_dead_letters(&mut tx, &batch.retired_dead_letters).await?;
         times.dead_letters = laps.lap();
         self.store_positions(&mut tx, &batch.positions).await?;
-        tx.commit().await?;
+        if self.dry_run {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
         times.commit = laps.lap();
-        let inserted = inserted_ids.len();
+        let (inserted, updated) = (inserted_ids.len(), updated_ids.len());
         Ok(BatchReport {
             inserted,
-            updated: written.len() - inserted,
+            updated,
+            unchanged: written.len() - inserted - updated,
+            changed_columns,
+            retired_dead_letters,
             exact_duplicates,
             near_duplicates,
             new_stories,
@@ -226,6 +284,9 @@ impl PgSink {
         tx: &mut Transaction<'_, Postgres>,
         positions: &[PartitionPosition],
     ) -> Result<(), SinkError> {
+        if positions.is_empty() {
+            return Ok(());
+        }
         let partitions: Vec<TopicPartition> = positions.iter().map(|p| p.partition.clone()).collect();
         let (topics, numbers) = split_partitions(&partitions);
         let rows = sqlx::query(
@@ -261,6 +322,9 @@ impl PgSink {
         tx: &mut Transaction<'_, Postgres>,
         positions: &[PartitionPosition],
     ) -> Result<(), SinkError> {
+        if positions.is_empty() {
+            return Ok(());
+        }
         let topics: Vec<&str> = positions.iter().map(|p| p.partition.topic.as_str()).collect();
         let numbers: Vec<i32> = positions.iter().map(|p| p.partition.partition).collect();
         let next: Vec<i64> = positions.iter().map(|p| p.next).collect();
@@ -334,60 +398,42 @@ fn last_write_per_id(articles: &[(Article, Origin)]) -> Vec<&(Article, Origin)> 
     kept
 }
 
-/// Inserts or updates the articles in one statement; returns the ids that were new.
+/// Inserts new articles and rewrites those whose row would change, in one statement; a row
+/// that would come out the same is left alone (no new row version, no revision). Returns the ids
+/// inserted and the ids updated.
 async fn upsert_articles(
     tx: &mut Transaction<'_, Postgres>,
-    articles: &[&(Article, Origin)],
-) -> Result<HashSet<String>, SinkError> {
-    if articles.is_empty() {
-        return Ok(HashSet::new());
+    rows: &ArticleColumns<'_>,
+) -> Result<(Vec<String>, Vec<String>), SinkError> {
+    if rows.id.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
     }
-    let rows = ArticleColumns::from_articles(articles);
-    let outcomes: Vec<(String, bool)> = sqlx::query_as(UPSERT_ARTICLES)
-        .bind(&rows.id)
-        .bind(&rows.url)
-        .bind(&rows.source)
-        .bind(&rows.title)
-        .bind(&rows.body)
-        .bind(&rows.removed)
-        .bind(&rows.published_date)
-        .bind(&rows.published_at)
-        .bind(&rows.authors)
-        .bind(&rows.agency)
-        .bind(&rows.dateline)
-        .bind(&rows.language)
-        .bind(&rows.word_count)
-        .bind(&rows.entities)
-        .bind(&rows.quotes)
-        .bind(&rows.keywords)
-        .bind(&rows.content_hash)
-        .bind(&rows.duplicate_of)
-        .bind(&rows.duplicate_kind)
-        .bind(&rows.similarity)
-        .bind(&rows.story_id)
-        .bind(&rows.fetched_at)
-        .bind(&rows.kafka_topic)
-        .bind(&rows.kafka_partition)
-        .bind(&rows.kafka_offset)
-        .fetch_all(&mut **tx)
-        .await?;
-    Ok(outcomes.into_iter().filter(|(_, inserted)| *inserted).map(|(id, _)| id).collect())
+    let outcomes: Vec<(String, bool)> = rows.bind(sqlx::query_as(&UPSERT_ARTICLES)).fetch_all(&mut **tx).await?;
+    let (inserted, updated): (Vec<_>, Vec<_>) = outcomes.into_iter().partition(|(_, inserted)| *inserted);
+    Ok((inserted.into_iter().map(|(id, _)| id).collect(), updated.into_iter().map(|(id, _)| id).collect()))
 }
 
-/// Rewrites the article_entities and article_quotes rows of the written articles from the JSON just
-/// stored, in set-based statements (no per-row round trips).
-async fn write_entities_and_quotes(
+/// How many of the batch's already-stored articles would change each column.
+async fn count_changed_columns(
     tx: &mut Transaction<'_, Postgres>,
-    articles: &[&(Article, Origin)],
-) -> Result<(), SinkError> {
-    if articles.is_empty() {
+    rows: &ArticleColumns<'_>,
+) -> Result<Vec<(String, i64)>, SinkError> {
+    if rows.id.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(rows.bind(sqlx::query_as(&COUNT_CHANGED_COLUMNS)).fetch_all(&mut **tx).await?)
+}
+
+/// Rewrites the article_entities and article_quotes rows of the articles just inserted or updated from the JSON just
+/// stored, in set-based statements (no per-row round trips).
+async fn write_entities_and_quotes(tx: &mut Transaction<'_, Postgres>, ids: &[&str]) -> Result<(), SinkError> {
+    if ids.is_empty() {
         return Ok(());
     }
-    let ids: Vec<&str> = articles.iter().map(|(a, _)| a.id.as_str()).collect();
-    sqlx::query("DELETE FROM article_entities WHERE article_id = ANY($1)").bind(&ids).execute(&mut **tx).await?;
-    sqlx::query("DELETE FROM article_quotes WHERE article_id = ANY($1)").bind(&ids).execute(&mut **tx).await?;
-    sqlx::query(INSERT_ENTITIES).bind(&ids).execute(&mut **tx).await?;
-    sqlx::query(INSERT_QUOTES).bind(&ids).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM article_entities WHERE article_id = ANY($1)").bind(ids).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM article_quotes WHERE article_id = ANY($1)").bind(ids).execute(&mut **tx).await?;
+    sqlx::query(INSERT_ENTITIES).bind(ids).execute(&mut **tx).await?;
+    sqlx::query(INSERT_QUOTES).bind(ids).execute(&mut **tx).await?;
     Ok(())
 }
 
@@ -410,34 +456,79 @@ FROM articles a
 CROSS JOIN LATERAL jsonb_array_elements(a.quotes) WITH ORDINALITY AS q(value, ordinal)
 WHERE a.id = ANY($1)";
 
-const UPSERT_ARTICLES: &str = "
-INSERT INTO articles (id, url, source, title, body, removed, published_date, published_at, authors,
-    agency, dateline, language, word_count, entities, quotes, keywords, content_hash, duplicate_of,
-    duplicate_kind, similarity, story_id, fetched_at, kafka_topic, kafka_partition, kafka_offset)
+/// The batch's rows, from one array per column (`ArticleColumns::bind` binds $1…$25 in this order).
+const BATCH_ROWS: &str = "
 SELECT r.id, r.url, r.source, r.title, r.body, r.removed, r.published_date, r.published_at,
-    ARRAY(SELECT jsonb_array_elements_text(r.authors)), r.agency, r.dateline, r.language, r.word_count,
-    r.entities, r.quotes, ARRAY(SELECT jsonb_array_elements_text(r.keywords)), r.content_hash,
-    r.duplicate_of, r.duplicate_kind, r.similarity, r.story_id, r.fetched_at, r.kafka_topic,
-    r.kafka_partition, r.kafka_offset
+    ARRAY(SELECT jsonb_array_elements_text(r.authors)) AS authors, r.agency, r.dateline, r.language,
+    r.word_count, r.entities, r.quotes, ARRAY(SELECT jsonb_array_elements_text(r.keywords)) AS keywords,
+    r.content_hash, r.duplicate_of, r.duplicate_kind, r.similarity, r.story_id, r.fetched_at,
+    r.kafka_topic, r.kafka_partition, r.kafka_offset
 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::date[],
     $8::timestamptz[], $9::jsonb[], $10::text[], $11::text[], $12::text[], $13::int[], $14::jsonb[],
     $15::jsonb[], $16::jsonb[], $17::text[], $18::text[], $19::text[], $20::real[], $21::text[],
     $22::timestamptz[], $23::text[], $24::int[], $25::bigint[])
     AS r(id, url, source, title, body, removed, published_date, published_at, authors, agency, dateline,
     language, word_count, entities, quotes, keywords, content_hash, duplicate_of, duplicate_kind,
-    similarity, story_id, fetched_at, kafka_topic, kafka_partition, kafka_offset)
-ON CONFLICT (id) DO UPDATE SET
-    url = EXCLUDED.url, source = EXCLUDED.source, title = EXCLUDED.title, body = EXCLUDED.body,
-    removed = EXCLUDED.removed, published_date = EXCLUDED.published_date,
-    published_at = EXCLUDED.published_at, authors = EXCLUDED.authors, agency = EXCLUDED.agency,
-    dateline = EXCLUDED.dateline, language = EXCLUDED.language, word_count = EXCLUDED.word_count,
-    entities = EXCLUDED.entities, quotes = EXCLUDED.quotes, keywords = EXCLUDED.keywords,
-    content_hash = EXCLUDED.content_hash, duplicate_of = EXCLUDED.duplicate_of,
-    duplicate_kind = EXCLUDED.duplicate_kind, similarity = EXCLUDED.similarity,
-    story_id = EXCLUDED.story_id, fetched_at = EXCLUDED.fetched_at, kafka_topic = EXCLUDED.kafka_topic,
-    kafka_partition = EXCLUDED.kafka_partition, kafka_offset = EXCLUDED.kafka_offset,
-    revision = articles.revision + 1, updated_at = now()
-RETURNING id, (xmax = 0)";
+    similarity, story_id, fetched_at, kafka_topic, kafka_partition, kafka_offset)";
+
+/// Every stored column of an article, in `BATCH_ROWS` order (revision and timestamps aside).
+const ARTICLE_COLUMNS: [&str; 25] = [
+    "id",
+    "url",
+    "source",
+    "title",
+    "body",
+    "removed",
+    "published_date",
+    "published_at",
+    "authors",
+    "agency",
+    "dateline",
+    "language",
+    "word_count",
+    "entities",
+    "quotes",
+    "keywords",
+    "content_hash",
+    "duplicate_of",
+    "duplicate_kind",
+    "similarity",
+    "story_id",
+    "fetched_at",
+    "kafka_topic",
+    "kafka_partition",
+    "kafka_offset",
+];
+
+static UPSERT_ARTICLES: LazyLock<String> = LazyLock::new(|| {
+    let columns = ARTICLE_COLUMNS.join(", ");
+    let updatable = &ARTICLE_COLUMNS[1..];
+    let set: Vec<String> = updatable.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();
+    let old: Vec<String> = updatable.iter().map(|c| format!("articles.{c}")).collect();
+    let new: Vec<String> = updatable.iter().map(|c| format!("EXCLUDED.{c}")).collect();
+    format!(
+        "INSERT INTO articles ({columns}) {BATCH_ROWS}
+         ON CONFLICT (id) DO UPDATE SET {}, revision = articles.revision + 1, updated_at = now()
+         WHERE ({}) IS DISTINCT FROM ({})
+         RETURNING id, (xmax = 0)",
+        set.join(", "),
+        old.join(", "),
+        new.join(", "),
+    )
+});
+
+static COUNT_CHANGED_COLUMNS: LazyLock<String> = LazyLock::new(|| {
+    let checks: Vec<String> =
+        ARTICLE_COLUMNS[1..].iter().map(|c| format!("('{c}', a.{c} IS DISTINCT FROM r.{c})")).collect();
+    format!(
+        "SELECT c.name, count(*) FROM ({BATCH_ROWS}) r
+         JOIN articles a ON a.id = r.id
+         CROSS JOIN LATERAL (VALUES {}) AS c(name, changed)
+         WHERE c.changed
+         GROUP BY c.name ORDER BY c.name",
+        checks.join(", ")
+    )
+});
 
 /// The batch as one array per column, the form UNNEST takes. Borrowed from the articles, and the
 /// JSON columns serialised straight into the bind buffer: no copy of a body, no `Value` tree.
@@ -471,6 +562,39 @@ struct ArticleColumns<'a> {
 }
 
 impl<'a> ArticleColumns<'a> {
+    /// Binds the columns as $1…$25, in `BATCH_ROWS` order.
+    fn bind<'q, O>(
+        &'q self,
+        query: sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments> {
+        query
+            .bind(&self.id)
+            .bind(&self.url)
+            .bind(&self.source)
+            .bind(&self.title)
+            .bind(&self.body)
+            .bind(&self.removed)
+            .bind(&self.published_date)
+            .bind(&self.published_at)
+            .bind(&self.authors)
+            .bind(&self.agency)
+            .bind(&self.dateline)
+            .bind(&self.language)
+            .bind(&self.word_count)
+            .bind(&self.entities)
+            .bind(&self.quotes)
+            .bind(&self.keywords)
+            .bind(&self.content_hash)
+            .bind(&self.duplicate_of)
+            .bind(&self.duplicate_kind)
+            .bind(&self.similarity)
+            .bind(&self.story_id)
+            .bind(&self.fetched_at)
+            .bind(&self.kafka_topic)
+            .bind(&self.kafka_partition)
+            .bind(&self.kafka_offset)
+    }
+
     fn from_articles(articles: &[&'a (Article, Origin)]) -> Self {
         let mut c = ArticleColumns::default();
         for (a, origin) in articles.iter().map(|pair| (&pair.0, &pair.1)) {
@@ -521,18 +645,42 @@ async fn insert_dead_letters(tx: &mut Transaction<'_, Postgres>, batch: &Batch) 
     let offsets: Vec<i64> = dead.iter().map(|d| d.origin.offset).collect();
     let keys: Vec<Option<&[u8]>> = dead.iter().map(|d| d.key.as_deref()).collect();
     let payloads: Vec<&[u8]> = dead.iter().map(|d| d.payload.as_slice()).collect();
+    let kinds: Vec<&str> = dead.iter().map(|d| d.kind).collect();
     let reasons: Vec<&str> = dead.iter().map(|d| d.reason.as_str()).collect();
     let result = sqlx::query(
-        "INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, key, payload, reason)
-         SELECT * FROM UNNEST($1::text[], $2::int[], $3::bigint[], $4::bytea[], $5::bytea[], $6::text[])
-         ON CONFLICT (topic, kafka_partition, kafka_offset) DO UPDATE SET reason = EXCLUDED.reason",
+        "INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, key, payload, kind, reason)
+         SELECT * FROM UNNEST($1::text[], $2::int[], $3::bigint[], $4::bytea[], $5::bytea[], $6::text[], $7::text[])
+         ON CONFLICT (topic, kafka_partition, kafka_offset)
+         DO UPDATE SET kind = EXCLUDED.kind, reason = EXCLUDED.reason, created_at = now()",
     )
     .bind(&topics)
     .bind(&partitions)
     .bind(&offsets)
     .bind(&keys)
     .bind(&payloads)
+    .bind(&kinds)
     .bind(&reasons)
+    .execute(&mut **tx)
+    .await?;
+    Ok(result.rows_affected() as usize)
+}
+
+/// Removes the dead letters a retry turned into articles (or into dead letters again: those are
+/// rewritten by `insert_dead_letters`, so only the ones now stored as articles are passed here).
+async fn retire_dead_letters(tx: &mut Transaction<'_, Postgres>, origins: &[Origin]) -> Result<usize, SinkError> {
+    if origins.is_empty() {
+        return Ok(0);
+    }
+    let topics: Vec<&str> = origins.iter().map(|o| o.topic.as_str()).collect();
+    let partitions: Vec<i32> = origins.iter().map(|o| o.partition).collect();
+    let offsets: Vec<i64> = origins.iter().map(|o| o.offset).collect();
+    let result = sqlx::query(
+        "DELETE FROM dead_letters d USING UNNEST($1::text[], $2::int[], $3::bigint[]) AS r(t, p, o)
+         WHERE d.topic = r.t AND d.kafka_partition = r.p AND d.kafka_offset = r.o",
+    )
+    .bind(&topics)
+    .bind(&partitions)
+    .bind(&offsets)
     .execute(&mut **tx)
     .await?;
     Ok(result.rows_affected() as usize)

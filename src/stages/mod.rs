@@ -14,6 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::histogram::Histogram;
+
 use crate::article::{Article, RawArticle};
 use clean::templates::SiteTemplates;
 
@@ -26,28 +28,52 @@ pub trait Stage: Send + Sync {
 /// The stages in flow order: clean → dedup (content hash) → metadata, each with the time spent in
 /// it so far (summed over the threads that share the pipeline).
 pub struct Pipeline {
-    stages: Vec<(Box<dyn Stage>, AtomicU64)>,
+    stages: Vec<StageSlot>,
+}
+
+struct StageSlot {
+    stage: Box<dyn Stage>,
+    nanos: AtomicU64,
+    /// Where each article's time in the stage is observed, when metrics are on.
+    histogram: Option<Histogram>,
 }
 
 impl Default for Pipeline {
     fn default() -> Self {
         let stages: Vec<Box<dyn Stage>> =
             vec![Box::new(clean::Cleaner), Box::new(dedup::ContentHasher), Box::new(metadata::MetadataExtractor)];
-        Pipeline { stages: stages.into_iter().map(|stage| (stage, AtomicU64::new(0))).collect() }
+        Pipeline {
+            stages: stages
+                .into_iter()
+                .map(|stage| StageSlot { stage, nanos: AtomicU64::new(0), histogram: None })
+                .collect(),
+        }
     }
 }
 
 impl Pipeline {
+    /// Also observes each article's time in each stage in the histogram `histogram_for(stage name)`.
+    pub fn observed(mut self, histogram_for: impl Fn(&'static str) -> Histogram) -> Self {
+        for slot in &mut self.stages {
+            slot.histogram = Some(histogram_for(slot.stage.name()));
+        }
+        self
+    }
+
     /// Runs every stage. A panic inside a stage is a bug, but it must not take the worker or the
     /// partition down: it becomes an error the caller turns into a dead letter. `site_templates`
     /// are the lines learned so far as the article's site's templates.
     pub fn run(&self, raw: RawArticle, site_templates: Option<Arc<SiteTemplates>>) -> Result<Article, String> {
         let mut article = Article::from_raw(raw);
         article.input.site_templates = site_templates;
-        for (stage, nanos) in &self.stages {
+        for StageSlot { stage, nanos, histogram } in &self.stages {
             let started = Instant::now();
             let applied = catch_unwind(AssertUnwindSafe(|| stage.apply(&mut article)));
-            nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            let took = started.elapsed();
+            nanos.fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
+            if let Some(histogram) = histogram {
+                histogram.observe(took.as_secs_f64());
+            }
             applied.map_err(|panic| {
                 let message = panic
                     .downcast_ref::<&str>()
@@ -64,7 +90,7 @@ impl Pipeline {
     pub fn stage_times(&self) -> Vec<(&'static str, Duration)> {
         self.stages
             .iter()
-            .map(|(stage, nanos)| (stage.name(), Duration::from_nanos(nanos.load(Ordering::Relaxed))))
+            .map(|slot| (slot.stage.name(), Duration::from_nanos(slot.nanos.load(Ordering::Relaxed))))
             .collect()
     }
 }

@@ -48,6 +48,29 @@ impl TestDb {
         PgSink::connect(&settings_for(&self.url, "unused", &["unused"]).database, group).await.unwrap()
     }
 
+    /// Counts every committed attempt to write each article id, identical rewrites included (an
+    /// upsert that changes nothing leaves `revision` alone, but a BEFORE INSERT trigger still fires
+    /// for it): the detector for a message written twice. Read with `max_write_attempts`.
+    pub async fn record_write_attempts(&self) {
+        for statement in [
+            "CREATE TABLE write_attempts (id text PRIMARY KEY, attempts integer NOT NULL)",
+            "CREATE FUNCTION count_write_attempt() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 INSERT INTO write_attempts VALUES (NEW.id, 1)
+                 ON CONFLICT (id) DO UPDATE SET attempts = write_attempts.attempts + 1;
+                 RETURN NEW;
+             END $$",
+            "CREATE TRIGGER count_write_attempts BEFORE INSERT ON articles
+             FOR EACH ROW EXECUTE FUNCTION count_write_attempt()",
+        ] {
+            sqlx::query(statement).execute(&self.pool).await.unwrap();
+        }
+    }
+
+    pub async fn max_write_attempts(&self) -> i64 {
+        self.count("SELECT coalesce(max(attempts), 0)::bigint FROM write_attempts").await
+    }
+
     pub async fn count(&self, sql: &str) -> i64 {
         sqlx::query_scalar(sql).fetch_one(&self.pool).await.unwrap()
     }
@@ -165,4 +188,60 @@ pub fn distinct_story(seed: u64, words: usize) -> String {
         }
     }
     out
+}
+
+/// A TCP proxy in front of Postgres that a test can stop (the listener closes and every open
+/// connection is cut, as when the server goes away) and resume on the same port.
+pub struct PgProxy {
+    port: u16,
+    upstream: String,
+    tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl PgProxy {
+    pub async fn start() -> PgProxy {
+        let admin = url::Url::parse(&admin_url()).unwrap();
+        let upstream = format!("{}:{}", admin.host_str().unwrap_or("127.0.0.1"), admin.port().unwrap_or(5432));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let proxy = PgProxy { port, upstream, tasks: Default::default() };
+        proxy.accept_on(listener);
+        proxy
+    }
+
+    /// `database_url` with its host and port replaced by the proxy's.
+    pub fn url_for(&self, database_url: &str) -> String {
+        let mut url = url::Url::parse(database_url).unwrap();
+        url.set_host(Some("127.0.0.1")).unwrap();
+        url.set_port(Some(self.port)).unwrap();
+        url.to_string()
+    }
+
+    pub async fn stop(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    pub async fn resume(&self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
+        self.accept_on(listener);
+    }
+
+    fn accept_on(&self, listener: tokio::net::TcpListener) {
+        let (upstream, tasks) = (self.upstream.clone(), self.tasks.clone());
+        let accepting = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                let connection = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                tasks.lock().unwrap().push(connection);
+            }
+        });
+        self.tasks.lock().unwrap().push(accepting);
+    }
 }

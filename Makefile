@@ -12,6 +12,9 @@ VENV         := $(TOOLS_DIR)/venv
 KAFKA_PYTHON := $(VENV)/bin/python
 EVAL_VENV    := $(TOOLS_DIR)/eval-venv
 EVAL_PYTHON  := $(EVAL_VENV)/bin/python
+# Validators for deploy/: Compose 1.29 needs jsonschema < 4, kubernetes-validate >= 4, so two venvs.
+COMPOSE_VENV := $(TOOLS_DIR)/compose-venv
+DEPLOY_VENV  := $(TOOLS_DIR)/deploy-venv
 SHARED       ?= $(CURDIR)/../shared
 # make bench N=1000000
 N            ?= 100000
@@ -19,7 +22,7 @@ CORPUS       := $(SHARED)/corpus/wcxb-dev
 
 export TANSU_BIN KAFKA_PYTHON
 
-.PHONY: help build test bench bench-stages lint demo eval-clean eval-dedup eval-meta gazetteer train-cleaner tansu venv eval-venv postgres clean
+.PHONY: help build test deploy-check bench bench-stages lint demo eval-clean eval-dedup eval-meta gazetteer train-cleaner tansu venv eval-venv postgres clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -27,8 +30,24 @@ help: ## list the targets
 build: ## build the binary
 	$(CARGO) build --locked
 
-test: tansu venv ## every test: units, Postgres, mock cluster, end to end on Tansu with kafka-python; benches once
+test: tansu venv deploy-check ## every test: units, Postgres, mock cluster, end to end on Tansu with kafka-python; benches once
 	DATABASE_URL="$$(scripts/ensure-postgres.sh)" $(CARGO) test --locked --features e2e --all-targets
+
+deploy-check: $(COMPOSE_VENV)/bin/docker-compose $(DEPLOY_VENV)/bin/kubernetes-validate ## validate deploy/ offline: compose config, Kubernetes schemas, hadolint, systemd-analyze
+	POSTGRES_PASSWORD=validation-only $(COMPOSE_VENV)/bin/docker-compose -f deploy/compose/docker-compose.yml config --quiet
+	$(DEPLOY_VENV)/bin/kubernetes-validate --strict --kubernetes-version 1.31.0 deploy/kubernetes/*.yaml
+	$(DEPLOY_VENV)/bin/hadolint deploy/Dockerfile
+	deploy/check/systemd-unit.sh
+
+$(COMPOSE_VENV)/bin/docker-compose: deploy/check/compose-requirements.txt
+	python3 -m venv $(COMPOSE_VENV)
+	$(COMPOSE_VENV)/bin/pip install --quiet -r deploy/check/compose-requirements.txt
+	touch $@
+
+$(DEPLOY_VENV)/bin/kubernetes-validate: deploy/check/requirements.txt
+	python3 -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/pip install --quiet -r deploy/check/requirements.txt
+	touch $@
 
 bench: tansu ## end to end: N articles (default 100000) through Tansu, the worker and Postgres, beside a COPY ceiling
 	DATABASE_URL="$$(scripts/ensure-postgres.sh)" $(CARGO) bench --locked --bench e2e -- --articles $(N) --corpus $(CORPUS)

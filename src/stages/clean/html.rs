@@ -160,7 +160,11 @@ static CONTENT_ROOTS: LazyLock<Matcher> =
 const READABILITY_MAX_DEPTH: usize = 256;
 const READABILITY_MAX_BYTES: usize = 4 << 20;
 
+/// Chromium's bound on parser nesting (see `nesting`).
+const MAX_PARSE_DEPTH: usize = 512;
+
 pub fn extract(page: &str) -> Extracted {
+    let page = &*super::nesting::cap_nesting(page, MAX_PARSE_DEPTH);
     let document = Document::from(page);
     let blocks = block_text(&document.tree, main_content_root(&document));
     let meta = html_meta::read(&document);

@@ -10,6 +10,7 @@
 pub mod features;
 mod html;
 pub mod model;
+mod nesting;
 pub mod templates;
 
 use foldhash::{HashSet, HashSetExt};

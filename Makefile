@@ -22,7 +22,7 @@ CORPUS       := $(SHARED)/corpus/wcxb-dev
 
 export TANSU_BIN KAFKA_PYTHON
 
-.PHONY: help build test deploy-check bench bench-stages lint demo eval-clean eval-dedup eval-meta gazetteer train-cleaner tansu venv eval-venv postgres clean
+.PHONY: help build test soak deploy-check bench bench-stages lint demo eval-clean eval-dedup eval-meta gazetteer train-cleaner tansu venv eval-venv postgres clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ build: ## build the binary
 
 test: tansu venv deploy-check ## every test: units, Postgres, mock cluster, end to end on Tansu with kafka-python; benches once
 	DATABASE_URL="$$(scripts/ensure-postgres.sh)" $(CARGO) test --locked --features e2e --all-targets
+
+soak: ## the long fault tests: a rebalance storm over 50,000 messages on 8 partitions
+	DATABASE_URL="$$(scripts/ensure-postgres.sh)" $(CARGO) test --locked --release --test faults -- --ignored --nocapture
 
 deploy-check: $(COMPOSE_VENV)/bin/docker-compose $(DEPLOY_VENV)/bin/kubernetes-validate ## validate deploy/ offline: compose config, Kubernetes schemas, hadolint, systemd-analyze
 	POSTGRES_PASSWORD=validation-only $(COMPOSE_VENV)/bin/docker-compose -f deploy/compose/docker-compose.yml config --quiet

@@ -12,7 +12,7 @@ use article_ingest::ops::Ops;
 use article_ingest::ops::server::{self, Served};
 use article_ingest::settings::Settings;
 use article_ingest::worker::{self, RunSummary, StopWhen};
-use common::{PgProxy, TestDb, eventually, settings_for};
+use common::{PgProxy, TestDb, eventually, http_get, settings_for};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
@@ -184,22 +184,6 @@ fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|line| line.strip_prefix(series)?.trim().split(' ').next()?.parse().ok())
 }
 
-async fn get(url: &str) -> (u16, String) {
-    let url = url.strip_prefix("http://").unwrap();
-    let (host, path) = url.split_once('/').unwrap();
-    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    stream
-        .write_all(format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, body)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_the_run_and_lag_falls_to_zero() {
     let cluster = mock_cluster(2);
@@ -219,8 +203,10 @@ async fn metrics_count_the_run_and_lag_falls_to_zero() {
 
     let consumed = r#"article_ingest_messages_consumed_total{topic="articles"}"#;
     assert!(
-        eventually(Duration::from_secs(60), || async { sample(&get(&metrics_url).await.1, consumed) == Some(101.0) })
-            .await
+        eventually(Duration::from_secs(60), || async {
+            sample(&http_get(&metrics_url).await.1, consumed) == Some(101.0)
+        })
+        .await
     );
     let lag_is_zero = |text: &str| {
         (0..2).all(|p| {
@@ -228,23 +214,25 @@ async fn metrics_count_the_run_and_lag_falls_to_zero() {
         })
     };
     assert!(
-        eventually(Duration::from_secs(30), || async { lag_is_zero(&get(&metrics_url).await.1) }).await,
+        eventually(Duration::from_secs(30), || async { lag_is_zero(&http_get(&metrics_url).await.1) }).await,
         "lag falls to 0: {}",
-        get(&metrics_url).await.1
+        http_get(&metrics_url).await.1
     );
-    let text = get(&metrics_url).await.1;
+    let text = http_get(&metrics_url).await.1;
     assert_eq!(sample(&text, r#"article_ingest_articles_written_total{outcome="inserted"}"#), Some(100.0));
     assert_eq!(sample(&text, r#"article_ingest_dead_letters_total{kind="broken_json"}"#), Some(1.0));
     assert!(sample(&text, r#"article_ingest_stage_seconds_count{stage="clean"}"#) == Some(100.0), "{text}");
     assert!(sample(&text, "article_ingest_sink_seconds_count").unwrap() >= 5.0, "{text}");
-    assert_eq!(get(&format!("http://{address}/healthz")).await.0, 200);
-    assert_eq!(get(&format!("http://{address}/readyz")).await.0, 200);
+    assert_eq!(http_get(&format!("http://{address}/healthz")).await.0, 200);
+    assert_eq!(http_get(&format!("http://{address}/readyz")).await.0, 200);
 
     // More input moves the counters on.
     produce_at(&brokers, 100, 10, DAY_TWO_MS).await;
     assert!(
-        eventually(Duration::from_secs(60), || async { sample(&get(&metrics_url).await.1, consumed) == Some(111.0) })
-            .await
+        eventually(Duration::from_secs(60), || async {
+            sample(&http_get(&metrics_url).await.1, consumed) == Some(111.0)
+        })
+        .await
     );
     stop_worker(shutdown, running).await;
     stop_serving.cancel();
@@ -263,19 +251,19 @@ async fn readyz_is_503_while_postgres_is_unreachable_and_200_when_it_is_back() {
     let served = Served { ops: ops.clone(), database: Some(sink.pool().clone()), needs_kafka: true };
     let address = server::serve("127.0.0.1:0", served, CancellationToken::new()).await.unwrap();
     let readyz = format!("http://{address}/readyz");
-    assert_eq!(get(&readyz).await.0, 503, "not ready before the group assigns partitions");
+    assert_eq!(http_get(&readyz).await.0, 503, "not ready before the group assigns partitions");
     let (shutdown, running) = spawn_worker(&settings, sink, ops);
     produce_at(&brokers, 0, 10, DAY_ONE_MS).await;
-    assert!(eventually(Duration::from_secs(30), || async { get(&readyz).await.0 == 200 }).await);
+    assert!(eventually(Duration::from_secs(30), || async { http_get(&readyz).await.0 == 200 }).await);
 
     proxy.stop().await;
-    let (status, body) = get(&readyz).await;
+    let (status, body) = http_get(&readyz).await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("postgres"), "{body}");
     produce_at(&brokers, 10, 10, DAY_ONE_MS).await;
 
     proxy.resume().await;
-    assert!(eventually(Duration::from_secs(30), || async { get(&readyz).await.0 == 200 }).await);
+    assert!(eventually(Duration::from_secs(30), || async { http_get(&readyz).await.0 == 200 }).await);
     assert!(
         eventually(Duration::from_secs(60), || async { db.count("SELECT count(*) FROM articles").await == 20 }).await
     );

@@ -1,0 +1,219 @@
+//! Faults: Postgres going away, the broker going away, a slow database, a rebalance storm. After
+//! each, every message is stored exactly once: articles = messages, every stored position = the
+//! partition's end, and no article was written twice (`TestDb::record_write_attempts`).
+//!
+//! The 50,000-message storm is `make soak` (`--ignored`); `make test` runs a 5,000-message one.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use article_ingest::ops::Ops;
+use article_ingest::ops::metrics::TopicLabel;
+use article_ingest::ops::server::{self, Served};
+use article_ingest::settings::Settings;
+use article_ingest::sink::PgSink;
+use article_ingest::worker::{self, RunSummary, StopWhen};
+use common::{PgProxy, TestDb, eventually, settings_for};
+use rdkafka::ClientConfig;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{DefaultProducerContext, FutureProducer, FutureRecord};
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const TOPIC: &str = "articles";
+
+fn mock_cluster(brokers: i32, partitions: i32) -> MockCluster<'static, DefaultProducerContext> {
+    let cluster = MockCluster::new(brokers).unwrap();
+    cluster.create_topic(TOPIC, partitions, 1).unwrap();
+    cluster
+}
+
+/// `count` distinct short articles, keyed, spread over the partitions by key.
+async fn produce(brokers: &str, count: usize) {
+    let producer: FutureProducer =
+        ClientConfig::new().set("bootstrap.servers", brokers).set("linger.ms", "5").create().unwrap();
+    let sends = (0..count).map(|i| {
+        let producer = producer.clone();
+        async move {
+            let (key, value) = (format!("a-{i}"), format!("Report {i}\n{}", common::distinct_story(i as u64, 40)));
+            producer.send(FutureRecord::to(TOPIC).key(&key).payload(&value), Duration::from_secs(30)).await.unwrap();
+        }
+    });
+    futures_util::future::join_all(sends).await;
+}
+
+struct Running {
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<RunSummary>>,
+}
+
+fn start(settings: &Settings, sink: PgSink, ops: Arc<Ops>) -> Running {
+    let shutdown = CancellationToken::new();
+    let stop = StopWhen { shutdown: shutdown.clone(), idle_for: None };
+    let settings = settings.clone();
+    Running { shutdown, task: tokio::spawn(async move { worker::run_observed(&settings, sink, stop, ops).await }) }
+}
+
+impl Running {
+    async fn stop(self) -> RunSummary {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(60), self.task).await.unwrap().unwrap().unwrap()
+    }
+}
+
+async fn stored_total(db: &TestDb) -> i64 {
+    db.count("SELECT coalesce(sum(next_offset), 0)::bigint FROM kafka_offsets").await
+}
+
+/// Every message stored once: as many articles as messages, positions at the end, no double write.
+async fn assert_exactly_once(db: &TestDb, total: usize) {
+    assert_eq!(db.count("SELECT count(*) FROM articles").await, total as i64, "articles = messages");
+    assert_eq!(stored_total(db).await, total as i64, "every partition stored to its end");
+    assert_eq!(db.max_write_attempts().await, 1, "no article written twice");
+}
+
+fn fast_retries(settings: &mut Settings) {
+    settings.worker.retry_initial_ms = 50;
+    settings.worker.retry_max_ms = 500;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_going_away_mid_run_is_waited_out_and_every_message_lands_exactly_once() {
+    const TOTAL: usize = 2_000;
+    let cluster = mock_cluster(1, 4);
+    let db = TestDb::new().await;
+    db.record_write_attempts().await;
+    let proxy = PgProxy::start().await;
+    let mut settings = settings_for(&proxy.url_for(&db.url), &cluster.bootstrap_servers(), &[TOPIC]);
+    settings.worker.batch_max_rows = 100;
+    fast_retries(&mut settings);
+    produce(&cluster.bootstrap_servers(), TOTAL).await;
+    let ops = Arc::new(Ops::default());
+    let sink = PgSink::connect(&settings.database, &settings.kafka.group_id).await.unwrap();
+    let served = Served { ops: ops.clone(), database: Some(sink.pool().clone()), needs_kafka: true };
+    let address = server::serve("127.0.0.1:0", served, CancellationToken::new()).await.unwrap();
+    let worker = start(&settings, sink, ops.clone());
+
+    assert!(eventually(Duration::from_secs(60), || async { stored_total(&db).await >= 300 }).await);
+    proxy.stop().await;
+    let stored_while_away = stored_total(&db).await;
+    let ready = || async { common::http_get(&format!("http://{address}/readyz")).await.0 };
+    assert!(eventually(Duration::from_secs(10), || async { ready().await == 503 }).await, "not ready while away");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(stored_total(&db).await, stored_while_away, "no position stored without its rows");
+    assert!(ops.metrics.sink_retries.get() > 0, "the batch is retried with backoff");
+
+    proxy.resume().await;
+    assert!(eventually(Duration::from_secs(10), || async { ready().await == 200 }).await, "ready again");
+    assert!(eventually(Duration::from_secs(90), || async { stored_total(&db).await == TOTAL as i64 }).await);
+    worker.stop().await;
+    assert_exactly_once(&db, TOTAL).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broker_going_down_and_up_and_failing_fetches_lose_nothing() {
+    const TOTAL: usize = 2_000;
+    let cluster = mock_cluster(1, 4);
+    let db = TestDb::new().await;
+    db.record_write_attempts().await;
+    let mut settings = settings_for(&db.url, &cluster.bootstrap_servers(), &[TOPIC]);
+    settings.worker.batch_max_rows = 100;
+    produce(&cluster.bootstrap_servers(), TOTAL).await;
+    let worker = start(&settings, db.sink(&settings.kafka.group_id).await, Arc::new(Ops::default()));
+
+    assert!(eventually(Duration::from_secs(60), || async { stored_total(&db).await >= 300 }).await);
+    cluster.broker_down(1).unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    cluster.broker_up(1).unwrap();
+    cluster.request_errors(
+        RDKafkaApiKey::Fetch,
+        &[
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+        ],
+    );
+    assert!(eventually(Duration::from_secs(90), || async { stored_total(&db).await == TOTAL as i64 }).await);
+    worker.stop().await;
+    assert_exactly_once(&db, TOTAL).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_held_by_a_lock_stops_reading_at_the_bound_and_drops_nothing() {
+    const TOTAL: usize = 3_000;
+    let cluster = mock_cluster(1, 2);
+    let db = TestDb::new().await;
+    db.record_write_attempts().await;
+    let mut settings = settings_for(&db.url, &cluster.bootstrap_servers(), &[TOPIC]);
+    settings.worker.batch_max_rows = 50;
+    settings.worker.max_in_flight = 100;
+    let ops = Arc::new(Ops::default());
+    let worker = start(&settings, db.sink(&settings.kafka.group_id).await, ops.clone());
+    // Hold every write: an exclusive lock on articles, as a long migration or a stuck vacuum would.
+    let mut blocker = db.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE articles IN ACCESS EXCLUSIVE MODE").execute(&mut *blocker).await.unwrap();
+    produce(&cluster.bootstrap_servers(), TOTAL).await;
+
+    let consumed = || ops.metrics.messages_consumed.get_or_create(&TopicLabel { topic: TOPIC.into() }).get();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    // In memory at most: the channel, a batch filling, one in the stages, one waiting, one written.
+    let bound = (settings.worker.max_in_flight + 4 * settings.worker.batch_max_rows) as u64;
+    let read_while_locked = consumed();
+    assert!(
+        read_while_locked > 0 && read_while_locked <= bound,
+        "read {read_while_locked} with writes held; bound {bound}"
+    );
+    assert_eq!(stored_total(&db).await, 0);
+
+    blocker.rollback().await.unwrap();
+    assert!(eventually(Duration::from_secs(90), || async { stored_total(&db).await == TOTAL as i64 }).await);
+    worker.stop().await;
+    assert_exactly_once(&db, TOTAL).await;
+}
+
+/// Workers join and leave every `every` while `total` messages over 8 partitions are worked off.
+async fn rebalance_storm(total: usize, every: Duration) {
+    let cluster = mock_cluster(1, 8);
+    let db = TestDb::new().await;
+    db.record_write_attempts().await;
+    let mut settings = settings_for(&db.url, &cluster.bootstrap_servers(), &[TOPIC]);
+    settings.worker.batch_max_rows = 200;
+    let producing = {
+        let brokers = cluster.bootstrap_servers();
+        tokio::spawn(async move { produce(&brokers, total).await })
+    };
+    let mut workers: Vec<Running> = Vec::new();
+    let mut changes = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+    while stored_total(&db).await < total as i64 {
+        assert!(tokio::time::Instant::now() < deadline, "the storm never drained");
+        // Grow to three workers, then alternate: one leaves, one joins.
+        if workers.len() < 3 || changes % 2 == 1 {
+            workers.push(start(&settings, db.sink(&settings.kafka.group_id).await, Arc::new(Ops::default())));
+        } else {
+            workers.remove(changes % workers.len()).stop().await;
+        }
+        changes += 1;
+        tokio::time::sleep(every).await;
+    }
+    producing.await.unwrap();
+    for worker in workers {
+        worker.stop().await;
+    }
+    eprintln!("{total} messages over 8 partitions with {changes} membership changes");
+    assert!(changes >= 4, "the group changed while it worked");
+    assert_exactly_once(&db, total).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebalance_storm_over_5000_messages_stores_each_exactly_once() {
+    rebalance_storm(5_000, Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "soak: make soak"]
+async fn a_rebalance_storm_over_50000_messages_stores_each_exactly_once() {
+    rebalance_storm(50_000, Duration::from_secs(3)).await;
+}

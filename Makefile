@@ -12,6 +12,9 @@ VENV         := $(TOOLS_DIR)/venv
 KAFKA_PYTHON := $(VENV)/bin/python
 EVAL_VENV    := $(TOOLS_DIR)/eval-venv
 EVAL_PYTHON  := $(EVAL_VENV)/bin/python
+CARGO_FUZZ   := $(TOOLS_DIR)/cargo-fuzz/bin/cargo-fuzz
+# make fuzz FUZZ_SECONDS=60
+FUZZ_SECONDS ?= 600
 # Validators for deploy/: Compose 1.29 needs jsonschema < 4, kubernetes-validate >= 4, so two venvs.
 COMPOSE_VENV := $(TOOLS_DIR)/compose-venv
 DEPLOY_VENV  := $(TOOLS_DIR)/deploy-venv
@@ -22,7 +25,7 @@ CORPUS       := $(SHARED)/corpus/wcxb-dev
 
 export TANSU_BIN KAFKA_PYTHON
 
-.PHONY: help build test soak deploy-check bench bench-stages lint demo eval-clean eval-dedup eval-meta gazetteer train-cleaner tansu venv eval-venv postgres clean
+.PHONY: help build test soak fuzz deploy-check bench bench-stages lint demo eval-clean eval-dedup eval-meta gazetteer train-cleaner tansu venv eval-venv postgres clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -35,6 +38,17 @@ test: tansu venv deploy-check ## every test: units, Postgres, mock cluster, end 
 
 soak: ## the long fault tests: a rebalance storm over 50,000 messages on 8 partitions
 	DATABASE_URL="$$(scripts/ensure-postgres.sh)" $(CARGO) test --locked --release --test faults -- --ignored --nocapture
+
+fuzz: $(CARGO_FUZZ) ## libFuzzer on the decoder, the text cleaner and the HTML path, FUZZ_SECONDS each (default 600)
+	# cargo-fuzz needs nightly-only compiler flags; RUSTC_BOOTSTRAP lets the one stable toolchain accept them.
+	for target in decode clean_text html; do \
+		mkdir -p tests/fuzz/corpus/$$target && \
+		RUSTC_BOOTSTRAP=1 $(CARGO_FUZZ) run --fuzz-dir tests/fuzz $$target tests/fuzz/corpus/$$target tests/fixtures/articles \
+			-- -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=4096 || exit 1; \
+	done
+
+$(CARGO_FUZZ):
+	$(CARGO) install cargo-fuzz --version 0.13.2 --locked --root $(TOOLS_DIR)/cargo-fuzz
 
 deploy-check: $(COMPOSE_VENV)/bin/docker-compose $(DEPLOY_VENV)/bin/kubernetes-validate ## validate deploy/ offline: compose config, Kubernetes schemas, hadolint, systemd-analyze
 	POSTGRES_PASSWORD=validation-only $(COMPOSE_VENV)/bin/docker-compose -f deploy/compose/docker-compose.yml config --quiet

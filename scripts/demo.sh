@@ -40,6 +40,8 @@ esac
 echo "== broker ${BROKER:-mock} at $brokers, database article_ingest_demo"
 
 export ARTICLE_INGEST__KAFKA__BROKERS="$brokers" ARTICLE_INGEST__KAFKA__TOPICS="$topic"
+# The demo worker serves /metrics on a free loopback port (a worker may already hold 9464 here).
+export ARTICLE_INGEST__OPS__LISTEN="127.0.0.1:0"
 "$bin" produce tests/fixtures/articles --log-format text 2>/dev/null
 echo "== running the worker until the topic is drained"
 "$bin" run --exit-on-idle 3 --log-format text 2>"$work/worker.log"

@@ -209,11 +209,11 @@ async fn rebalance_storm(total: usize, every: Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebalance_storm_over_5000_messages_stores_each_exactly_once() {
-    rebalance_storm(5_000, Duration::from_secs(2)).await;
+    rebalance_storm(5_000, Duration::from_secs(4)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "soak: make soak"]
 async fn a_rebalance_storm_over_50000_messages_stores_each_exactly_once() {
-    rebalance_storm(50_000, Duration::from_secs(3)).await;
+    rebalance_storm(50_000, Duration::from_secs(4)).await;
 }

@@ -273,6 +273,8 @@ fn spawn_worker(database_url: &str, brokers: &str, log: &Path) -> anyhow::Result
         .args(["run", "--log-format", "json"])
         .env("DATABASE_URL", database_url)
         .env("ARTICLE_INGEST__KAFKA__BROKERS", brokers)
+        // Any free port: several benchmark workers (or a worker already running here) must not clash.
+        .env("ARTICLE_INGEST__OPS__LISTEN", "127.0.0.1:0")
         .env("ARTICLE_INGEST__KAFKA__TOPICS", TOPIC)
         .env("ARTICLE_INGEST__KAFKA__GROUP_ID", GROUP)
         .env("RUST_LOG", "info,librdkafka=warn")

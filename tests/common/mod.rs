@@ -153,6 +153,8 @@ pub fn spawn_worker(db: &TestDb, brokers: &str, topic: &str, extra: &[(&str, &st
         .env("ARTICLE_INGEST__KAFKA__BROKERS", brokers)
         .env("ARTICLE_INGEST__KAFKA__TOPICS", topic)
         .env("ARTICLE_INGEST__KAFKA__SESSION_TIMEOUT_MS", "6000")
+        // Several workers run at once: each serves /metrics on a free port of its own.
+        .env("ARTICLE_INGEST__OPS__LISTEN", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());

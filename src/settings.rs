@@ -45,8 +45,40 @@ pub struct KafkaSettings {
     pub group_id: String,
     pub auto_offset_reset: OffsetReset,
     pub session_timeout_ms: u32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "librdkafka_options")]
     pub options: BTreeMap<String, String>,
+}
+
+/// A `[kafka.options]` value as the config layers deliver it: environment keys such as
+/// `ARTICLE_INGEST__KAFKA__OPTIONS__SASL.PASSWORD` arrive split at the dots into nested tables, and
+/// values such as `500` arrive as numbers.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OptionValue {
+    Text(String),
+    Integer(i64),
+    Float(f64),
+    Flag(bool),
+    Nested(BTreeMap<String, OptionValue>),
+}
+
+/// librdkafka properties as flat dotted keys with string values.
+fn librdkafka_options<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error> {
+    fn flatten(prefix: &str, table: BTreeMap<String, OptionValue>, out: &mut BTreeMap<String, String>) {
+        for (key, value) in table {
+            let key = if prefix.is_empty() { key } else { format!("{prefix}.{key}") };
+            match value {
+                OptionValue::Text(text) => drop(out.insert(key, text)),
+                OptionValue::Integer(n) => drop(out.insert(key, n.to_string())),
+                OptionValue::Float(x) => drop(out.insert(key, x.to_string())),
+                OptionValue::Flag(flag) => drop(out.insert(key, flag.to_string())),
+                OptionValue::Nested(inner) => flatten(&key, inner, out),
+            }
+        }
+    }
+    let mut options = BTreeMap::new();
+    flatten("", BTreeMap::<String, OptionValue>::deserialize(deserializer)?, &mut options);
+    Ok(options)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,6 +119,7 @@ pub struct TemplateSettings {
 impl Settings {
     /// Loads the layers in order; `env` stands for the process environment so tests can supply their own.
     pub fn load(file: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Self, config::ConfigError> {
+        let env = &read_secret_files(env)?;
         let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
         if let Some(path) = file {
             builder = builder.add_source(File::from(path).required(true));
@@ -120,6 +153,27 @@ impl Settings {
         }
         toml_string(&shown)
     }
+}
+
+/// `X_FILE=/path` stands for `X` set to the file's content, without its trailing newline, for
+/// `DATABASE_URL` and every `ARTICLE_INGEST__…` key: secrets mounted as files (Docker and Kubernetes
+/// secrets, systemd credentials) never pass through the environment or a process listing.
+fn read_secret_files(env: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, config::ConfigError> {
+    let mut resolved = env.clone();
+    for (key, path) in env {
+        let Some(target) = key.strip_suffix("_FILE") else { continue };
+        if target != "DATABASE_URL" && !target.starts_with("ARTICLE_INGEST__") {
+            continue;
+        }
+        if env.contains_key(target) {
+            return Err(config::ConfigError::Message(format!("set {target} or {key}, not both")));
+        }
+        let secret = std::fs::read_to_string(path)
+            .map_err(|error| config::ConfigError::Message(format!("{key}: cannot read {path}: {error}")))?;
+        resolved.remove(key);
+        resolved.insert(target.to_owned(), secret.trim_end_matches(['\n', '\r']).to_owned());
+    }
+    Ok(resolved)
 }
 
 fn is_secret_key(key: &str) -> bool {
@@ -227,6 +281,34 @@ mod tests {
         let settings = Settings::load(Some(&path), &env(&[("ARTICLE_INGEST__KAFKA__BROKERS", "env:9092")])).unwrap();
         assert_eq!(settings.kafka.group_id, "from-file");
         assert_eq!(settings.kafka.brokers, "env:9092");
+    }
+
+    #[test]
+    fn a_secret_can_come_from_a_mounted_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().join("database-url");
+        std::fs::write(&url, "postgres://u:from-file@h/db\n").unwrap();
+        let password = dir.path().join("sasl-password");
+        std::fs::write(&password, "s3cret").unwrap();
+        let settings = Settings::load(
+            None,
+            &env(&[
+                ("DATABASE_URL_FILE", url.to_str().unwrap()),
+                ("ARTICLE_INGEST__KAFKA__OPTIONS__SASL.PASSWORD_FILE", password.to_str().unwrap()),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.database.url, "postgres://u:from-file@h/db");
+        assert_eq!(settings.kafka.options.get("sasl.password").map(String::as_str), Some("s3cret"));
+        let from_env = Settings::load(None, &env(&[("ARTICLE_INGEST__KAFKA__OPTIONS__STATISTICS.INTERVAL.MS", "500")]));
+        assert_eq!(from_env.unwrap().kafka.options.get("statistics.interval.ms").map(String::as_str), Some("500"));
+        assert!(!settings.redacted_toml().contains("s3cret"));
+    }
+
+    #[test]
+    fn a_secret_given_both_inline_and_as_a_file_is_refused() {
+        let error = Settings::load(None, &env(&[("DATABASE_URL", "postgres://h/db"), ("DATABASE_URL_FILE", "/x")]));
+        assert!(error.unwrap_err().to_string().contains("not both"));
     }
 
     #[test]

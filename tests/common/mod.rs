@@ -19,7 +19,7 @@ pub fn admin_url() -> String {
     std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-/// A database of its own for one test, migrated, dropped when the value is.
+/// A database of its own for one test, migrated (or not: `unmigrated`), dropped when the value is.
 pub struct TestDb {
     pub name: String,
     pub url: String,
@@ -28,6 +28,13 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn new() -> TestDb {
+        let db = Self::unmigrated().await;
+        db.sink("g").await.migrate().await.unwrap();
+        db
+    }
+
+    /// A database of its own with no schema yet.
+    pub async fn unmigrated() -> TestDb {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
         let name = format!("ai_test_{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst), nanos);
@@ -35,12 +42,6 @@ impl TestDb {
         sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
         let url = database_url(&name);
         let pool = PgPool::connect(&url).await.unwrap();
-        article_ingest::sink::PgSink::connect(&settings_for(&url, "unused", &["unused"]).database, "g")
-            .await
-            .unwrap()
-            .migrate()
-            .await
-            .unwrap();
         TestDb { name, url, pool }
     }
 

@@ -110,6 +110,8 @@ async fn postgres_going_away_mid_run_is_waited_out_and_every_message_lands_exact
     assert!(eventually(Duration::from_secs(10), || async { ready().await == 200 }).await, "ready again");
     assert!(eventually(Duration::from_secs(90), || async { stored_total(&db).await == TOTAL as i64 }).await);
     worker.stop().await;
+    let retries = ops.metrics.sink_retries.get();
+    eprintln!("{TOTAL} messages; Postgres cut off after {stored_while_away} stored; {retries} batch retries");
     assert_exactly_once(&db, TOTAL).await;
 }
 
@@ -166,6 +168,7 @@ async fn a_database_held_by_a_lock_stops_reading_at_the_bound_and_drops_nothing(
         "read {read_while_locked} with writes held; bound {bound}"
     );
     assert_eq!(stored_total(&db).await, 0);
+    eprintln!("{TOTAL} messages; {read_while_locked} read while writes were held (bound {bound})");
 
     blocker.rollback().await.unwrap();
     assert!(eventually(Duration::from_secs(90), || async { stored_total(&db).await == TOTAL as i64 }).await);

@@ -41,24 +41,19 @@ fn run(command: &mut Command) {
     assert!(output.status.success(), "{command:?}: {}", String::from_utf8_lossy(&output.stderr));
 }
 
-/// A self-signed CA and a server certificate for localhost signed by it.
+/// A self-signed CA (`ca.crt`), a server certificate for localhost signed by it, and an unrelated
+/// CA (`other.crt`) whose trust must not be enough.
 fn make_certificates(dir: &Path) {
     let openssl = |args: &[&str]| run(Command::new("openssl").args(args).current_dir(dir));
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=test-ca",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-    ]);
+    let self_signed_ca = |name: &str| {
+        let (subject, key, cert) = (format!("/CN={name}"), format!("{name}.key"), format!("{name}.crt"));
+        openssl(&[
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", &subject, "-keyout", &key, "-out",
+            &cert,
+        ]);
+    };
+    self_signed_ca("ca");
+    self_signed_ca("other");
     openssl(&[
         "req",
         "-newkey",
@@ -88,21 +83,6 @@ fn make_certificates(dir: &Path) {
         "san.ext",
         "-out",
         "server.crt",
-    ]);
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=other-ca",
-        "-keyout",
-        "other.key",
-        "-out",
-        "other.crt",
     ]);
 }
 

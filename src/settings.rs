@@ -93,6 +93,8 @@ pub struct DatabaseSettings {
     pub url: String,
     pub max_connections: u32,
     pub migrate_on_start: bool,
+    /// Postgres `statement_timeout` for the worker's sessions, in ms; 0: none.
+    pub statement_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -176,6 +176,35 @@ async fn a_database_held_by_a_lock_stops_reading_at_the_bound_and_drops_nothing(
     assert_exactly_once(&db, TOTAL).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_timing_out_behind_a_lock_are_retried_and_drop_nothing() {
+    const TOTAL: usize = 1_000;
+    let cluster = mock_cluster(1, 2);
+    let db = TestDb::new().await;
+    db.record_write_attempts().await;
+    let mut settings = settings_for(&db.url, &cluster.bootstrap_servers(), &[TOPIC]);
+    settings.database.statement_timeout_ms = 500;
+    settings.worker.batch_max_rows = 100;
+    fast_retries(&mut settings);
+    let ops = Arc::new(Ops::default());
+    let sink = PgSink::connect(&settings.database, &settings.kafka.group_id).await.unwrap();
+    let worker = start(&settings, sink, ops.clone());
+    let mut blocker = db.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE articles IN ACCESS EXCLUSIVE MODE").execute(&mut *blocker).await.unwrap();
+    produce(&cluster.bootstrap_servers(), TOTAL).await;
+    assert!(
+        eventually(Duration::from_secs(30), || async { ops.metrics.sink_retries.get() >= 3 }).await,
+        "writes time out after 500 ms and are retried"
+    );
+    assert_eq!(stored_total(&db).await, 0);
+    let timeouts = ops.metrics.sink_retries.get();
+    blocker.rollback().await.unwrap();
+    assert!(eventually(Duration::from_secs(60), || async { stored_total(&db).await == TOTAL as i64 }).await);
+    worker.stop().await;
+    eprintln!("{TOTAL} messages; {timeouts} writes cancelled by statement_timeout and retried");
+    assert_exactly_once(&db, TOTAL).await;
+}
+
 /// Workers join and leave every `every` while `total` messages over 8 partitions are worked off.
 async fn rebalance_storm(total: usize, every: Duration) {
     let cluster = mock_cluster(1, 8);

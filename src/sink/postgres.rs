@@ -132,7 +132,12 @@ pub struct PgSink {
 
 impl PgSink {
     pub async fn connect(settings: &DatabaseSettings, group: &str) -> Result<Self, SinkError> {
-        let options: PgConnectOptions = settings.url.parse()?;
+        let mut options: PgConnectOptions = settings.url.parse()?;
+        if settings.statement_timeout_ms > 0 {
+            // A statement stuck behind a lock or a slow disk fails after this long; the batch is then
+            // retried with backoff like any other failed write, instead of holding the worker forever.
+            options = options.options([("statement_timeout", format!("{}ms", settings.statement_timeout_ms))]);
+        }
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(Duration::from_secs(10))

@@ -3,7 +3,7 @@
 mod common;
 
 use article_ingest::article::{DeadLetter, Origin};
-use article_ingest::sink::{Batch, PartitionPosition, SinkError, TopicPartition};
+use article_ingest::sink::{Batch, PartitionPosition, PgSink, SinkError, TopicPartition};
 use article_ingest::stages::Pipeline;
 use article_ingest::worker::{Outcome, process_message};
 use common::TestDb;
@@ -287,4 +287,15 @@ async fn entities_and_quotes_land_in_their_own_tables_and_are_rewritten_with_the
     sink.write_batch(&mut again).await.unwrap();
     assert_eq!(db.count("SELECT count(*) FROM article_quotes WHERE article_id = 'q'").await, 0);
     assert_eq!(db.count(named).await, 0);
+}
+
+#[tokio::test]
+async fn migrations_run_without_the_statement_timeout_that_bounds_batch_writes() {
+    let db = TestDb::unmigrated().await;
+    let mut settings = common::settings_for(&db.url, "unused", &["unused"]);
+    settings.database.statement_timeout_ms = 1;
+    let sink = PgSink::connect(&settings.database, "g").await.unwrap();
+    sink.migrate().await.expect("no migration step is cut off at 1 ms");
+    let slow = sqlx::query("SELECT pg_sleep(0.05)").execute(sink.pool()).await;
+    assert!(slow.unwrap_err().to_string().contains("statement timeout"), "other statements keep the timeout");
 }

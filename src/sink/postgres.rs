@@ -187,8 +187,14 @@ impl PgSink {
         &self.pool
     }
 
+    /// Applies the migrations on a session without `statement_timeout`: rewriting a large table
+    /// (a new column, an index) may rightly take longer than any write of a batch.
     pub async fn migrate(&self) -> Result<(), SinkError> {
-        MIGRATOR.run(&self.pool).await?;
+        let mut session = self.pool.acquire().await?;
+        sqlx::query("SET statement_timeout = 0").execute(&mut *session).await?;
+        let result = MIGRATOR.run(&mut *session).await;
+        sqlx::query("RESET statement_timeout").execute(&mut *session).await?;
+        result?;
         Ok(())
     }
 

@@ -25,7 +25,7 @@ CORPUS       := $(SHARED)/corpus/wcxb-dev
 
 export TANSU_BIN KAFKA_PYTHON
 
-.PHONY: help build test soak fuzz deploy-check bench bench-stages lint demo eval-clean eval-dedup eval-meta gazetteer train-cleaner tansu venv eval-venv postgres clean
+.PHONY: help build test fuzz deploy-check bench bench-stages lint demo eval-clean eval-dedup eval-meta gazetteer train-cleaner tansu venv eval-venv postgres clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -35,9 +35,6 @@ build: ## build the binary
 
 test: tansu venv deploy-check ## every test: units, Postgres, mock cluster, end to end on Tansu with kafka-python; benches once
 	DATABASE_URL="$$(scripts/ensure-postgres.sh)" $(CARGO) test --locked --features e2e --all-targets
-
-soak: ## the long fault tests: a rebalance storm over 50,000 messages on 8 partitions
-	DATABASE_URL="$$(scripts/ensure-postgres.sh)" $(CARGO) test --locked --release --test faults -- --ignored --nocapture
 
 fuzz: $(CARGO_FUZZ) ## libFuzzer on the decoder, the text cleaner and the HTML path, FUZZ_SECONDS each (default 600)
 	# cargo-fuzz needs nightly-only compiler flags; RUSTC_BOOTSTRAP lets the one stable toolchain accept them.

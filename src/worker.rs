@@ -31,7 +31,7 @@ use crate::ops::events::{
     PartitionsRevoked, WriteFenced,
 };
 use crate::ops::metrics::StageLabel;
-use crate::settings::{Settings, WorkerSettings};
+use crate::settings::{Settings, TemplateSettings, WorkerSettings};
 use crate::sink::templates::TemplateCache;
 use crate::sink::{Batch, BatchReport, PartitionPosition, PgSink, SinkError, SinkTimes, TopicPartition};
 use crate::stages::Pipeline;
@@ -164,9 +164,15 @@ pub async fn replay(
     worker.run(events, stop).await
 }
 
-fn with_rules(sink: PgSink, settings: &Settings) -> PgSink {
+/// The sink with the dedup rules and, when learning is on, the template rule of `settings`.
+pub fn with_rules(sink: PgSink, settings: &Settings) -> PgSink {
     let sink = sink.with_near_rule(settings.dedup.near).with_story_rule(settings.dedup.stories);
     if settings.templates.enabled { sink.learning_templates(settings.templates.rule) } else { sink }
+}
+
+/// The cache of learned site templates, when learning is on.
+pub fn template_cache(settings: &TemplateSettings) -> Option<TemplateCache> {
+    settings.enabled.then(|| TemplateCache::new(Duration::from_secs(settings.refresh_secs), settings.cache_sites))
 }
 
 /// Whether batches store their partitions' next offsets (the group worker) or not (a replay).
@@ -226,7 +232,6 @@ impl Worker {
         ops: Arc<Ops>,
         positions: Positions,
     ) -> Self {
-        let templates = &settings.templates;
         let histograms = ops.clone();
         let pipeline = Pipeline::default()
             .observed(move |stage| histograms.metrics.stage_seconds.get_or_create(&StageLabel { stage }).clone());
@@ -248,9 +253,7 @@ impl Worker {
             staged: VecDeque::new(),
             writing: None,
             summary: RunSummary::default(),
-            templates: templates
-                .enabled
-                .then(|| TemplateCache::new(Duration::from_secs(templates.refresh_secs), templates.cache_sites)),
+            templates: template_cache(&settings.templates),
         }
     }
 
@@ -364,21 +367,9 @@ impl Worker {
         self.summary.messages += 1;
         self.pending_bytes += message.payload.len();
         self.batch_started.get_or_insert_with(Instant::now);
-        let decoding = std::time::Instant::now();
-        let origin = &message.origin;
-        let fallback_id = || format!("{}-{}-{}", origin.topic, origin.partition, origin.offset);
-        let decoded = decode(&message.payload, message.key.as_deref(), fallback_id, self.settings.max_message_bytes);
-        self.summary.decode_time += decoding.elapsed();
-        let decoded = match decoded {
-            Ok(raw) => {
-                let templates = match (&mut self.templates, site_of(&raw)) {
-                    (Some(cache), Some(site)) => cache.get(self.sink.pool(), &site).await,
-                    _ => None,
-                };
-                Decoded::Raw { raw, templates, message }
-            }
-            Err(reason) => Decoded::Dead(dead_letter(message, reason.kind(), reason.to_string())),
-        };
+        let max_bytes = self.settings.max_message_bytes;
+        let (decoded, took) = decode_message(message, max_bytes, &mut self.templates, self.sink.pool()).await;
+        self.summary.decode_time += took;
         self.pending.push(decoded);
     }
 
@@ -556,22 +547,37 @@ pub async fn stage_messages(
     let mut bytes = 0;
     for message in messages {
         bytes += message.payload.len();
-        let origin = &message.origin;
-        let fallback_id = || format!("{}-{}-{}", origin.topic, origin.partition, origin.offset);
-        decoded.push(match decode(&message.payload, message.key.as_deref(), fallback_id, max_message_bytes) {
-            Ok(raw) => {
-                let site_templates = match (templates.as_mut(), site_of(&raw)) {
-                    (Some(cache), Some(site)) => cache.get(pool, &site).await,
-                    _ => None,
-                };
-                Decoded::Raw { raw, templates: site_templates, message }
-            }
-            Err(reason) => Decoded::Dead(dead_letter(message, reason.kind(), reason.to_string())),
-        });
+        decoded.push(decode_message(message, max_message_bytes, templates, pool).await.0);
     }
     let mut batch = tokio::task::spawn_blocking(move || run_batch_stages(&pipeline, decoded)).await?;
     batch.bytes = bytes;
     Ok(batch)
+}
+
+/// Decodes one message and finds its site's templates (when learning them): what the stages need,
+/// or a dead letter. Also returns the time decoding took (the template lookup aside).
+async fn decode_message(
+    message: KafkaMessage,
+    max_message_bytes: usize,
+    templates: &mut Option<TemplateCache>,
+    pool: &sqlx::PgPool,
+) -> (Decoded, Duration) {
+    let decoding = std::time::Instant::now();
+    let origin = &message.origin;
+    let fallback_id = || format!("{}-{}-{}", origin.topic, origin.partition, origin.offset);
+    let decoded = decode(&message.payload, message.key.as_deref(), fallback_id, max_message_bytes);
+    let took = decoding.elapsed();
+    let decoded = match decoded {
+        Ok(raw) => {
+            let site_templates = match (templates.as_mut(), site_of(&raw)) {
+                (Some(cache), Some(site)) => cache.get(pool, &site).await,
+                _ => None,
+            };
+            Decoded::Raw { raw, templates: site_templates, message }
+        }
+        Err(reason) => Decoded::Dead(dead_letter(message, reason.kind(), reason.to_string())),
+    };
+    (decoded, took)
 }
 
 /// The stages over a batch's messages on every core, in arrival order.

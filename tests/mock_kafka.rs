@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use article_ingest::settings::Settings;
 use article_ingest::worker::{self, RunSummary, StopWhen};
-use common::{TestDb, settings_for};
+use common::{InProcessWorker, TestDb, settings_for};
 use rdkafka::ClientConfig;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{DefaultProducerContext, FutureProducer, FutureRecord};
@@ -52,27 +52,6 @@ async fn run_until_idle(settings: &Settings, db: &TestDb, idle: u64) -> RunSumma
     let stop = StopWhen { shutdown: CancellationToken::new(), idle_for: Some(Duration::from_secs(idle)) };
     let sink = db.sink(&settings.kafka.group_id).await;
     tokio::time::timeout(Duration::from_secs(120), worker::run(settings, sink, stop)).await.unwrap().unwrap()
-}
-
-/// Starts an in-process worker that runs until the returned token is cancelled.
-async fn spawn_until_cancelled(
-    settings: &Settings,
-    db: &TestDb,
-) -> (CancellationToken, tokio::task::JoinHandle<anyhow::Result<RunSummary>>) {
-    let shutdown = CancellationToken::new();
-    let stop = StopWhen { shutdown: shutdown.clone(), idle_for: None };
-    let sink = db.sink(&settings.kafka.group_id).await;
-    let settings = settings.clone();
-    (shutdown, tokio::spawn(async move { worker::run(&settings, sink, stop).await }))
-}
-
-/// Stops a worker started by `spawn_until_cancelled` and returns what it wrote.
-async fn cancel_and_wait(
-    shutdown: CancellationToken,
-    running: tokio::task::JoinHandle<anyhow::Result<RunSummary>>,
-) -> RunSummary {
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(30), running).await.unwrap().unwrap().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,10 +164,10 @@ async fn shutdown_writes_the_batch_in_hand_before_leaving() {
     settings.worker.batch_max_rows = 1_000_000;
     produce(&cluster.bootstrap_servers(), &(0..20).map(article).collect::<Vec<_>>()).await;
 
-    let (shutdown, running) = spawn_until_cancelled(&settings, &db).await;
+    let running = InProcessWorker::start(&settings, db.sink(&settings.kafka.group_id).await, Default::default());
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!(db.count("SELECT count(*) FROM articles").await, 0);
-    let summary = cancel_and_wait(shutdown, running).await;
+    let summary = running.stop().await;
 
     assert_eq!(summary.messages, 20);
     assert_eq!(db.count("SELECT count(*) FROM articles").await, 20);
@@ -201,7 +180,7 @@ async fn rewinding_the_stored_position_under_a_running_worker_makes_it_read_agai
     let db = TestDb::new().await;
     let settings = settings_for(&db.url, &cluster.bootstrap_servers(), &[TOPIC]);
     produce(&cluster.bootstrap_servers(), &(0..40).map(article).collect::<Vec<_>>()).await;
-    let (shutdown, running) = spawn_until_cancelled(&settings, &db).await;
+    let running = InProcessWorker::start(&settings, db.sink(&settings.kafka.group_id).await, Default::default());
     let stored = || async { db.count("SELECT coalesce(max(next_offset), 0) FROM kafka_offsets").await };
     assert!(common::eventually(Duration::from_secs(60), || async { stored().await == 40 }).await);
 
@@ -213,7 +192,7 @@ async fn rewinding_the_stored_position_under_a_running_worker_makes_it_read_agai
         common::eventually(Duration::from_secs(60), || async { stored().await == 50 }).await,
         "the partition moves on"
     );
-    let summary = cancel_and_wait(shutdown, running).await;
+    let summary = running.stop().await;
     assert_eq!(db.count("SELECT count(*) FROM articles").await, 50);
     assert_eq!(summary.unchanged, 30, "offsets 10..39 read again");
     assert_eq!(summary.inserted, 50);
@@ -244,7 +223,7 @@ async fn a_site_template_learned_from_twenty_articles_is_removed_from_the_twenty
     let db = TestDb::new().await;
     let settings = settings_for(&db.url, &cluster.bootstrap_servers(), &[TOPIC]);
     assert_eq!(settings.templates.rule.min_articles, 20);
-    let (shutdown, running) = spawn_until_cancelled(&settings, &db).await;
+    let running = InProcessWorker::start(&settings, db.sink(&settings.kafka.group_id).await, Default::default());
     produce(&cluster.bootstrap_servers(), &(1..=20).map(|i| site_article(i, "")).collect::<Vec<_>>()).await;
     assert!(
         common::eventually(Duration::from_secs(60), || async { db.count("SELECT count(*) FROM articles").await == 20 })
@@ -264,7 +243,7 @@ async fn a_site_template_learned_from_twenty_articles_is_removed_from_the_twenty
         common::eventually(Duration::from_secs(60), || async { db.count("SELECT count(*) FROM articles").await == 21 })
             .await
     );
-    let summary = cancel_and_wait(shutdown, running).await;
+    let summary = running.stop().await;
 
     let (body, removed): (String, serde_json::Value) =
         sqlx::query_as("SELECT body, removed FROM articles WHERE id = 'harbour-21'").fetch_one(&db.pool).await.unwrap();

@@ -10,15 +10,12 @@ use std::time::Duration;
 
 use article_ingest::ops::Ops;
 use article_ingest::ops::server::{self, Served};
-use article_ingest::settings::Settings;
-use article_ingest::worker::{self, RunSummary, StopWhen};
-use common::{PgProxy, TestDb, eventually, http_get, settings_for};
+use common::{InProcessWorker, PgProxy, TestDb, eventually, http_get, settings_for};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{DefaultProducerContext, FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 const TOPIC: &str = "articles";
@@ -52,23 +49,6 @@ async fn produce_values(brokers: &str, values: &[Vec<u8>]) {
     for value in values {
         producer.send(FutureRecord::<(), _>::to(TOPIC).payload(value), Duration::from_secs(10)).await.unwrap();
     }
-}
-
-/// An in-process worker reporting to `ops`, running until the token is cancelled.
-fn spawn_worker(
-    settings: &Settings,
-    sink: article_ingest::sink::PgSink,
-    ops: Arc<Ops>,
-) -> (CancellationToken, JoinHandle<anyhow::Result<RunSummary>>) {
-    let shutdown = CancellationToken::new();
-    let stop = StopWhen { shutdown: shutdown.clone(), idle_for: None };
-    let settings = settings.clone();
-    (shutdown, tokio::spawn(async move { worker::run_observed(&settings, sink, stop, ops).await }))
-}
-
-async fn stop_worker(shutdown: CancellationToken, running: JoinHandle<anyhow::Result<RunSummary>>) -> RunSummary {
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(30), running).await.unwrap().unwrap().unwrap()
 }
 
 /// The group's offsets as committed in Kafka, per partition.
@@ -115,7 +95,7 @@ async fn replay_from_timestamp_skips_older_messages_updates_newer_rows_and_leave
     let settings = settings_for(&db.url, &brokers, &[TOPIC]);
     produce_at(&brokers, 0, 30, DAY_ONE_MS).await;
     produce_at(&brokers, 30, 20, DAY_TWO_MS).await;
-    let (shutdown, live) = spawn_worker(&settings, db.sink(&settings.kafka.group_id).await, Arc::new(Ops::default()));
+    let live = InProcessWorker::start(&settings, db.sink(&settings.kafka.group_id).await, Arc::new(Ops::default()));
     let stored = || async { db.count("SELECT coalesce(sum(next_offset), 0)::bigint FROM kafka_offsets").await };
     assert!(eventually(Duration::from_secs(60), || async { stored().await == 50 }).await, "the live worker drains");
     let group = settings.kafka.group_id.clone();
@@ -161,7 +141,7 @@ async fn replay_from_timestamp_skips_older_messages_updates_newer_rows_and_leave
         group_committed,
         "live group's commits untouched"
     );
-    let live = stop_worker(shutdown, live).await;
+    let live = live.stop().await;
     assert_eq!(live.inserted, 50);
 }
 
@@ -199,7 +179,7 @@ async fn metrics_count_the_run_and_lag_falls_to_zero() {
     let stop_serving = CancellationToken::new();
     let address = server::serve("127.0.0.1:0", served, stop_serving.clone()).await.unwrap();
     let metrics_url = format!("http://{address}/metrics");
-    let (shutdown, running) = spawn_worker(&settings, db.sink(&settings.kafka.group_id).await, ops);
+    let running = InProcessWorker::start(&settings, db.sink(&settings.kafka.group_id).await, ops);
 
     let consumed = r#"article_ingest_messages_consumed_total{topic="articles"}"#;
     assert!(
@@ -234,7 +214,7 @@ async fn metrics_count_the_run_and_lag_falls_to_zero() {
         })
         .await
     );
-    stop_worker(shutdown, running).await;
+    running.stop().await;
     stop_serving.cancel();
 }
 
@@ -252,7 +232,7 @@ async fn readyz_is_503_while_postgres_is_unreachable_and_200_when_it_is_back() {
     let address = server::serve("127.0.0.1:0", served, CancellationToken::new()).await.unwrap();
     let readyz = format!("http://{address}/readyz");
     assert_eq!(http_get(&readyz).await.0, 503, "not ready before the group assigns partitions");
-    let (shutdown, running) = spawn_worker(&settings, sink, ops);
+    let running = InProcessWorker::start(&settings, sink, ops);
     produce_at(&brokers, 0, 10, DAY_ONE_MS).await;
     assert!(eventually(Duration::from_secs(30), || async { http_get(&readyz).await.0 == 200 }).await);
 
@@ -267,7 +247,7 @@ async fn readyz_is_503_while_postgres_is_unreachable_and_200_when_it_is_back() {
     assert!(
         eventually(Duration::from_secs(60), || async { db.count("SELECT count(*) FROM articles").await == 20 }).await
     );
-    stop_worker(shutdown, running).await;
+    running.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,13 +259,12 @@ async fn retrying_dead_letters_after_a_fix_stores_the_articles_and_removes_only_
     settings.worker.max_message_bytes = 300;
     let long_story = article_text(7).repeat(3).into_bytes();
     produce_values(&brokers, &[long_story.clone(), b"{\"text\": \"unfinished".to_vec(), long_story]).await;
-    let (shutdown, running) =
-        spawn_worker(&settings, db.sink(&settings.kafka.group_id).await, Arc::new(Ops::default()));
+    let running = InProcessWorker::start(&settings, db.sink(&settings.kafka.group_id).await, Arc::new(Ops::default()));
     assert!(
         eventually(Duration::from_secs(60), || async { db.count("SELECT count(*) FROM dead_letters").await == 3 })
             .await
     );
-    stop_worker(shutdown, running).await;
+    running.stop().await;
     assert_eq!(db.count("SELECT count(*) FROM dead_letters WHERE kind = 'too_large'").await, 2);
 
     // The fix: a larger limit. `retry --dry-run` changes nothing; `retry` recovers the two.

@@ -97,13 +97,19 @@ def score(pages, bodies):
     return tuple(sum(r[i] for r in rows) / n for i in range(3))
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def corpus_arguments(description):
+    """The options every wcxb-dev evaluation takes (eval-clean, eval-meta)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", default=os.path.join(os.path.dirname(__file__), "../../../shared/corpus/wcxb-dev"))
     parser.add_argument("--binary", default="target/release/article-ingest")
     parser.add_argument("--no-reference", action="store_true", help="skip trafilatura")
     parser.add_argument("--limit", type=int, default=0, help="first N pages only")
     parser.add_argument("--json", help="also write the table here")
+    return parser
+
+
+def main():
+    parser = corpus_arguments(__doc__)
     parser.add_argument("--worst", type=int, default=0, help="list the N worst text-mode pages")
     args = parser.parse_args()
 

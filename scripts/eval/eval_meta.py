@@ -12,7 +12,6 @@ metadata extraction on the same inputs in the same run (text: each non-empty lin
 Each accuracy is over the pages whose checked value is present; a page where nothing was found
 counts as wrong.
 """
-import argparse
 import json
 import os
 import re
@@ -21,7 +20,7 @@ import time
 import unicodedata
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from eval_clean import load_corpus, run_process, text_as_html  # noqa: E402
+from eval_clean import corpus_arguments, load_corpus, run_process, text_as_html  # noqa: E402
 
 FIELDS = ("title", "date", "author")
 WORD = re.compile(r"\w+")
@@ -84,12 +83,7 @@ def accuracy(pages, found, field):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", default=os.path.join(os.path.dirname(__file__), "../../../shared/corpus/wcxb-dev"))
-    parser.add_argument("--binary", default="target/release/article-ingest")
-    parser.add_argument("--no-reference", action="store_true", help="skip trafilatura")
-    parser.add_argument("--limit", type=int, default=0, help="first N pages only")
-    parser.add_argument("--json", help="also write the table here")
+    parser = corpus_arguments(__doc__)
     parser.add_argument("--misses", choices=FIELDS, help="list our misses on this field (text and HTML)")
     args = parser.parse_args()
 

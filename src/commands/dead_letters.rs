@@ -1,7 +1,6 @@
 //! `dead-letters list|retry`: what could not become an article, and another try after a fix.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -11,9 +10,8 @@ use crate::article::Origin;
 use crate::cli::{DeadLetterFilter, DeadLettersCommand};
 use crate::input::kafka::KafkaMessage;
 use crate::settings::Settings;
-use crate::sink::templates::TemplateCache;
 use crate::stages::Pipeline;
-use crate::worker::stage_messages;
+use crate::worker::{stage_messages, template_cache, with_rules};
 
 pub async fn execute(settings: &Settings, command: &DeadLettersCommand) -> anyhow::Result<()> {
     match command {
@@ -72,18 +70,12 @@ async fn list(settings: &Settings, filter: &DeadLetterFilter) -> anyhow::Result<
 /// Retries matching dead letters a batch at a time, oldest first. Each batch is one transaction:
 /// the articles it makes are stored and their dead letters removed together.
 async fn retry(settings: &Settings, filter: &DeadLetterFilter, dry_run: bool) -> anyhow::Result<()> {
-    let mut sink = super::sink(settings).await?;
-    sink = sink.with_near_rule(settings.dedup.near).with_story_rule(settings.dedup.stories);
-    if settings.templates.enabled {
-        sink = sink.learning_templates(settings.templates.rule);
-    }
+    let mut sink = with_rules(super::sink(settings).await?, settings);
     if dry_run {
         sink = sink.rolling_back();
     }
     let pipeline = Arc::new(Pipeline::default());
-    let mut templates = settings.templates.enabled.then(|| {
-        TemplateCache::new(Duration::from_secs(settings.templates.refresh_secs), settings.templates.cache_sites)
-    });
+    let mut templates = template_cache(&settings.templates);
     let page = settings.worker.batch_max_rows.max(1) as i64;
     let (mut after_id, mut left) = (0i64, filter.limit);
     let (mut tried, mut recovered, mut still_dead) = (0u64, 0u64, 0u64);

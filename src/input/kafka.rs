@@ -42,6 +42,21 @@ pub struct KafkaMessage {
     pub payload: Vec<u8>,
 }
 
+impl KafkaMessage {
+    /// An owned copy of a message librdkafka lent out.
+    pub fn copied_from(message: &impl Message) -> Self {
+        KafkaMessage {
+            origin: Origin {
+                topic: message.topic().to_owned(),
+                partition: message.partition(),
+                offset: message.offset(),
+            },
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        }
+    }
+}
+
 /// What the consumer thread tells the worker, in order.
 #[derive(Debug)]
 pub enum ConsumerEvent {
@@ -326,20 +341,12 @@ fn poll_loop(
         }
         match consumer.poll(Duration::from_millis(100)) {
             None => {}
-            Some(Ok(message)) => {
-                let owned = KafkaMessage {
-                    origin: Origin {
-                        topic: message.topic().to_owned(),
-                        partition: message.partition(),
-                        offset: message.offset(),
-                    },
-                    key: message.key().map(<[u8]>::to_vec),
-                    payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-                };
-                if events.blocking_send(ConsumerEvent::Message(owned)).is_err() {
-                    break;
-                }
+            Some(Ok(message))
+                if events.blocking_send(ConsumerEvent::Message(KafkaMessage::copied_from(&message))).is_err() =>
+            {
+                break;
             }
+            Some(Ok(_)) => {}
             Some(Err(error)) => warn!(%error, "kafka consumer error"),
         }
     }

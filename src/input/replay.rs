@@ -26,7 +26,6 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::kafka::{ConsumerEvent, ConsumerHandle, KafkaMessage, log_librdkafka};
-use crate::article::Origin;
 use crate::settings::KafkaSettings;
 use crate::sink::TopicPartition;
 
@@ -306,12 +305,7 @@ fn read_range(
                     counters.skipped.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
-                let owned = KafkaMessage {
-                    origin: Origin { topic: plan.topic.clone(), partition, offset: message.offset() },
-                    key: message.key().map(<[u8]>::to_vec),
-                    payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-                };
-                if events.blocking_send(ConsumerEvent::Message(owned)).is_err() {
+                if events.blocking_send(ConsumerEvent::Message(KafkaMessage::copied_from(&message))).is_err() {
                     return;
                 }
             }

@@ -256,10 +256,7 @@ impl PgSink {
         store_signatures(&mut tx, &written, &batch.articles).await?;
         times.signatures = laps.lap();
         let learned_templates = match &self.template_rule {
-            Some(rule) => {
-                let inserted: HashSet<String> = inserted_ids.iter().cloned().collect();
-                record_sightings(&mut tx, &written, &inserted, rule).await?
-            }
+            Some(rule) => record_sightings(&mut tx, &written, &inserted_ids, rule).await?,
             None => Vec::new(),
         };
         times.templates = laps.lap();
@@ -415,9 +412,9 @@ fn last_write_per_id(articles: &[(Article, Origin)]) -> Vec<&(Article, Origin)> 
 async fn upsert_articles(
     tx: &mut Transaction<'_, Postgres>,
     rows: &ArticleColumns<'_>,
-) -> Result<(Vec<String>, Vec<String>), SinkError> {
+) -> Result<(HashSet<String>, Vec<String>), SinkError> {
     if rows.id.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok((HashSet::new(), Vec::new()));
     }
     let outcomes: Vec<(String, bool)> = rows.bind(sqlx::query_as(&UPSERT_ARTICLES)).fetch_all(&mut **tx).await?;
     let (inserted, updated): (Vec<_>, Vec<_>) = outcomes.into_iter().partition(|(_, inserted)| *inserted);

@@ -263,3 +263,28 @@ pub async fn http_get(url: &str) -> (u16, String) {
     let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
     (status, body)
 }
+
+/// A worker running in this process until `stop`, reporting to the `Ops` it was given.
+pub struct InProcessWorker {
+    pub ops: std::sync::Arc<article_ingest::ops::Ops>,
+    shutdown: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<article_ingest::worker::RunSummary>>,
+}
+
+impl InProcessWorker {
+    pub fn start(settings: &Settings, sink: PgSink, ops: std::sync::Arc<article_ingest::ops::Ops>) -> Self {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let stop = article_ingest::worker::StopWhen { shutdown: shutdown.clone(), idle_for: None };
+        let settings = settings.clone();
+        let reporting = ops.clone();
+        let task =
+            tokio::spawn(async move { article_ingest::worker::run_observed(&settings, sink, stop, reporting).await });
+        InProcessWorker { ops, shutdown, task }
+    }
+
+    /// Asks it to stop (it writes the batch in hand) and returns what it wrote.
+    pub async fn stop(self) -> article_ingest::worker::RunSummary {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(60), self.task).await.unwrap().unwrap().unwrap()
+    }
+}

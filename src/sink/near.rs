@@ -50,7 +50,7 @@ pub(super) async fn link_near(
             article,
         })
         .collect();
-    Ok(link_near_copies(&mut pending, &|band| holders.get(&band).cloned(), &indexed, rule))
+    Ok(link_near_copies(&mut pending, &|band| holders.get(&band).map(String::as_str), &indexed, rule))
 }
 
 /// Inserts the claims (band → first article of the batch with it) and returns each band's holder.

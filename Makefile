@@ -19,8 +19,9 @@ FUZZ_SECONDS ?= 600
 COMPOSE_VENV := $(TOOLS_DIR)/compose-venv
 DEPLOY_VENV  := $(TOOLS_DIR)/deploy-venv
 SHARED       ?= $(CURDIR)/../shared
-# make bench N=1000000
+# make bench N=1000000; make bench BENCH_ARGS=--without-dedup (what deduplication costs)
 N            ?= 100000
+BENCH_ARGS   ?=
 CORPUS       := $(SHARED)/corpus/wcxb-dev
 
 export TANSU_BIN KAFKA_PYTHON
@@ -64,7 +65,7 @@ $(DEPLOY_VENV)/bin/kubernetes-validate: deploy/check/requirements.txt
 	touch $@
 
 bench: tansu ## end to end: N articles (default 100000) through Tansu, the worker and Postgres, beside a COPY ceiling
-	DATABASE_URL="$$(scripts/ensure-postgres.sh)" $(CARGO) bench --locked --bench e2e -- --articles $(N) --corpus $(CORPUS)
+	DATABASE_URL="$$(scripts/ensure-postgres.sh)" $(CARGO) bench --locked --bench e2e -- --articles $(N) --corpus $(CORPUS) $(BENCH_ARGS)
 
 bench-stages: ## criterion benches of the stages (wcxb-dev when present)
 	$(CARGO) bench --locked --bench stages

@@ -165,7 +165,7 @@ fn bench_dedup_and_metadata(c: &mut Criterion) {
         b.iter(|| {
             for a in &cleaned {
                 let mut a = a.clone();
-                ContentHasher.apply(&mut a);
+                ContentHasher::default().apply(&mut a);
                 black_box(&a.content_hash);
             }
         })

@@ -33,6 +33,9 @@ pub struct OpsSettings {
 /// Deduplication thresholds (`stages::dedup::near`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DedupSettings {
+    /// Off: every article is stored as its own (no copy links, no stories); `content_hash` is still
+    /// filled. For feeds known to carry no copies, and to measure what dedup costs (`make bench`).
+    pub enabled: bool,
     #[serde(flatten)]
     pub near: NearRule,
     pub stories: StoryRule,

@@ -166,7 +166,10 @@ pub async fn replay(
 
 /// The sink with the dedup rules and, when learning is on, the template rule of `settings`.
 pub fn with_rules(sink: PgSink, settings: &Settings) -> PgSink {
-    let sink = sink.with_near_rule(settings.dedup.near).with_story_rule(settings.dedup.stories);
+    let sink = sink
+        .with_near_rule(settings.dedup.near)
+        .with_story_rule(settings.dedup.stories)
+        .with_dedup(settings.dedup.enabled);
     if settings.templates.enabled { sink.learning_templates(settings.templates.rule) } else { sink }
 }
 
@@ -233,7 +236,7 @@ impl Worker {
         positions: Positions,
     ) -> Self {
         let histograms = ops.clone();
-        let pipeline = Pipeline::default()
+        let pipeline = Pipeline::with_dedup(settings.dedup.enabled)
             .observed(move |stage| histograms.metrics.stage_seconds.get_or_create(&StageLabel { stage }).clone());
         Worker {
             sink,

@@ -123,6 +123,21 @@ async fn copies_in_a_later_batch_and_in_the_same_batch_point_at_the_first_articl
     );
 }
 
+#[tokio::test]
+async fn with_dedup_off_copies_are_stored_as_articles_of_their_own() {
+    let db = TestDb::new().await;
+    let sink = db.sink("g").await.with_dedup(false);
+    let mut batch = article_batch(&[("a", BODY_A, 0, 0), ("a-copy", BODY_A, 0, 1), ("b", BODY_B, 0, 2)]);
+    batch.positions = vec![position(0, None, 3)];
+    let report = sink.write_batch(&mut batch).await.unwrap();
+    assert_eq!((report.inserted, report.exact_duplicates, report.near_duplicates, report.new_stories), (3, 0, 0, 0));
+    assert_eq!(db.count("SELECT count(*) FROM articles WHERE duplicate_of IS NULL AND story_id IS NULL").await, 3);
+    assert_eq!(db.count("SELECT count(DISTINCT content_hash) FROM articles").await, 2, "the hash is still filled");
+    for index in ["content_hashes", "lsh_bands", "article_signatures", "stories"] {
+        assert_eq!(db.count(&format!("SELECT count(*) FROM {index}")).await, 0, "{index} untouched");
+    }
+}
+
 /// Twenty rounds of two workers each writing one article at the same moment: `x<round>` on
 /// partition 0 and `y<round>` on partition 1, with the bodies `bodies(round)` gives.
 async fn write_twenty_pairs_at_once(db: &TestDb, bodies: impl Fn(i64) -> (String, String)) {

@@ -69,6 +69,9 @@ struct Args {
     /// for profiling the stages with `article-ingest process`.
     #[arg(long, value_name = "FILE")]
     dump_articles: Option<PathBuf>,
+    /// Run the worker with `dedup.enabled = false`, to measure what deduplication costs end to end.
+    #[arg(long)]
+    without_dedup: bool,
     /// Set by `cargo bench`; without it this is the smoke run of `cargo test`.
     #[arg(long)]
     bench: bool,
@@ -117,7 +120,7 @@ async fn run(args: &Args) -> anyhow::Result<Value> {
     migrate(&db.url)?;
     let log_path = args.out.join(format!("worker-{}.log", args.articles));
     std::fs::create_dir_all(&args.out)?;
-    let worker = spawn_worker(&db.url, &tansu.brokers(), &log_path)?;
+    let worker = spawn_worker(&db.url, &tansu.brokers(), &log_path, !args.without_dedup)?;
     let worker_pid = worker.id();
     let drained = watch_drain(&db.pool, args.articles, worker_pid, tansu.pid()).await?;
     let rate = drained.rate();
@@ -145,6 +148,7 @@ async fn run(args: &Args) -> anyhow::Result<Value> {
         "articles": args.articles,
         "copy_share": args.copies,
         "partitions": args.partitions,
+        "dedup": !args.without_dedup,
         "source": if from_corpus { format!("wcxb-dev ({source_pages} pages)") } else { "repo fixtures".into() },
         "machine": machine(),
         "produced": { "bytes": produced.bytes, "seconds": produced.secs, "copies": produced.copies },
@@ -267,7 +271,7 @@ impl Drop for Worker {
     }
 }
 
-fn spawn_worker(database_url: &str, brokers: &str, log: &Path) -> anyhow::Result<Worker> {
+fn spawn_worker(database_url: &str, brokers: &str, log: &Path, dedup: bool) -> anyhow::Result<Worker> {
     let log = std::fs::File::create(log)?;
     let child = Command::new(env!("CARGO_BIN_EXE_article-ingest"))
         .args(["run", "--log-format", "json"])
@@ -277,6 +281,7 @@ fn spawn_worker(database_url: &str, brokers: &str, log: &Path) -> anyhow::Result
         .env("ARTICLE_INGEST__OPS__LISTEN", "127.0.0.1:0")
         .env("ARTICLE_INGEST__KAFKA__TOPICS", TOPIC)
         .env("ARTICLE_INGEST__KAFKA__GROUP_ID", GROUP)
+        .env("ARTICLE_INGEST__DEDUP__ENABLED", dedup.to_string())
         .env("RUST_LOG", "info,librdkafka=warn")
         .stdout(Stdio::null())
         .stderr(log)
@@ -501,9 +506,10 @@ fn print_table(report: &Value) {
     let machine = &report["machine"];
     println!();
     println!(
-        "article-ingest end to end: {} articles ({:.0}% copies) from {}, {} partitions; {} cores, {} GiB ({})",
+        "article-ingest end to end: {} articles ({:.0}% copies{}) from {}, {} partitions; {} cores, {} GiB ({})",
         report["articles"],
         f(&["copy_share"]) * 100.0,
+        if report["dedup"] == false { ", dedup off" } else { "" },
         report["source"].as_str().unwrap_or(""),
         report["partitions"],
         machine["cores"],
@@ -578,7 +584,8 @@ fn write_json(dir: &Path, report: &Value) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let text = serde_json::to_string_pretty(report)?;
-    let path = dir.join(format!("e2e-{}-{stamp}.json", report["articles"]));
+    let dedup = if report["dedup"] == false { "-without-dedup" } else { "" };
+    let path = dir.join(format!("e2e-{}{dedup}-{stamp}.json", report["articles"]));
     std::fs::write(&path, &text)?;
     std::fs::write(dir.join("e2e-latest.json"), &text)?;
     println!("\nwritten to {}", path.display());

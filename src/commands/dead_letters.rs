@@ -74,7 +74,7 @@ async fn retry(settings: &Settings, filter: &DeadLetterFilter, dry_run: bool) ->
     if dry_run {
         sink = sink.rolling_back();
     }
-    let pipeline = Arc::new(Pipeline::default());
+    let pipeline = Arc::new(Pipeline::with_dedup(settings.dedup.enabled));
     let mut templates = template_cache(&settings.templates);
     let page = settings.worker.batch_max_rows.max(1) as i64;
     let (mut after_id, mut left) = (0i64, filter.limit);

@@ -124,6 +124,8 @@ pub struct PgSink {
     template_rule: Option<TemplateRule>,
     near_rule: NearRule,
     story_rule: StoryRule,
+    /// Link copies and assign stories (`dedup.enabled`).
+    dedup: bool,
     /// Roll every transaction back after doing all its work: `replay --dry-run`.
     dry_run: bool,
     /// Count, per column, how many updated rows changed it (`replay` reports this).
@@ -148,6 +150,7 @@ impl PgSink {
             template_rule: None,
             near_rule: NearRule::default(),
             story_rule: StoryRule::default(),
+            dedup: true,
             dry_run: false,
             report_changes: false,
         })
@@ -156,6 +159,12 @@ impl PgSink {
     /// When a candidate counts as a near copy.
     pub fn with_near_rule(mut self, rule: NearRule) -> Self {
         self.near_rule = rule;
+        self
+    }
+
+    /// Off: no copy links, no stories, no signatures stored; every article is its own.
+    pub fn with_dedup(mut self, enabled: bool) -> Self {
+        self.dedup = enabled;
         self
     }
 
@@ -239,12 +248,15 @@ impl PgSink {
         let mut tx = self.pool.begin().await?;
         self.check_positions(&mut tx, &batch.positions).await?;
         times.positions = laps.lap();
-        let exact_duplicates = link_copies(&mut tx, batch).await?;
-        times.exact = laps.lap();
-        let near_duplicates = link_near(&mut tx, &mut batch.articles, &self.near_rule).await?;
-        times.near = laps.lap();
-        let new_stories = assign_stories(&mut tx, &mut batch.articles, &self.story_rule).await?;
-        times.stories = laps.lap();
+        let (mut exact_duplicates, mut near_duplicates, mut new_stories) = (0, 0, 0);
+        if self.dedup {
+            exact_duplicates = link_copies(&mut tx, batch).await?;
+            times.exact = laps.lap();
+            near_duplicates = link_near(&mut tx, &mut batch.articles, &self.near_rule).await?;
+            times.near = laps.lap();
+            new_stories = assign_stories(&mut tx, &mut batch.articles, &self.story_rule).await?;
+            times.stories = laps.lap();
+        }
         let written = last_write_per_id(&batch.articles);
         let rows = ArticleColumns::from_articles(&written);
         let changed_columns =
@@ -253,8 +265,10 @@ impl PgSink {
         let rewritten: Vec<&str> = inserted_ids.iter().chain(&updated_ids).map(String::as_str).collect();
         write_entities_and_quotes(&mut tx, &rewritten).await?;
         times.articles = laps.lap();
-        store_signatures(&mut tx, &written, &batch.articles).await?;
-        times.signatures = laps.lap();
+        if self.dedup {
+            store_signatures(&mut tx, &written, &batch.articles).await?;
+            times.signatures = laps.lap();
+        }
         let learned_templates = match &self.template_rule {
             Some(rule) => record_sightings(&mut tx, &written, &inserted_ids, rule).await?,
             None => Vec::new(),

@@ -40,8 +40,16 @@ struct StageSlot {
 
 impl Default for Pipeline {
     fn default() -> Self {
+        Pipeline::with_dedup(true)
+    }
+}
+
+impl Pipeline {
+    /// The stages; with `dedup` off the dedup stage computes only the content hash.
+    pub fn with_dedup(dedup: bool) -> Self {
+        let hasher = dedup::ContentHasher { linking: dedup };
         let stages: Vec<Box<dyn Stage>> =
-            vec![Box::new(clean::Cleaner), Box::new(dedup::ContentHasher), Box::new(metadata::MetadataExtractor)];
+            vec![Box::new(clean::Cleaner), Box::new(hasher), Box::new(metadata::MetadataExtractor)];
         Pipeline {
             stages: stages
                 .into_iter()
@@ -49,9 +57,7 @@ impl Default for Pipeline {
                 .collect(),
         }
     }
-}
 
-impl Pipeline {
     /// Also observes each article's time in each stage in the histogram `histogram_for(stage name)`.
     pub fn observed(mut self, histogram_for: impl Fn(&'static str) -> Histogram) -> Self {
         for slot in &mut self.stages {

@@ -17,8 +17,17 @@ use crate::article::{Article, DuplicateKind};
 /// Computes `content_hash`: BLAKE3 (fast, well-kept, collision-resistant, so equal hashes mean
 /// equal bodies) over the body with case, whitespace, quote and dash styles folded; and the body's
 /// MinHash signature for near-duplicates.
-#[derive(Debug, Default)]
-pub struct ContentHasher;
+#[derive(Debug)]
+pub struct ContentHasher {
+    /// Also the MinHash signature and story terms (off when dedup is off: nothing would read them).
+    pub linking: bool,
+}
+
+impl Default for ContentHasher {
+    fn default() -> Self {
+        ContentHasher { linking: true }
+    }
+}
 
 impl Stage for ContentHasher {
     fn name(&self) -> &'static str {
@@ -27,6 +36,9 @@ impl Stage for ContentHasher {
 
     fn apply(&self, article: &mut Article) {
         article.content_hash = content_hash(&article.body);
+        if !self.linking {
+            return;
+        }
         article.input.signature = near::signature(&article.body);
         let title = article.input.title_hint.as_deref().or(article
             .input
@@ -120,7 +132,7 @@ mod tests {
 
     fn article(id: &str, body: &str) -> Article {
         let mut article = Article::from_raw(RawArticle::new(id, Content::Text(body.into())));
-        ContentHasher.apply(&mut article);
+        ContentHasher::default().apply(&mut article);
         article
     }
 

@@ -596,6 +596,7 @@ mod tests {
         let s = sig(WIRE);
         assert_eq!(s.bands().len(), BANDS);
         assert_eq!(s.bands(), sig(WIRE).bands());
+        assert_eq!(Signature::from_stored(&s.minhash_bytes(), s.shingles as i32), Some(s));
     }
 
     /// The plain definition `word_hashes` must agree with: FNV-1a over each lowercased run of

@@ -21,12 +21,6 @@ use tokio_util::sync::CancellationToken;
 
 const TOPIC: &str = "articles";
 
-fn mock_cluster(brokers: i32, partitions: i32) -> MockCluster<'static, DefaultProducerContext> {
-    let cluster = MockCluster::new(brokers).unwrap();
-    cluster.create_topic(TOPIC, partitions, 1).unwrap();
-    cluster
-}
-
 /// `count` distinct short articles, keyed, spread over the partitions by key.
 async fn produce(brokers: &str, count: usize) {
     let producer: FutureProducer =
@@ -52,6 +46,24 @@ async fn assert_exactly_once(db: &TestDb, total: usize) {
     assert_eq!(db.max_write_attempts().await, 1, "no article written twice");
 }
 
+/// A mock cluster with `partitions` partitions of the topic and a database that records every
+/// write attempt, for `assert_exactly_once`.
+async fn watched_run(partitions: i32) -> (MockCluster<'static, DefaultProducerContext>, TestDb) {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic(TOPIC, partitions, 1).unwrap();
+    let db = TestDb::new().await;
+    db.record_write_attempts().await;
+    (cluster, db)
+}
+
+/// Waits up to `within` for all `total` messages to be stored, stops the worker, and checks that
+/// each was stored exactly once.
+async fn all_land_exactly_once(db: &TestDb, worker: InProcessWorker, total: usize, within: Duration) {
+    assert!(eventually(within, || async { stored_total(db).await == total as i64 }).await);
+    worker.stop().await;
+    assert_exactly_once(db, total).await;
+}
+
 /// Holds every write until the returned transaction ends: an exclusive lock on articles, as a long
 /// migration or a stuck vacuum would.
 async fn hold_writes(db: &TestDb) -> sqlx::Transaction<'static, sqlx::Postgres> {
@@ -68,9 +80,7 @@ fn fast_retries(settings: &mut Settings) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_going_away_mid_run_is_waited_out_and_every_message_lands_exactly_once() {
     const TOTAL: usize = 2_000;
-    let cluster = mock_cluster(1, 4);
-    let db = TestDb::new().await;
-    db.record_write_attempts().await;
+    let (cluster, db) = watched_run(4).await;
     let proxy = PgProxy::start().await;
     let mut settings = settings_for(&proxy.url_for(&db.url), &cluster.bootstrap_servers(), &[TOPIC]);
     settings.worker.batch_max_rows = 100;
@@ -99,19 +109,15 @@ async fn postgres_going_away_mid_run_is_waited_out_and_every_message_lands_exact
 
     proxy.resume().await;
     assert!(eventually(Duration::from_secs(10), || async { ready().await == 200 }).await, "ready again");
-    assert!(eventually(Duration::from_secs(90), || async { stored_total(&db).await == TOTAL as i64 }).await);
-    worker.stop().await;
+    all_land_exactly_once(&db, worker, TOTAL, Duration::from_secs(90)).await;
     let retries = ops.metrics.sink_retries.get();
     eprintln!("{TOTAL} messages; Postgres cut off after {stored_while_away} stored; {retries} batch retries");
-    assert_exactly_once(&db, TOTAL).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_broker_going_down_and_up_and_failing_fetches_lose_nothing() {
     const TOTAL: usize = 2_000;
-    let cluster = mock_cluster(1, 4);
-    let db = TestDb::new().await;
-    db.record_write_attempts().await;
+    let (cluster, db) = watched_run(4).await;
     let mut settings = settings_for(&db.url, &cluster.bootstrap_servers(), &[TOPIC]);
     settings.worker.batch_max_rows = 100;
     produce(&cluster.bootstrap_servers(), TOTAL).await;
@@ -128,17 +134,13 @@ async fn the_broker_going_down_and_up_and_failing_fetches_lose_nothing() {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
         ],
     );
-    assert!(eventually(Duration::from_secs(90), || async { stored_total(&db).await == TOTAL as i64 }).await);
-    worker.stop().await;
-    assert_exactly_once(&db, TOTAL).await;
+    all_land_exactly_once(&db, worker, TOTAL, Duration::from_secs(90)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_held_by_a_lock_stops_reading_at_the_bound_and_drops_nothing() {
     const TOTAL: usize = 3_000;
-    let cluster = mock_cluster(1, 2);
-    let db = TestDb::new().await;
-    db.record_write_attempts().await;
+    let (cluster, db) = watched_run(2).await;
     let mut settings = settings_for(&db.url, &cluster.bootstrap_servers(), &[TOPIC]);
     settings.worker.batch_max_rows = 50;
     settings.worker.max_in_flight = 100;
@@ -160,17 +162,13 @@ async fn a_database_held_by_a_lock_stops_reading_at_the_bound_and_drops_nothing(
     eprintln!("{TOTAL} messages; {read_while_locked} read while writes were held (bound {bound})");
 
     blocker.rollback().await.unwrap();
-    assert!(eventually(Duration::from_secs(90), || async { stored_total(&db).await == TOTAL as i64 }).await);
-    worker.stop().await;
-    assert_exactly_once(&db, TOTAL).await;
+    all_land_exactly_once(&db, worker, TOTAL, Duration::from_secs(90)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statements_timing_out_behind_a_lock_are_retried_and_drop_nothing() {
     const TOTAL: usize = 1_000;
-    let cluster = mock_cluster(1, 2);
-    let db = TestDb::new().await;
-    db.record_write_attempts().await;
+    let (cluster, db) = watched_run(2).await;
     let mut settings = settings_for(&db.url, &cluster.bootstrap_servers(), &[TOPIC]);
     settings.database.statement_timeout_ms = 500;
     settings.worker.batch_max_rows = 100;
@@ -187,10 +185,8 @@ async fn statements_timing_out_behind_a_lock_are_retried_and_drop_nothing() {
     assert_eq!(stored_total(&db).await, 0);
     let timeouts = ops.metrics.sink_retries.get();
     blocker.rollback().await.unwrap();
-    assert!(eventually(Duration::from_secs(60), || async { stored_total(&db).await == TOTAL as i64 }).await);
-    worker.stop().await;
+    all_land_exactly_once(&db, worker, TOTAL, Duration::from_secs(60)).await;
     eprintln!("{TOTAL} messages; {timeouts} writes cancelled by statement_timeout and retried");
-    assert_exactly_once(&db, TOTAL).await;
 }
 
 /// Waits (up to 30 s) until the members own all `partitions` between them: the next change then
@@ -204,9 +200,7 @@ async fn wait_until_settled(workers: &[InProcessWorker], partitions: i64) {
 
 /// Workers join and leave every `every` (once the group has settled) while `total` messages over 8 partitions are worked off.
 async fn rebalance_storm(total: usize, every: Duration) {
-    let cluster = mock_cluster(1, 8);
-    let db = TestDb::new().await;
-    db.record_write_attempts().await;
+    let (cluster, db) = watched_run(8).await;
     let mut settings = settings_for(&db.url, &cluster.bootstrap_servers(), &[TOPIC]);
     settings.worker.batch_max_rows = 200;
     let producing = {

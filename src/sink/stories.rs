@@ -14,6 +14,7 @@ use crate::stages::dedup::stories::{Story, StoryRule, TermVector, article_time, 
 
 /// The advisory lock key of story assignment ("stories" in ASCII).
 const STORIES_LOCK: i64 = 0x73_74_6f_72_69_65_73;
+/// What `candidate_stories` reads of a story, in `Story`'s order.
 const STORY_COLUMNS: &str = "SELECT story_id, seq, centroid, articles, first_seen, last_seen FROM stories";
 /// New stories come after every stored one, in batch order.
 const NEW_STORIES: i64 = i64::MAX / 2;

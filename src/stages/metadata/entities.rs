@@ -16,7 +16,7 @@
 //!    ("John Kerry", "Bashar al-Assad"); a lone surname never met in full stays out unless a speech
 //!    verb or role marks it a person.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use crate::article::Entities;
@@ -360,11 +360,32 @@ impl Found {
 
 /// `name` as one of `people`: the same name, or its surname ("Kerry", "Assad", "Ki-moon").
 fn resolve_person<'a>(people: &'a [String], name: &str) -> Option<&'a str> {
-    if let Some(same) = people.iter().find(|p| p.as_str() == name) {
-        return Some(same);
+    PersonIndex::new(people.iter().map(String::as_str)).resolve(name)
+}
+
+/// People named in full, looked up by exact name or by surname in constant time: an article can
+/// hold hundreds of person mentions, and a scan per mention was most of the entity finder's time.
+struct PersonIndex<'a> {
+    names: HashSet<&'a str>,
+    /// Surname key → the first multi-word name with that surname.
+    by_surname: HashMap<String, &'a str>,
+}
+
+impl<'a> PersonIndex<'a> {
+    fn new(people: impl Iterator<Item = &'a str>) -> Self {
+        let mut index = PersonIndex { names: HashSet::new(), by_surname: HashMap::new() };
+        for person in people {
+            index.names.insert(person);
+            if person.split_whitespace().nth(1).is_some() {
+                index.by_surname.entry(surname_key(person)).or_insert(person);
+            }
+        }
+        index
     }
-    let key = surname_key(name);
-    people.iter().find(|p| p.split_whitespace().count() > 1 && surname_key(p) == key).map(String::as_str)
+
+    fn resolve(&self, name: &str) -> Option<&'a str> {
+        self.names.get(name).copied().or_else(|| self.by_surname.get(&surname_key(name)).copied())
+    }
 }
 
 /// The last word without an Arabic article: "Bashar al-Assad" and "Assad" both give "assad".
@@ -698,20 +719,21 @@ fn classify_prefix(words: &[Word<'_>], out: &mut Vec<(usize, Kind, String, bool)
 /// Canonical names: people named in full absorb their surnames; lone words without evidence that
 /// match no one are dropped; each entity listed once, in order of first mention.
 fn resolve(candidates: Vec<(usize, Kind, String, bool)>) -> Found {
-    let full_people: Vec<String> = candidates
-        .iter()
-        .filter(|(_, kind, name, strong)| *kind == Kind::Person && *strong && name.contains(' '))
-        .map(|(_, _, name, _)| name.clone())
-        .collect();
+    let full_people = PersonIndex::new(
+        candidates
+            .iter()
+            .filter(|(_, kind, name, strong)| *kind == Kind::Person && *strong && name.contains(' '))
+            .map(|(_, _, name, _)| name.as_str()),
+    );
     let mut found = Found::default();
-    for (start, kind, name, strong) in candidates {
-        let (kind, name) = match kind {
-            Kind::Person => match resolve_person(&full_people, &name) {
+    for (start, kind, name, strong) in &candidates {
+        let (kind, name) = match *kind {
+            Kind::Person => match full_people.resolve(name) {
                 Some(full) => (Kind::Person, full.to_owned()),
-                None if strong => (Kind::Person, name),
+                None if *strong => (Kind::Person, name.clone()),
                 None => continue,
             },
-            other => (other, name),
+            other => (other, name.clone()),
         };
         let list = match kind {
             Kind::Person => &mut found.entities.people,
@@ -721,11 +743,12 @@ fn resolve(candidates: Vec<(usize, Kind, String, bool)>) -> Found {
         if !list.contains(&name) {
             list.push(name.clone());
         }
-        found.mentions.push(Mention { start, kind, name });
+        found.mentions.push(Mention { start: *start, kind, name });
     }
     // A name first seen alone ("Kerry said…") and later in full belongs to the full name only.
     let people = found.entities.people.clone();
-    found.entities.people.retain(|p| p.contains(' ') || resolve_person(&people, p).is_none_or(|full| full == p));
+    let named = PersonIndex::new(people.iter().map(String::as_str));
+    found.entities.people.retain(|p| p.contains(' ') || named.resolve(p).is_none_or(|full| full == p));
     found
 }
 

@@ -17,6 +17,12 @@ static DAY_MONTH_YEAR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(r"(?i)(?-u:\b)(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({MONTHS})\.?,?\s+(\d{{4}})"))
         .expect("valid regex")
 });
+/// A capitalised month glued to the word before it by a crawler that dropped the space:
+/// "By Kathryn GiuffridaMar 5, 2025", "calendarApr 16, 2024".
+static GLUED_MONTH_DAY_YEAR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?-u:\B)(Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})")
+        .expect("valid regex")
+});
 static NUMERIC: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?-u:\b)(\d{1,2})[/.](\d{1,2})[/.](\d{4})(?-u:\b)").expect("valid regex"));
 
@@ -31,8 +37,9 @@ pub struct FoundDate {
 /// The first date written in `line`, if any. Numeric dates are read day-first unless the first
 /// number cannot be a day-of-month order (a second number above 12 means month-first).
 pub fn find_date(line: &str) -> Option<FoundDate> {
-    // Every form carries a four-digit year: most lines have no digit at all.
-    if !line.bytes().any(|b| b.is_ascii_digit()) {
+    // Every form carries a four-digit year: most lines have none, and the regexes cost far more
+    // than this scan.
+    if !line.as_bytes().windows(4).any(|w| w.iter().all(u8::is_ascii_digit)) {
         return None;
     }
     let mut found: Vec<FoundDate> = Vec::new();
@@ -40,6 +47,9 @@ pub fn find_date(line: &str) -> Option<FoundDate> {
         push(&mut found, line, &c, ymd(&c[1], &c[2], &c[3]));
     }
     for c in MONTH_DAY_YEAR.captures_iter(line) {
+        push(&mut found, line, &c, month_number(&c[1]).and_then(|m| ymd(&c[3], &m.to_string(), &c[2])));
+    }
+    for c in GLUED_MONTH_DAY_YEAR.captures_iter(line) {
         push(&mut found, line, &c, month_number(&c[1]).and_then(|m| ymd(&c[3], &m.to_string(), &c[2])));
     }
     for c in DAY_MONTH_YEAR.captures_iter(line) {
@@ -81,6 +91,24 @@ const MAX_DATE_LINE_WORDS: usize = 10;
 const DATE_LEAD_INS: [&str; 10] =
     ["published", "updated", "posted", "last updated", "date", "on", "first published", "modified", "by", "at"];
 
+/// Weekday names, full and short, that may stand before a date ("Friday, December 19, 2025").
+const WEEKDAYS: [&str; 14] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "mon",
+    "tue",
+    "wed",
+    "thu",
+    "fri",
+    "sat",
+    "sun",
+];
+
 /// A line that says nothing but a date ("September 30, 2016", "Published 29 September 2016",
 /// "Updated: 30/09/2016 10:12 GMT").
 pub fn is_date_line(line: &str) -> bool {
@@ -89,16 +117,19 @@ pub fn is_date_line(line: &str) -> bool {
         return false;
     }
     let Some(found) = find_date(line) else { return false };
-    let before = line[..found.start].trim().trim_end_matches([':', '-', '|', ',']).trim().to_lowercase();
+    let before = line[..found.start].trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+    let before = before.trim_end_matches(|c: char| !c.is_alphanumeric());
+    let before = WEEKDAYS.iter().find_map(|day| before.strip_suffix(day)).unwrap_or(before);
+    let before = before.trim_end_matches(|c: char| !c.is_alphanumeric());
     let after = &line[found.end..];
-    let lead_in_ok = before.is_empty() || DATE_LEAD_INS.contains(&before.as_str());
+    let lead_in_ok = before.is_empty() || DATE_LEAD_INS.contains(&before);
     let rest_words = after
         .split_whitespace()
         .filter(|w| w.chars().any(char::is_alphabetic))
         .filter(|w| {
             !matches!(
                 w.to_lowercase().trim_matches(|c: char| !c.is_alphabetic()),
-                "am" | "pm" | "gmt" | "utc" | "et" | "est" | "edt" | "bst" | "cet"
+                "am" | "pm" | "gmt" | "utc" | "et" | "est" | "edt" | "bst" | "cet" | "at"
             )
         })
         .count();
@@ -125,6 +156,8 @@ mod tests {
         assert!(find_date("2016-02-30").is_none());
         assert_eq!(find_date("Posted on June 29, 2020November 12, 2021").unwrap().date, date(2020, 6, 29));
         assert!(find_date("September 30, 20161").is_none());
+        assert_eq!(find_date("By Kathryn GiuffridaMar 5, 2025 | 6 comments").unwrap().date, date(2025, 3, 5));
+        assert!(find_date("the summer 5, 2025").is_none());
     }
 
     #[test]
@@ -132,6 +165,8 @@ mod tests {
         assert!(is_date_line("September 30, 2016"));
         assert!(is_date_line("Published 29 September 2016"));
         assert!(is_date_line("Updated: 30/09/2016 10:12 GMT"));
+        assert!(is_date_line("• February 10, 2025"));
+        assert!(is_date_line("Friday, December 19, 2025 at 13:01"));
         assert!(!is_date_line("Syrian forces are seen on September 28, 2016 in the Farafira district"));
     }
 }

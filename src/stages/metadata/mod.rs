@@ -10,8 +10,10 @@
 //!   line most like the URL's slug and nearest the article.
 //! - `published_at`: envelope; HTML metadata; a date in the URL path (`/2016/09/30/`); a date on a
 //!   header line (date lines, bylines, the title's neighbours — never captions or the story, which
-//!   name other days); else, with `fetched_at`, the lead's "today" or weekday ("on Thursday") as
-//!   the most recent such day. Never after `fetched_at`, never before 1990; a date alone stays a date.
+//!   name other days), preferred to a disagreeing metadata date when the page shows at most two
+//!   days; the dated line nearest the article (`nearest_dated_line`); else, with `fetched_at`, the
+//!   lead's "today" or weekday ("on Thursday") as the most recent such day. Never after
+//!   `fetched_at`, never before 1990; a date alone stays a date.
 //! - `source`: envelope; the HTML's site name; a known publisher's host; a signature line ("Press
 //!   TV's website …", "© 2016 teleSUR"); else the host itself.
 //! - `authors`/`agency`: HTML authors, then byline lines ("By …", "Written by …"); a wire agency is
@@ -241,20 +243,111 @@ fn published_at(article: &Article) -> Option<PublishedAt> {
     let published = meta.and_then(|m| m.published.as_deref()).and_then(parse_html_time);
     let modified = meta.and_then(|m| m.modified.as_deref()).and_then(parse_html_time);
     // The metadata's date that the page also shows by its headline (an update's, when the page
-    // presents the update); else the metadata's publication time; else the date shown.
+    // presents the update); else the date shown, when the page shows few dates (a page that lists
+    // many is showing other articles' days, and its metadata knows better); else the metadata's.
     let shown_date = header_date(article);
     let agreeing =
         shown_date.and_then(|shown| [published, modified].into_iter().flatten().find(|at| at.date() == shown.date()));
-    let shown = agreeing.or(published).or(shown_date);
+    let trusted_shown = shown_date.filter(|_| published.is_none() || shows_few_dates(article));
+    let shown = agreeing.or(trusted_shown).or(published).or(shown_date);
     let relative = || fetched_at.and_then(|fetched| relative_day(&article.body, fetched)).map(PublishedAt::Date);
+    let nearest = || nearest_dated_line(article);
     article
         .input
         .published_hint
         .into_iter()
         .chain(shown)
         .chain(url_date(article.url.as_deref()))
+        .chain(nearest())
         .chain(relative())
         .find(|at| is_plausible(*at, fetched_at))
+}
+
+/// Whether the page's removed lines show at most `MAX_SHOWN_DATES` different days.
+fn shows_few_dates(article: &Article) -> bool {
+    let mut days: Vec<NaiveDate> = Vec::new();
+    for found in article.removed.iter().filter_map(|line| find_date(&line.line)) {
+        if !days.contains(&found.date) {
+            days.push(found.date);
+            if days.len() > MAX_SHOWN_DATES {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// A page showing more different days than this lists other articles (teasers, archives, comments).
+const MAX_SHOWN_DATES: usize = 2;
+
+/// A short line whose date comes within its first words is a date line ("Kristian Larsen July 13,
+/// 2025 — 7 minutes read", "Friday, December 19, 2025").
+const MAX_WORDS_BEFORE_DATE: usize = 4;
+/// Lines from the article's edge within which a dated line is still the article's own date.
+const NEAR_ARTICLE_LINES: usize = 40;
+/// More dated lines than this under an article are comments or teasers, not its footer.
+const MAX_FOOTER_DATES: usize = 2;
+/// Words on a line that say the date on it is the article's: "Posted on …", "Updated …", "By … on …".
+const DATE_CUES: [&str; 8] = ["published", "updated", "posted", "modified", "released", "by", "on", "date"];
+
+/// The last resort for the date a page shows: the dated line nearest the article's start, within
+/// `NEAR_ARTICLE_LINES` — just before it or among its first paragraphs; else the one under it
+/// (blogs put "Posted on … in Category" after the post), unless more than `MAX_FOOTER_DATES` lines
+/// there carry dates, which makes them comments or teasers. A line longer than a date line needs
+/// its date among its first words or a cue before it ("Posted by IndustrySelect on Tuesday,
+/// August 29, 2023"); captions never count, and a teaser only when it opens with its date or a
+/// cue, since teasers name other articles' days.
+fn nearest_dated_line(article: &Article) -> Option<PublishedAt> {
+    let kept_before = &article.input.removed_kept_before;
+    let paragraphs: Vec<&str> = article.body.split("\n\n").filter(|p| !p.is_empty()).collect();
+    let before = lines_before_body(article);
+    let first_after = kept_before.iter().position(|&k| k >= paragraphs.len()).unwrap_or(kept_before.len());
+    let mut above: Vec<(usize, &str, bool)> = Vec::new();
+    let mut below: Vec<(usize, &str, bool)> = Vec::new();
+    for (i, line) in article.removed.iter().enumerate() {
+        let at = kept_before.get(i).copied().unwrap_or(0);
+        let teaser = line.reason == Reason::Teaser.as_str();
+        if line.reason == Reason::Caption.as_str() {
+            continue;
+        }
+        if i < before {
+            above.push((before - i, &line.line, teaser));
+        } else if at >= paragraphs.len() {
+            below.push((i - first_after + 1, &line.line, teaser));
+        } else if at <= HEADER_KEPT_LINES {
+            above.push((0, &line.line, teaser));
+        }
+    }
+    above.extend(paragraphs.iter().take(HEADER_KEPT_LINES).map(|p| (0, *p, false)));
+    let dated = |lines: Vec<(usize, &str, bool)>| -> Vec<(usize, NaiveDate)> {
+        lines.into_iter().filter(|(distance, ..)| *distance <= NEAR_ARTICLE_LINES).filter_map(dated_line).collect()
+    };
+    let nearest = |found: Vec<(usize, NaiveDate)>| found.into_iter().min_by_key(|(distance, _)| *distance);
+    let footer = dated(below);
+    nearest(dated(above))
+        .or_else(|| (footer.len() <= MAX_FOOTER_DATES).then(|| nearest(footer)).flatten())
+        .map(|(_, date)| PublishedAt::Date(date))
+}
+
+/// The date of a short line that states one as its own (see `nearest_dated_line`).
+fn dated_line((distance, line, teaser): (usize, &str, bool)) -> Option<(usize, NaiveDate)> {
+    if line.split_whitespace().count() > MAX_HEADER_LINE_WORDS {
+        return None;
+    }
+    let found = find_date(line)?;
+    let lead = &line[..found.start];
+    let opens = lead.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic)).count() <= MAX_WORDS_BEFORE_DATE;
+    let accepted = if teaser { found.start == 0 || cue_before(lead) } else { opens || cue_before(lead) };
+    accepted.then_some((distance, found.date))
+}
+
+/// Whether the words before a date on a line introduce it ("Updated", "Posted by X on").
+fn cue_before(text: &str) -> bool {
+    text.split(|c: char| !c.is_alphabetic())
+        .rev()
+        .filter(|w| !w.is_empty())
+        .take(4)
+        .any(|w| DATE_CUES.iter().any(|cue| w.eq_ignore_ascii_case(cue)))
 }
 
 /// A date on a short header line near the headline (never a caption's or a teaser's), else on any
@@ -268,7 +361,22 @@ fn header_date(article: &Article) -> Option<PublishedAt> {
         .find_map(|line| {
             find_date(&line.line).filter(|found| line.reason != Reason::Teaser.as_str() || found.start == 0)
         })
-        .or_else(|| HEADER_REASONS.iter().flat_map(|r| removed_with(article, *r)).find_map(find_date))
+        .or_else(|| {
+            // Anywhere above the article's end; under it too only on a page that shows few days,
+            // since comments under a post carry dates of their own.
+            let few = shows_few_dates(article);
+            let paragraphs = article.body.split("\n\n").filter(|p| !p.is_empty()).count();
+            let kept_before = &article.input.removed_kept_before;
+            let above_end = |i: usize| kept_before.get(i).copied().unwrap_or(0) < paragraphs;
+            HEADER_REASONS.iter().find_map(|reason| {
+                article
+                    .removed
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, line)| line.reason == reason.as_str() && (few || above_end(*i)))
+                    .find_map(|(_, line)| find_date(&line.line))
+            })
+        })
         .map(|found| PublishedAt::Date(found.date))
 }
 
@@ -465,6 +573,35 @@ mod tests {
             A pier is seen on February 27, 2014 as waves break over the wall of the old harbour in Porto\n\
             Ferries will sail again on Tuesday.";
         assert_eq!(extract(page, None).published_at, None);
+    }
+
+    const POST: &str = "Home | Blog | Contact\n\
+        Campus gyms add recovery rooms\n\
+        Campus recreation centres have added recovery rooms to their gyms this year, and students use them daily.\n\
+        Massage guns, compression boots and stretching areas are now as common as treadmills in the larger centres.\n\
+        Managers say the rooms cost little to run and bring in students who never lifted a weight before.\n";
+
+    #[test]
+    fn a_date_under_the_post_is_its_date_when_the_header_has_none() {
+        let page = format!("{POST}• Industry Insights\n• February 10, 2025\nOur Services\n• Gym Design\n• Delivery");
+        assert_eq!(extract(&page, None).published_at.unwrap().to_iso8601(), "2025-02-10");
+    }
+
+    #[test]
+    fn dates_of_comments_under_the_post_are_not_its_date() {
+        let comments = "Ahmet Serhan January 23, 2025 10:01 am\nGreat list, thanks!\n\
+            Maria Lopez January 21, 2025 2:06 pm\nVery useful.\nJon Reed January 19, 2025 6:23 pm\nAgreed.";
+        assert_eq!(extract(&format!("{POST}{comments}"), None).published_at, None);
+    }
+
+    #[test]
+    fn a_cue_before_a_date_makes_a_longer_line_a_date_line() {
+        let page = POST.replacen(
+            "Campus gyms add recovery rooms\n",
+            "Campus gyms add recovery rooms\nPosted by IndustrySelect on Tuesday, August 29, 2023\n",
+            1,
+        );
+        assert_eq!(extract(&page, None).published_at.unwrap().to_iso8601(), "2023-08-29");
     }
 
     #[test]

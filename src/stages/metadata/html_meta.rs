@@ -138,8 +138,12 @@ fn first_value(document: &Document, matchers: &[Matcher], attributes: &[&str]) -
     })
 }
 
+/// Whitespace folded, and entities the parser left decoded: JSON-LD strings are not HTML, so
+/// "Rates &amp; Fees" arrives as written, and attributes escaped twice ("&amp;#8211;") keep one
+/// layer after parsing.
 fn squeeze(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if folded.contains('&') { html_escape::decode_html_entities(&folded).into_owned() } else { folded }
 }
 
 /// Names as bylines print them: "By Jane Doe" → "Jane Doe"; links to profile pages and long texts
@@ -266,6 +270,16 @@ mod tests {
 
     fn meta(page: &str) -> HtmlMeta {
         read(&Document::from(page))
+    }
+
+    #[test]
+    fn entities_left_in_structured_data_and_twice_escaped_tags_are_decoded() {
+        let page = r#"<html><head><meta property="og:title" content="Movers &amp;#8211; Rates &amp;amp; Fees">
+            <script type="application/ld+json">{"@type":"NewsArticle","author":{"name":"Jane O&#039;Neil"}}</script>
+            </head><body></body></html>"#;
+        let found = meta(page);
+        assert_eq!(found.headline.as_deref(), Some("Movers – Rates & Fees"));
+        assert_eq!(found.authors, vec!["Jane O'Neil".to_owned()]);
     }
 
     #[test]

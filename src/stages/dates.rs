@@ -19,8 +19,10 @@ static DAY_MONTH_YEAR: LazyLock<Regex> = LazyLock::new(|| {
 });
 /// A capitalised month glued to the word before it by a crawler that dropped the space:
 /// "By Kathryn GiuffridaMar 5, 2025", "calendarApr 16, 2024".
+/// The capital is the evidence, so this one is case-sensitive: "dismay 5, 2025" is no date.
 static GLUED_MONTH_DAY_YEAR: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?-u:\B)(Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})")
+    let capitalised: Vec<String> = MONTHS.split('|').map(|month| month[..1].to_uppercase() + &month[1..]).collect();
+    Regex::new(&format!(r"(?-u:\B)({})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})", capitalised.join("|")))
         .expect("valid regex")
 });
 static NUMERIC: LazyLock<Regex> =
@@ -46,10 +48,7 @@ pub fn find_date(line: &str) -> Option<FoundDate> {
     for c in ISO.captures_iter(line) {
         push(&mut found, line, &c, ymd(&c[1], &c[2], &c[3]));
     }
-    for c in MONTH_DAY_YEAR.captures_iter(line) {
-        push(&mut found, line, &c, month_number(&c[1]).and_then(|m| ymd(&c[3], &m.to_string(), &c[2])));
-    }
-    for c in GLUED_MONTH_DAY_YEAR.captures_iter(line) {
+    for c in MONTH_DAY_YEAR.captures_iter(line).chain(GLUED_MONTH_DAY_YEAR.captures_iter(line)) {
         push(&mut found, line, &c, month_number(&c[1]).and_then(|m| ymd(&c[3], &m.to_string(), &c[2])));
     }
     for c in DAY_MONTH_YEAR.captures_iter(line) {
@@ -117,9 +116,8 @@ pub fn is_date_line(line: &str) -> bool {
         return false;
     }
     let Some(found) = find_date(line) else { return false };
-    let before = line[..found.start].trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
-    let before = before.trim_end_matches(|c: char| !c.is_alphanumeric());
-    let before = WEEKDAYS.iter().find_map(|day| before.strip_suffix(day)).unwrap_or(before);
+    let lowered = line[..found.start].trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+    let before = WEEKDAYS.iter().find_map(|day| lowered.strip_suffix(day)).unwrap_or(&lowered);
     let before = before.trim_end_matches(|c: char| !c.is_alphanumeric());
     let after = &line[found.end..];
     let lead_in_ok = before.is_empty() || DATE_LEAD_INS.contains(&before);

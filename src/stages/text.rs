@@ -10,6 +10,11 @@ pub fn word_count(text: &str) -> usize {
     text.split_whitespace().filter(|w| w.chars().any(char::is_alphanumeric)).count()
 }
 
+/// The word without its possessive "'s" or "’s" ("Russia's" → "Russia"), if it has one.
+pub fn without_possessive(word: &str) -> Option<&str> {
+    word.strip_suffix("'s").or_else(|| word.strip_suffix("’s"))
+}
+
 /// The first `chars` characters of `text` (all of it when shorter), without copying.
 pub fn prefix_chars(text: &str, chars: usize) -> &str {
     text.char_indices().nth(chars).map_or(text, |(end, _)| &text[..end])

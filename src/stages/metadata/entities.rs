@@ -21,6 +21,7 @@ use std::sync::LazyLock;
 
 use crate::article::Entities;
 use crate::stages::clean::features::is_stopword;
+use crate::stages::text::without_possessive;
 
 /// A place the gazetteer knows: its canonical name and kind.
 struct Place {
@@ -344,12 +345,14 @@ pub struct Mention {
 pub struct Found {
     pub entities: Entities,
     pub mentions: Vec<Mention>,
+    /// `entities.people`, indexed once for the quote finder's lookups.
+    people: PersonIndex,
 }
 
 impl Found {
     /// The full name a person mention or surname stands for, if the article names them.
     pub fn person(&self, name: &str) -> Option<&str> {
-        resolve_person(&self.entities.people, name)
+        self.people.resolve(name)
     }
 
     /// The last person mentioned before byte `at`.
@@ -358,33 +361,30 @@ impl Found {
     }
 }
 
-/// `name` as one of `people`: the same name, or its surname ("Kerry", "Assad", "Ki-moon").
-fn resolve_person<'a>(people: &'a [String], name: &str) -> Option<&'a str> {
-    PersonIndex::new(people.iter().map(String::as_str)).resolve(name)
-}
-
-/// People named in full, looked up by exact name or by surname in constant time: an article can
-/// hold hundreds of person mentions, and a scan per mention was most of the entity finder's time.
-struct PersonIndex<'a> {
-    names: HashSet<&'a str>,
+/// People, looked up by exact name or, for a surname ("Kerry", "Assad", "Ki-moon"), by the first
+/// multi-word name that ends in it, in constant time: an article can hold hundreds of person
+/// mentions, and a scan per mention was most of the entity finder's time.
+#[derive(Debug, Default)]
+struct PersonIndex {
+    names: HashSet<String>,
     /// Surname key → the first multi-word name with that surname.
-    by_surname: HashMap<String, &'a str>,
+    by_surname: HashMap<String, String>,
 }
 
-impl<'a> PersonIndex<'a> {
-    fn new(people: impl Iterator<Item = &'a str>) -> Self {
-        let mut index = PersonIndex { names: HashSet::new(), by_surname: HashMap::new() };
+impl PersonIndex {
+    fn new<'a>(people: impl Iterator<Item = &'a str>) -> Self {
+        let mut index = PersonIndex::default();
         for person in people {
-            index.names.insert(person);
+            index.names.insert(person.to_owned());
             if person.split_whitespace().nth(1).is_some() {
-                index.by_surname.entry(surname_key(person)).or_insert(person);
+                index.by_surname.entry(surname_key(person)).or_insert_with(|| person.to_owned());
             }
         }
         index
     }
 
-    fn resolve(&self, name: &str) -> Option<&'a str> {
-        self.names.get(name).copied().or_else(|| self.by_surname.get(&surname_key(name)).copied())
+    fn resolve(&self, name: &str) -> Option<&str> {
+        self.names.get(name).or_else(|| self.by_surname.get(&surname_key(name))).map(String::as_str)
     }
 }
 
@@ -466,7 +466,7 @@ fn push_word<'a>(body: &'a str, from: usize, to: usize, sentence_start: &mut boo
         return;
     }
     let text = &raw[lead..trimmed_end.len()];
-    let (text, possessive) = match text.strip_suffix("'s").or_else(|| text.strip_suffix("’s")) {
+    let (text, possessive) = match without_possessive(text) {
         Some(stem) => (stem, true),
         None => (text, false),
     };
@@ -746,9 +746,9 @@ fn resolve(candidates: Vec<(usize, Kind, String, bool)>) -> Found {
         found.mentions.push(Mention { start: *start, kind, name });
     }
     // A name first seen alone ("Kerry said…") and later in full belongs to the full name only.
-    let people = found.entities.people.clone();
-    let named = PersonIndex::new(people.iter().map(String::as_str));
+    let named = PersonIndex::new(found.entities.people.iter().map(String::as_str));
     found.entities.people.retain(|p| p.contains(' ') || named.resolve(p).is_none_or(|full| full == p));
+    found.people = PersonIndex::new(found.entities.people.iter().map(String::as_str));
     found
 }
 

@@ -23,7 +23,7 @@ use std::sync::LazyLock;
 use foldhash::HashMap as FastMap;
 use yake_rust::StopWords;
 
-use crate::stages::text::prefix_chars;
+use crate::stages::text::{prefix_chars, without_possessive};
 
 /// Keywords kept per article.
 pub const KEYWORDS: usize = 8;
@@ -201,7 +201,7 @@ impl<'t> Reader<'t, '_> {
     }
 
     fn word(&mut self, word: &'t str) {
-        let word = word.strip_suffix("'s").or_else(|| word.strip_suffix("’s")).unwrap_or(word);
+        let word = without_possessive(word).unwrap_or(word);
         let tag = tag(word, self.sentence_start);
         self.sentence_start = false;
         let term = self.term_id(word);

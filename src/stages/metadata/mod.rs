@@ -109,6 +109,16 @@ fn lines_before_body(article: &Article) -> usize {
     (0..article.removed.len()).take_while(|&i| kept_before.get(i).copied().unwrap_or(0) == 0).count()
 }
 
+/// The article's paragraphs: its kept lines, which the cleaner joined with blank lines.
+fn paragraphs(article: &Article) -> Vec<&str> {
+    article.body.split("\n\n").filter(|p| !p.is_empty()).collect()
+}
+
+/// Whether removed line `i` stands under the article, after all `paragraphs` of it.
+fn is_below_body(article: &Article, i: usize, paragraphs: usize) -> bool {
+    article.input.removed_kept_before.get(i).copied().unwrap_or(0) >= paragraphs
+}
+
 fn removed_with(article: &Article, reason: Reason) -> impl Iterator<Item = &str> {
     article.removed.iter().filter(move |r| r.reason == reason.as_str()).map(|r| r.line.as_str())
 }
@@ -298,23 +308,22 @@ const DATE_CUES: [&str; 8] = ["published", "updated", "posted", "modified", "rel
 /// August 29, 2023"); captions never count, and a teaser only when it opens with its date or a
 /// cue, since teasers name other articles' days.
 fn nearest_dated_line(article: &Article) -> Option<PublishedAt> {
-    let kept_before = &article.input.removed_kept_before;
-    let paragraphs: Vec<&str> = article.body.split("\n\n").filter(|p| !p.is_empty()).collect();
+    let paragraphs = paragraphs(article);
     let before = lines_before_body(article);
-    let first_after = kept_before.iter().position(|&k| k >= paragraphs.len()).unwrap_or(kept_before.len());
+    let below_body = |i: usize| is_below_body(article, i, paragraphs.len());
+    let first_after = (0..article.removed.len()).find(|&i| below_body(i)).unwrap_or(article.removed.len());
     let mut above: Vec<(usize, &str, bool)> = Vec::new();
     let mut below: Vec<(usize, &str, bool)> = Vec::new();
     for (i, line) in article.removed.iter().enumerate() {
-        let at = kept_before.get(i).copied().unwrap_or(0);
         let teaser = line.reason == Reason::Teaser.as_str();
         if line.reason == Reason::Caption.as_str() {
             continue;
         }
         if i < before {
             above.push((before - i, &line.line, teaser));
-        } else if at >= paragraphs.len() {
+        } else if below_body(i) {
             below.push((i - first_after + 1, &line.line, teaser));
-        } else if at <= HEADER_KEPT_LINES {
+        } else if article.input.removed_kept_before.get(i).copied().unwrap_or(0) <= HEADER_KEPT_LINES {
             above.push((0, &line.line, teaser));
         }
     }
@@ -365,15 +374,15 @@ fn header_date(article: &Article) -> Option<PublishedAt> {
             // Anywhere above the article's end; under it too only on a page that shows few days,
             // since comments under a post carry dates of their own.
             let few = shows_few_dates(article);
-            let paragraphs = article.body.split("\n\n").filter(|p| !p.is_empty()).count();
-            let kept_before = &article.input.removed_kept_before;
-            let above_end = |i: usize| kept_before.get(i).copied().unwrap_or(0) < paragraphs;
+            let paragraphs = paragraphs(article).len();
             HEADER_REASONS.iter().find_map(|reason| {
                 article
                     .removed
                     .iter()
                     .enumerate()
-                    .filter(|(i, line)| line.reason == reason.as_str() && (few || above_end(*i)))
+                    .filter(|(i, line)| {
+                        line.reason == reason.as_str() && (few || !is_below_body(article, *i, paragraphs))
+                    })
                     .find_map(|(_, line)| find_date(&line.line))
             })
         })

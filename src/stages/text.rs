@@ -22,7 +22,14 @@ pub fn prefix_chars(text: &str, chars: usize) -> &str {
 
 /// Trims a line and folds every run of whitespace (including no-break spaces) into one space.
 pub fn normalize_line(line: &str) -> String {
-    line.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut out = String::with_capacity(line.len());
+    for word in line.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }
 
 /// The line without closing quotes and brackets, so `…said.”` still ends in a full stop.

@@ -28,13 +28,16 @@ const STOPWORDS: &str = "a about after all also an and any are as at be been but
 
 static STOPWORD_SET: LazyLock<HashSet<&'static str>> = LazyLock::new(|| STOPWORDS.split_whitespace().collect());
 
+/// The longest function word, in bytes: a longer word needs no lookup.
+const LONGEST_STOPWORD: usize = 6;
+
 /// A function word of one of the eight languages (`word` in lowercase).
 pub fn is_stopword(word: &str) -> bool {
-    STOPWORD_SET.contains(word)
+    word.len() <= LONGEST_STOPWORD && STOPWORD_SET.contains(word)
 }
 
 /// Feature names, in vector order. The model file must list exactly these.
-pub const FEATURE_NAMES: [&str; 64] = [
+pub const FEATURE_NAMES: [&str; 75] = [
     "ln_words",
     "ln_chars",
     "sentence_end",
@@ -99,6 +102,17 @@ pub const FEATURE_NAMES: [&str; 64] = [
     "tag_list_item",
     "furniture_hint",
     "content_hint",
+    "comment_hint",
+    "innermost_furniture",
+    "innermost_content",
+    "before_main_content",
+    "after_main_content",
+    "ln_container_words",
+    "container_share",
+    "ln_grand_container_words",
+    "grand_container_share",
+    "container_link_density",
+    "grand_container_link_density",
 ];
 
 pub const FEATURE_COUNT: usize = FEATURE_NAMES.len();
@@ -131,7 +145,7 @@ fn stopword_density(text: &str) -> f32 {
             continue;
         }
         total += 1;
-        hits += usize::from(is_stopword(&lowercase(word)));
+        hits += usize::from(word.len() <= LONGEST_STOPWORD && is_stopword(&lowercase(word)));
     }
     if total == 0 { 0.0 } else { hits as f32 / total as f32 }
 }
@@ -197,6 +211,12 @@ pub(crate) fn page_features(
     if n == 0 {
         return Vec::new();
     }
+    // Readability's extract as a span of the page: what comes after its last line on a page with
+    // comments or teasers under the article is rarely article text.
+    let in_main_content: Vec<bool> =
+        lines.iter().map(|line| main_content.is_some_and(|m| m.contains(&line.text))).collect();
+    let main_first = in_main_content.iter().position(|&inside| inside);
+    let main_last = in_main_content.iter().rposition(|&inside| inside);
     let mut occurrences: HashMap<&str, usize> = HashMap::new();
     for line in lines {
         *occurrences.entry(line.folded.as_str()).or_default() += 1;
@@ -298,7 +318,7 @@ pub(crate) fn page_features(
         push(flag(from_html));
         push(mean(10, &|o| o.paragraph));
         push(mean(2, &|o| o.repeats));
-        push(flag(main_content.is_some_and(|m| m.contains(text))));
+        push(flag(in_main_content[i]));
         push(flag(main_content.is_some()));
         let block = html.and_then(|h| h.blocks.get(i)).copied().unwrap_or_default();
         push(block.link_density);
@@ -307,6 +327,17 @@ pub(crate) fn page_features(
         push(flag(block.tag == BlockTag::ListItem));
         push(flag(block.furniture_hint));
         push(flag(block.content_hint));
+        push(flag(block.comment_hint));
+        push(flag(block.innermost_furniture));
+        push(flag(block.innermost_content));
+        push(flag(main_first.is_some_and(|first| i < first)));
+        push(flag(main_last.is_some_and(|last| i > last)));
+        for words in [block.container_words, block.grand_container_words] {
+            push(ln1(words as usize));
+            push(words as f32 / total_words.max(1) as f32);
+        }
+        push(block.container_link_density);
+        push(block.grand_container_link_density);
         debug_assert_eq!(k, FEATURE_COUNT);
         words_before += line.words;
         out.push(f);
@@ -326,6 +357,7 @@ mod tests {
         let features = page_features(&lines, &rule_verdicts(&lines), None);
         assert_eq!(features.len(), 5);
         assert!(features.iter().flatten().all(|x| x.is_finite()));
+        assert!(STOPWORD_SET.iter().all(|word| word.len() <= LONGEST_STOPWORD));
         let paragraph = &features[3];
         assert_eq!(paragraph[FEATURE_NAMES.iter().position(|n| *n == "paragraph_shape").unwrap()], 1.0);
         assert!(paragraph[FEATURE_NAMES.iter().position(|n| *n == "stopword_density").unwrap()] > 0.3);

@@ -18,6 +18,7 @@
 use std::sync::LazyLock;
 
 use dom_query::{Document, Matcher, NodeData, NodeId, Tree, TreeNode};
+use foldhash::{HashMap, HashMapExt};
 
 use crate::stages::metadata::html_meta::{self, HtmlMeta};
 use crate::stages::text::normalize_line;
@@ -47,6 +48,21 @@ pub struct BlockInfo {
     pub furniture_hint: bool,
     /// An ancestor's class or id names article content (article, content, entry, post, story, …).
     pub content_hint: bool,
+    /// An ancestor's class or id names reader comments. Comments are prose, shaped like the article,
+    /// and their classes often name content too ("commentBody"), so they get their own fact.
+    pub comment_hint: bool,
+    /// What the nearest hinted ancestor names: the page's outer wrappers often carry content words
+    /// ("single-post") whatever sits inside them, so the innermost hint says more than any hint.
+    pub innermost_furniture: bool,
+    pub innermost_content: bool,
+    /// Words inside the parent element of this line's block, and inside its grandparent.
+    /// An article's paragraphs are siblings in one container heavy with text; each comment, teaser
+    /// or card sits in a container of its own with few words.
+    pub container_words: u32,
+    pub grand_container_words: u32,
+    /// Share of those words inside links: a list of teasers is mostly links, an article is not.
+    pub container_link_density: f32,
+    pub grand_container_link_density: f32,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -64,6 +80,8 @@ static FURNITURE_HINT: LazyLock<regex::Regex> = LazyLock::new(|| {
     regex::Regex::new(r"(?i)comment|share|social|related|sidebar|widget|footer|header|nav|menu|breadcrumb|promo|advert|\bads?\b|banner|subscribe|newsletter|cookie|popup|modal|masthead|byline|author|meta|tags?\b|recommend|trending|popular")
         .expect("valid regex")
 });
+static COMMENT_HINT: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r"(?i)comment|reply|respond|disqus|discussion").expect("valid regex"));
 static CONTENT_HINT: LazyLock<regex::Regex> = LazyLock::new(|| {
     regex::Regex::new(r"(?i)article|content|entry|post|story|text|body|main|blog|prose|rich").expect("valid regex")
 });
@@ -256,8 +274,9 @@ fn element_name(node: &TreeNode) -> Option<&str> {
 /// says about each line.
 fn block_text(tree: &Tree, root: NodeId) -> Lines {
     let mut out = Lines::default();
-    // Open elements that matter to the line being built: links and hinted classes.
-    let mut ancestry: Vec<(bool, bool, bool)> = Vec::new();
+    // Open elements and what each says about the line being built.
+    let mut ancestry: Vec<Ancestor> = Vec::new();
+    let mut subtree_words: HashMap<NodeId, SubtreeWords> = HashMap::new();
     walk(tree, root, |step| match step {
         Step::Enter(node) => match &node.data {
             NodeData::Element(el) => {
@@ -272,22 +291,37 @@ fn block_text(tree: &Tree, root: NodeId) -> Lines {
                 let class = el.attr_ref(dom_query::local_name!("class")).unwrap_or("");
                 let id = el.attr_ref(dom_query::local_name!("id")).unwrap_or("");
                 let hinted = |hint: &regex::Regex| hint.is_match(class) || hint.is_match(id);
-                ancestry.push((name == "a", hinted(&FURNITURE_HINT), hinted(&CONTENT_HINT)));
+                ancestry.push(Ancestor {
+                    id: node.id,
+                    block: BLOCKS.contains(&name),
+                    words: SubtreeWords::default(),
+                    is_container: false,
+                    link: name == "a",
+                    furniture: hinted(&FURNITURE_HINT),
+                    content: hinted(&CONTENT_HINT),
+                    comment: hinted(&COMMENT_HINT),
+                });
                 out.max_depth = out.max_depth.max(ancestry.len());
                 true
             }
             NodeData::Text { contents } => {
-                let in_link = ancestry.iter().any(|a| a.0);
-                out.furniture |= ancestry.iter().any(|a| a.1);
-                out.content |= ancestry.iter().any(|a| a.2);
+                out.note_ancestry(&mut ancestry);
+                let in_link = ancestry.iter().any(|a| a.link);
                 out.append(contents, in_link);
+                let words = contents.split_whitespace().count();
+                for ancestor in &mut ancestry {
+                    ancestor.words.all += words;
+                    ancestor.words.in_links += if in_link { words } else { 0 };
+                }
                 false
             }
             _ => false,
         },
         Step::Leave(node) => {
             if let Some(name) = element_name(node) {
-                ancestry.pop();
+                if let Some(closed) = ancestry.pop().filter(|a| a.is_container) {
+                    subtree_words.insert(closed.id, closed.words);
+                }
                 if BLOCKS.contains(&name) {
                     out.end_line();
                 }
@@ -296,6 +330,9 @@ fn block_text(tree: &Tree, root: NodeId) -> Lines {
         }
     });
     out.end_line();
+    // The walk does not leave its root.
+    subtree_words.extend(ancestry.iter().map(|a| (a.id, a.words)));
+    out.count_container_words(&subtree_words);
     out
 }
 
@@ -309,6 +346,20 @@ fn block_tag(name: &str) -> BlockTag {
     }
 }
 
+/// What an open element says about the text inside it.
+struct Ancestor {
+    id: NodeId,
+    block: bool,
+    /// Words of text met inside it so far.
+    words: SubtreeWords,
+    /// Some line's parent or grandparent: its words are kept when it closes.
+    is_container: bool,
+    link: bool,
+    furniture: bool,
+    content: bool,
+    comment: bool,
+}
+
 /// The lines being built and what is known of the current one.
 #[derive(Default)]
 struct Lines {
@@ -320,9 +371,59 @@ struct Lines {
     tag: BlockTag,
     furniture: bool,
     content: bool,
+    comment: bool,
+    innermost_furniture: bool,
+    innermost_content: bool,
+    /// The parent and grandparent of the current line's block, from its first piece of text.
+    containers: Option<Containers>,
+    /// Per finished line: its words and its containers.
+    line_words: Vec<(usize, Containers)>,
+}
+
+type Containers = [Option<NodeId>; 2];
+
+/// Words of text inside an element, and how many of them sit inside links.
+#[derive(Debug, Clone, Copy, Default)]
+struct SubtreeWords {
+    all: usize,
+    in_links: usize,
 }
 
 impl Lines {
+    /// Folds in the hints of the elements around a piece of the line's text.
+    fn note_ancestry(&mut self, ancestry: &mut [Ancestor]) {
+        self.furniture |= ancestry.iter().any(|a| a.furniture);
+        self.content |= ancestry.iter().any(|a| a.content);
+        self.comment |= ancestry.iter().any(|a| a.comment);
+        if let Some(nearest) = ancestry.iter().rev().find(|a| a.furniture || a.content || a.comment) {
+            self.innermost_furniture |= nearest.furniture || nearest.comment;
+            self.innermost_content |= nearest.content;
+        }
+        if self.containers.is_none() {
+            let block = ancestry.iter().rposition(|a| a.block).unwrap_or(0);
+            let mut above = |levels: usize| {
+                let container = &mut ancestry[block.checked_sub(levels)?];
+                container.is_container = true;
+                Some(container.id)
+            };
+            self.containers = Some([above(1), above(2)]);
+        }
+    }
+
+    /// Fills each line's container facts from the subtree totals, once every line is known.
+    fn count_container_words(&mut self, subtree_words: &HashMap<NodeId, SubtreeWords>) {
+        let words_in = |container: Option<NodeId>, own: usize| {
+            let words = container.and_then(|id| subtree_words.get(&id).copied());
+            let words = words.unwrap_or(SubtreeWords { all: own, in_links: 0 });
+            let density = words.in_links as f32 / words.all.max(1) as f32;
+            (u32::try_from(words.all).unwrap_or(u32::MAX), density)
+        };
+        for (block, (own, [parent, grandparent])) in self.blocks.iter_mut().zip(&self.line_words) {
+            (block.container_words, block.container_link_density) = words_in(*parent, *own);
+            (block.grand_container_words, block.grand_container_link_density) = words_in(*grandparent, *own);
+        }
+    }
+
     fn append(&mut self, text: &str, in_link: bool) {
         let before = self.line.len();
         append_text(&mut self.line, text);
@@ -341,12 +442,24 @@ impl Lines {
                 tag: self.tag,
                 furniture_hint: self.furniture,
                 content_hint: self.content,
+                comment_hint: self.comment,
+                innermost_furniture: self.innermost_furniture,
+                innermost_content: self.innermost_content,
+                container_words: 0,
+                grand_container_words: 0,
+                container_link_density: 0.0,
+                grand_container_link_density: 0.0,
             });
+            self.line_words.push((trimmed.split_whitespace().count(), self.containers.unwrap_or_default()));
         }
+        self.containers = None;
         self.line.clear();
         self.link_chars = 0;
         self.furniture = false;
         self.content = false;
+        self.comment = false;
+        self.innermost_furniture = false;
+        self.innermost_content = false;
         self.tag = BlockTag::Other;
     }
 }
@@ -404,6 +517,39 @@ mod tests {
         assert!(blocks[0].content_hint && !blocks[0].furniture_hint && blocks[0].link_density == 0.0);
         assert!(blocks[1].furniture_hint && blocks[1].link_density > 0.9);
         assert_eq!(blocks[1].tag, BlockTag::ListItem);
+    }
+
+    #[test]
+    fn comments_inside_a_content_wrapper_are_told_apart_from_the_article() {
+        let page = r#"<body class="single-post"><div class="entry-content"><p>Portugal closed its ports.</p></div>
+            <ol class="comments"><li><div class="commentBody"><p>Great post, thanks!</p></div></li></ol></body>"#;
+        let blocks = extract(page).evidence.blocks;
+        assert_eq!(blocks.len(), 2);
+        let (article, comment) = (blocks[0], blocks[1]);
+        assert!(!article.comment_hint && article.innermost_content && !article.innermost_furniture);
+        assert!(comment.comment_hint && comment.innermost_furniture && comment.content_hint);
+    }
+
+    #[test]
+    fn sibling_paragraphs_share_their_container_words_and_a_lone_card_does_not() {
+        let page = r#"<body><div class="story"><p>One two three.</p><h2>Four five</h2><p>Six seven eight nine.</p></div>
+            <div class="cards"><div class="card"><p>Other story here</p></div></div></body>"#;
+        let blocks = extract(page).evidence.blocks;
+        let words: Vec<u32> = blocks.iter().map(|b| b.container_words).collect();
+        assert_eq!(words, [9, 9, 9, 3]);
+        assert_eq!(blocks[3].grand_container_words, 3);
+        assert_eq!(blocks[0].grand_container_words, 12);
+        assert_eq!(blocks[0].container_link_density, 0.0);
+    }
+
+    #[test]
+    fn a_list_of_links_has_a_dense_container() {
+        let page = r#"<body><div><p>Storm closes <a href="/p">every port</a> on the coast today.</p></div>
+            <ul><li><a href="/a">Storm hits Porto</a></li><li><a href="/b">Ferries stop</a></li><li>Live</li></ul></body>"#;
+        let blocks = extract(page).evidence.blocks;
+        assert_eq!(blocks.len(), 4);
+        assert_eq!(blocks[0].container_link_density, 0.25);
+        assert!((blocks[1].container_link_density - 5.0 / 6.0).abs() < 1e-6);
     }
 
     #[test]

@@ -162,8 +162,10 @@ pub(crate) struct LineShape {
     pub(crate) indent: usize,
     /// A blank line stood before it: a block boundary.
     pub(crate) blank_before: bool,
-    /// The lexicon or shape cue that fired on the line, if any (computed once).
-    cue: Option<Reason>,
+    /// The lexicon cue that fired on the line, if any (computed once).
+    lexicon_cue: Option<Reason>,
+    /// Else the shape cue (breadcrumb separators, short bullet, date line, all-caps label).
+    shape_cue: Option<Reason>,
     /// The text in lowercase, for finding repeats.
     pub(crate) folded: String,
     pub(crate) chars: usize,
@@ -177,8 +179,21 @@ impl LineShape {
         let indent = raw.chars().take_while(|c| c.is_whitespace()).count();
         let folded = text.to_lowercase();
         let chars = text.chars().count();
-        let mut line = LineShape { text, words, sentence, indent, blank_before, cue: None, folded, chars };
-        line.cue = line.compute_cue();
+        let mut line = LineShape {
+            text,
+            words,
+            sentence,
+            indent,
+            blank_before,
+            lexicon_cue: None,
+            shape_cue: None,
+            folded,
+            chars,
+        };
+        line.lexicon_cue = line.compute_lexicon_cue();
+        if line.lexicon_cue.is_none() {
+            line.shape_cue = line.compute_shape_cue();
+        }
         line
     }
 
@@ -208,18 +223,20 @@ impl LineShape {
 
     /// The judgement a line earns on its own, before its place in the page is known.
     fn judge(&self) -> Option<Reason> {
-        self.cue
+        self.lexicon_cue.or(self.shape_cue)
     }
 
-    fn compute_cue(&self) -> Option<Reason> {
-        if self.words <= *LONGEST_CUE_LINE {
-            let matched = LEXICON_SET.matches(&self.text);
-            let cue = matched.iter().map(|i| &LEXICON[i]).find(|c| self.words <= c.max_words);
-            // A credit line names the agency and a place, never a full sentence.
-            if let Some(cue) = cue.filter(|c| c.reason != Reason::CreditLine || !self.sentence) {
-                return Some(cue.reason);
-            }
+    fn compute_lexicon_cue(&self) -> Option<Reason> {
+        if self.words > *LONGEST_CUE_LINE {
+            return None;
         }
+        let matched = LEXICON_SET.matches(&self.text);
+        let cue = matched.iter().map(|i| &LEXICON[i]).find(|c| self.words <= c.max_words);
+        // A credit line names the agency and a place, never a full sentence.
+        cue.filter(|c| c.reason != Reason::CreditLine || !self.sentence).map(|c| c.reason)
+    }
+
+    fn compute_shape_cue(&self) -> Option<Reason> {
         if self.text.contains(BREADCRUMB_SEPARATORS) && BREADCRUMB.is_match(&self.text) {
             return Some(Reason::Breadcrumb);
         }
@@ -333,6 +350,8 @@ struct PageAnalysis {
     lines: Vec<LineShape>,
     verdicts: Vec<Option<Reason>>,
     features: Vec<features::Features>,
+    /// Dropped whatever the model says (`forced_drops`).
+    ruled_out: Vec<bool>,
 }
 
 /// `html`: for an HTML page, what its markup says about the lines.
@@ -340,20 +359,17 @@ fn analyse(page: &str, html: Option<&html::HtmlEvidence>) -> PageAnalysis {
     let lines = LineShape::page(page);
     let verdicts = rule_verdicts(&lines);
     let features = features::page_features(&lines, &verdicts, html);
-    PageAnalysis { lines, verdicts, features }
+    let ruled_out = forced_drops(&lines, &verdicts, html);
+    PageAnalysis { lines, verdicts, features, ruled_out }
 }
 
 impl PageAnalysis {
     fn into_classified_lines(self) -> Vec<ClassifiedLine> {
         self.lines
             .into_iter()
-            .zip(self.verdicts)
             .zip(self.features)
-            .map(|((line, verdict), features)| ClassifiedLine {
-                ruled_out: is_ruled_out(&line, verdict),
-                text: line.text,
-                features,
-            })
+            .zip(self.ruled_out)
+            .map(|((line, features), ruled_out)| ClassifiedLine { ruled_out, text: line.text, features })
             .collect()
     }
 }
@@ -372,10 +388,12 @@ pub fn clean_lines(page: &str) -> (Vec<String>, Vec<RemovedLine>) {
     (cleaned.kept, cleaned.removed)
 }
 
-/// The line classifier decides what the rules leave open. A line on which a lexicon or shape cue
-/// fired (`LineShape::judge`) is dropped whatever the model says: those cues are documented
-/// boilerplate in any site's layout. Positional guesses (outside the article, caption-like,
-/// repeated) are the model's call, with a lower bar for prose on short messages
+/// The line classifier decides what the rules leave open. A line on which a lexicon cue fired is
+/// dropped whatever the model says: those cues are documented boilerplate in any site's layout.
+/// Shape cues and positional guesses (short bullets, date lines, all-caps labels, teaser-shaped
+/// headings, outside the article, caption-like, repeated) are evidence the model weighs; they are
+/// right too rarely to overrule it (title-case teaser headings are most often an article's own
+/// subheadings), with a lower bar for prose on short messages
 /// (`SHORT_PAGE_LINES`). Dropped lines carry the rule's reason when one fired. Then a kept line the
 /// site's learned templates list goes too (`templates`).
 fn classify_lines(
@@ -383,14 +401,14 @@ fn classify_lines(
     html: Option<&html::HtmlEvidence>,
     site_templates: Option<&templates::SiteTemplates>,
 ) -> Cleaned {
-    let PageAnalysis { lines, verdicts, features } = analyse(page, html);
+    let PageAnalysis { lines, verdicts, features, ruled_out } = analyse(page, html);
     let model = &*model::BUILT_IN;
     let short_page = lines.len() < SHORT_PAGE_LINES;
-    let open: Vec<usize> = (0..lines.len()).filter(|&i| !is_ruled_out(&lines[i], verdicts[i])).collect();
+    let open: Vec<usize> = (0..lines.len()).filter(|&i| !ruled_out[i]).collect();
     let probabilities = model.probabilities(&open.iter().map(|&i| &features[i]).collect::<Vec<_>>());
     let mut keep = vec![false; lines.len()];
     for (i, probability) in open.into_iter().zip(probabilities) {
-        let rules_keep_prose = verdicts[i].is_none() && lines[i].is_paragraph();
+        let rules_keep_prose = verdicts[i].is_none() && lines[i].sentence;
         let bar = if short_page && rules_keep_prose { SHORT_PAGE_PROSE_FLOOR } else { model.threshold };
         keep[i] = probability >= bar;
     }
@@ -418,15 +436,36 @@ fn classify_lines(
 
 /// The model learned from whole crawled pages (wcxb-dev: 5th percentile 80 lines, 5 of 793 pages
 /// under 40). A shorter message is mostly article already and outside what it has seen, so there a
-/// sentence-shaped paragraph the rules keep is dropped only when the model is confident.
+/// sentence the rules keep, however short ("Ferries were cancelled."), is dropped only when the
+/// model is confident.
 const SHORT_PAGE_LINES: usize = 40;
 const SHORT_PAGE_PROSE_FLOOR: f32 = 0.1;
 
-/// Dropped whatever the model says: the title (it moves to metadata), teaser headlines between
-/// paragraphs, and every line a lexicon or shape cue fired on.
-fn is_ruled_out(line: &LineShape, verdict: Option<Reason>) -> bool {
-    matches!(verdict, Some(Reason::Title | Reason::Teaser)) || line.judge().is_some()
+/// Dropped whatever the model says: the title (it moves to metadata), every line a lexicon cue
+/// fired on, and title-case teaser headlines between paragraphs ("Airstrikes Hit Two Hospitals in
+/// Besieged Syrian City of Aleppo"), which news pages scatter through their articles. On a page
+/// with `SUBHEADING_PAGE_TEASERS` or more of them they are the article's own subheadings, as they are
+/// when the markup makes them headings; then the model decides.
+fn forced_drops(lines: &[LineShape], verdicts: &[Option<Reason>], html: Option<&html::HtmlEvidence>) -> Vec<bool> {
+    let shaped_teaser =
+        |(line, verdict): (&LineShape, &Option<Reason>)| *verdict == Some(Reason::Teaser) && line.lexicon_cue.is_none();
+    let teasers = lines.iter().zip(verdicts).filter(|&pair| shaped_teaser(pair)).count();
+    let subheadings = teasers >= SUBHEADING_PAGE_TEASERS;
+    let heading = |i: usize| {
+        let block = html.and_then(|h| h.blocks.get(i));
+        block.is_some_and(|b| b.tag == html::BlockTag::Heading && b.link_density < 0.5)
+    };
+    let forced = |(i, (line, verdict)): (usize, (&LineShape, &Option<Reason>))| match verdict {
+        _ if line.lexicon_cue.is_some() => true,
+        Some(Reason::Title) => true,
+        Some(Reason::Teaser) => !subheadings && !heading(i),
+        _ => false,
+    };
+    lines.iter().zip(verdicts).enumerate().map(forced).collect()
 }
+
+/// Teaser-shaped lines on one page from which they are taken for subheadings.
+const SUBHEADING_PAGE_TEASERS: usize = 3;
 
 /// A line ending in a colon introduces what follows. After the last kept line, it introduces only
 /// removed content ("Follow us on:", "…at the following addresses:"), so it goes with it.
@@ -559,6 +598,33 @@ mod tests {
                 "comments widget"
             ]
         );
+    }
+
+    /// The rules' verdict on each line with `needle` in it, and whether they force it out whatever
+    /// the model says.
+    fn forced_out(page: &str, needle: &str) -> Vec<(Option<Reason>, bool)> {
+        let analysis = analyse(page, None);
+        let lines = analysis.lines.iter().zip(analysis.verdicts.iter().zip(&analysis.ruled_out));
+        lines.filter(|(line, _)| line.text.contains(needle)).map(|(_, (verdict, forced))| (*verdict, *forced)).collect()
+    }
+
+    #[test]
+    fn teaser_headlines_are_forced_out_unless_the_page_is_built_of_them() {
+        let paragraph = "The storm closed every port on the coast on Sunday, officials said.";
+        let one_teaser =
+            format!("{paragraph}\nRecord Waves Batter Surfing Town of Nazaré as Crowds Gather\n{paragraph} Again.");
+        assert_eq!(forced_out(&one_teaser, "Record Waves"), [(Some(Reason::Teaser), true)]);
+
+        let sections = [
+            "How We Chose the Best Travel Insurance Plans",
+            "What Each Plan Covers for Older Travellers",
+            "Which Plan Suits a Long Cruise Best",
+        ];
+        let guide: String = sections.iter().enumerate().map(|(i, s)| format!("Part {i}: {paragraph}\n{s}\n")).collect();
+        let guide = format!("{guide}{paragraph}");
+        for section in sections {
+            assert_eq!(forced_out(&guide, section), [(Some(Reason::Teaser), false)], "{section}");
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //!   TV's website …", "© 2016 teleSUR"); else the host itself.
 //! - `authors`/`agency`: HTML authors, then byline lines ("By …", "Written by …"); a wire agency is
 //!   the origin when a credit line, a byline, the dateline's parentheses or the HTML's author names it.
-//! - `dateline`: see `dateline`. `language`: envelope, `<html lang>`, else whatlang on the body.
+//! - `dateline`: see `dateline`. `language`: envelope, `<html lang>`, else the body's (`language`).
 //! - `entities`, `quotes`, `keywords`: see their modules.
 
 pub mod byline;
@@ -26,6 +26,7 @@ pub mod dateline;
 pub mod entities;
 pub mod html_meta;
 pub mod keywords;
+pub mod language;
 pub mod quotes;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
@@ -47,11 +48,6 @@ const HEADER_REASONS: [Reason; 7] = [
     Reason::OutsideArticle,
 ];
 
-/// Whatlang needs a few sentences to be sure; on less its guess is noise.
-const MIN_WORDS_FOR_LANGUAGE: usize = 8;
-/// Language identification reads the first characters only: on wcxb-dev the first 1,000 give the
-/// same answer as the first 2,000 on every page, and whatlang's cost grows with the sample.
-const LANGUAGE_SAMPLE_CHARS: usize = 1_000;
 /// Header lines nearest the article that are searched for a title, byline or date.
 const HEADER_LINES: usize = 25;
 /// Kept lines after which removed lines still count as the header.
@@ -129,11 +125,10 @@ fn language(article: &Article) -> Option<String> {
     if let Some(code) = hinted.or(declared).and_then(iso_639_1) {
         return Some(code);
     }
-    if article.word_count < MIN_WORDS_FOR_LANGUAGE {
+    if article.word_count < language::MIN_WORDS {
         return None;
     }
-    let info = whatlang::detect(prefix_chars(&article.body, LANGUAGE_SAMPLE_CHARS))?;
-    isolang::Language::from_639_3(info.lang().code())?.to_639_1().map(str::to_owned)
+    language::detect(&article.body)
 }
 
 /// Accepts "en", "EN", "en-GB", "en_US", "eng" and returns the two-letter code.

@@ -1,5 +1,5 @@
 //! Story clustering inside the batch transaction: the candidate stories (sharing a term, active in
-//! the window) from `stories` and `story_terms`, the pure `assign_story`, and the updated stories
+//! the window) from `stories` and `story_terms`, the pure `StoryCandidates::assign`, and the updated stories
 //! written back. Assignment runs under one transaction-scoped advisory lock, so batches of several
 //! workers cluster one after another and see each other's stories, as a single worker would.
 
@@ -10,7 +10,7 @@ use sqlx::{Postgres, Row, Transaction};
 
 use super::SinkError;
 use crate::article::{Article, Origin};
-use crate::stages::dedup::stories::{Story, StoryRule, TermVector, article_time, assign_story};
+use crate::stages::dedup::stories::{Story, StoryCandidates, StoryRule, TermVector, article_time};
 
 /// The advisory lock key of story assignment ("stories" in ASCII).
 const STORIES_LOCK: i64 = 0x73_74_6f_72_69_65_73;
@@ -36,7 +36,7 @@ pub(super) async fn assign_stories(
             .into_iter()
             .map(|row| (row.get(0), row.get(1)))
             .collect();
-    let mut candidates = candidate_stories(tx, articles, &story_of, rule).await?;
+    let mut candidates = StoryCandidates::new(candidate_stories(tx, articles, &story_of, rule).await?);
     let mut changed = BTreeSet::new();
     let mut opened = 0;
     for (i, (article, _)) in articles.iter_mut().enumerate() {
@@ -50,13 +50,12 @@ pub(super) async fn assign_stories(
             continue;
         }
         let before = candidates.len();
-        let story = assign_story(
+        let story = candidates.assign(
             &article.id,
             &article.input.story_terms,
             article_time(article),
             NEW_STORIES + i as i64,
             copy_story.as_deref(),
-            &mut candidates,
             rule,
         );
         opened += usize::from(candidates.len() > before);

@@ -12,7 +12,7 @@
 //! (exact or near) joins its canonical article's story. For a given input order the result is
 //! deterministic: ties go to the earlier story.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -236,47 +236,102 @@ impl Story {
     }
 }
 
-/// Picks the story for an article (given the stories sharing a term with it) and updates it, or
-/// opens a new one. `copy_of_story` is the story of the article's canonical copy, when it is a copy.
-pub fn assign_story(
-    id: &str,
-    vector: &TermVector,
-    at: DateTime<Utc>,
-    order: i64,
-    copy_of_story: Option<&str>,
-    candidates: &mut HashMap<String, Story>,
-    rule: &StoryRule,
-) -> String {
-    let chosen = match copy_of_story {
-        Some(story) if candidates.contains_key(story) => Some(story.to_owned()),
-        _ => candidates
-            .values()
+/// The stories an article may join, indexed by the terms of their centroids. An article is compared
+/// only with the stories sharing one of its probe terms (`TermVector::probe_keys`): no other story can
+/// reach the joining similarity, so the answer is the one a comparison with every story would give,
+/// and the cost of an article does not grow with the number of stories known.
+#[derive(Debug, Default)]
+pub struct StoryCandidates {
+    stories: HashMap<String, Story>,
+    /// Every term of every centroid, with the stories holding it. A term a centroid has since lost
+    /// stays listed: the comparison rejects it, and nothing is missed.
+    by_term: HashMap<i64, HashSet<String>>,
+}
+
+impl StoryCandidates {
+    pub fn new(stories: HashMap<String, Story>) -> Self {
+        let mut candidates = StoryCandidates { stories, by_term: HashMap::new() };
+        let ids: Vec<String> = candidates.stories.keys().cloned().collect();
+        ids.iter().for_each(|id| candidates.index(id));
+        candidates
+    }
+
+    pub fn len(&self) -> usize {
+        self.stories.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.stories.is_empty()
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Story> {
+        self.stories.get(id)
+    }
+
+    /// Picks the story for an article and updates it, or opens a new one. `copy_of_story` is the story
+    /// of the article's canonical copy, when it is a copy. Ties go to the earlier story.
+    pub fn assign(
+        &mut self,
+        id: &str,
+        vector: &TermVector,
+        at: DateTime<Utc>,
+        order: i64,
+        copy_of_story: Option<&str>,
+        rule: &StoryRule,
+    ) -> String {
+        let chosen = match copy_of_story {
+            Some(story) if self.stories.contains_key(story) => Some(story.to_owned()),
+            _ => self.most_similar(vector, at, rule),
+        };
+        let story_id = match chosen {
+            Some(story_id) => {
+                let story = self.stories.get_mut(&story_id).expect("chosen among candidates");
+                story.centroid = story.centroid.plus(vector, STORY_TERMS);
+                story.articles += 1;
+                story.first_seen = story.first_seen.min(at);
+                story.last_seen = story.last_seen.max(at);
+                story_id
+            }
+            None => {
+                let story = Story {
+                    id: id.to_owned(),
+                    centroid: vector.plus(&TermVector::default(), STORY_TERMS),
+                    articles: 1,
+                    first_seen: at,
+                    last_seen: at,
+                    order,
+                };
+                self.stories.insert(id.to_owned(), story);
+                id.to_owned()
+            }
+        };
+        self.index(&story_id);
+        story_id
+    }
+
+    fn most_similar(&self, vector: &TermVector, at: DateTime<Utc>, rule: &StoryRule) -> Option<String> {
+        let probes = vector.probe_keys(rule.min_similarity);
+        let mut sharing: HashSet<&str> = HashSet::new();
+        for holders in probes.iter().filter_map(|key| self.by_term.get(key)) {
+            sharing.extend(holders.iter().map(String::as_str));
+        }
+        sharing
+            .into_iter()
+            .filter_map(|id| self.stories.get(id))
             .filter(|story| story.covers(at, rule))
             .map(|story| (story, vector.cosine(&story.centroid)))
             .filter(|(_, similarity)| f64::from(*similarity) >= rule.min_similarity)
             .max_by(|(a, sa), (b, sb)| sa.total_cmp(sb).then(b.order.cmp(&a.order)))
-            .map(|(story, _)| story.id.clone()),
-    };
-    match chosen {
-        Some(story_id) => {
-            let story = candidates.get_mut(&story_id).expect("chosen among candidates");
-            story.centroid = story.centroid.plus(vector, STORY_TERMS);
-            story.articles += 1;
-            story.first_seen = story.first_seen.min(at);
-            story.last_seen = story.last_seen.max(at);
-            story_id
-        }
-        None => {
-            let story = Story {
-                id: id.to_owned(),
-                centroid: vector.plus(&TermVector::default(), STORY_TERMS),
-                articles: 1,
-                first_seen: at,
-                last_seen: at,
-                order,
-            };
-            candidates.insert(id.to_owned(), story);
-            id.to_owned()
+            .map(|(story, _)| story.id.clone())
+    }
+
+    fn index(&mut self, story_id: &str) {
+        let Some(story) = self.stories.get(story_id) else { return };
+        for (key, _) in &story.centroid.0 {
+            let holders = self.by_term.entry(*key).or_default();
+            if !holders.contains(story_id) {
+                holders.insert(story_id.to_owned());
+            }
         }
     }
 }
@@ -313,8 +368,7 @@ pub fn article_time(article: &Article) -> DateTime<Utc> {
 #[derive(Debug, Default)]
 pub struct MemoryStoryIndex {
     rule: StoryRule,
-    stories: HashMap<String, Story>,
-    by_term: HashMap<i64, Vec<String>>,
+    stories: StoryCandidates,
     of_article: HashMap<String, String>,
     next_order: i64,
 }
@@ -335,30 +389,10 @@ impl MemoryStoryIndex {
         if vector.is_empty() && copy_story.is_none() {
             return;
         }
-        let probes = vector.probe_keys(self.rule.min_similarity);
-        let mut ids: Vec<&String> = probes.iter().filter_map(|k| self.by_term.get(k)).flatten().collect();
-        ids.extend(copy_story.as_ref());
-        let mut candidates: HashMap<String, Story> =
-            ids.into_iter().filter_map(|id| self.stories.get(id).map(|s| (id.clone(), s.clone()))).collect();
         let order = self.next_order;
         self.next_order += 1;
-        let story_id = assign_story(
-            &article.id,
-            vector,
-            article_time(article),
-            order,
-            copy_story.as_deref(),
-            &mut candidates,
-            &self.rule,
-        );
-        let story = candidates.remove(&story_id).expect("assigned story");
-        for key in story.centroid.keys() {
-            let holders = self.by_term.entry(key).or_default();
-            if !holders.contains(&story_id) {
-                holders.push(story_id.clone());
-            }
-        }
-        self.stories.insert(story_id.clone(), story);
+        let at = article_time(article);
+        let story_id = self.stories.assign(&article.id, vector, at, order, copy_story.as_deref(), &self.rule);
         self.of_article.insert(article.id.clone(), story_id.clone());
         article.story_id = Some(story_id);
     }
@@ -393,29 +427,29 @@ mod tests {
     #[test]
     fn two_accounts_of_one_event_share_a_story_and_an_unrelated_article_does_not() {
         let rule = StoryRule::default();
-        let mut stories = HashMap::new();
-        let first = assign_story("one", &story_vector(None, ONE), at(28), 0, None, &mut stories, &rule);
-        let second = assign_story("two", &story_vector(None, TWO), at(29), 1, None, &mut stories, &rule);
-        let third = assign_story("other", &story_vector(None, OTHER), at(29), 2, None, &mut stories, &rule);
+        let mut stories = StoryCandidates::default();
+        let first = stories.assign("one", &story_vector(None, ONE), at(28), 0, None, &rule);
+        let second = stories.assign("two", &story_vector(None, TWO), at(29), 1, None, &rule);
+        let third = stories.assign("other", &story_vector(None, OTHER), at(29), 2, None, &rule);
         assert_eq!((first.as_str(), second.as_str(), third.as_str()), ("one", "one", "other"));
-        assert_eq!(stories["one"].articles, 2);
+        assert_eq!(stories.get("one").map(|s| s.articles), Some(2));
     }
 
     #[test]
     fn a_story_does_not_take_an_article_from_weeks_later() {
         let rule = StoryRule::default();
-        let mut stories = HashMap::new();
-        assign_story("one", &story_vector(None, ONE), at(1), 0, None, &mut stories, &rule);
-        let later = assign_story("two", &story_vector(None, TWO), at(20), 1, None, &mut stories, &rule);
+        let mut stories = StoryCandidates::default();
+        stories.assign("one", &story_vector(None, ONE), at(1), 0, None, &rule);
+        let later = stories.assign("two", &story_vector(None, TWO), at(20), 1, None, &rule);
         assert_eq!(later, "two");
     }
 
     #[test]
     fn a_copy_joins_its_canonical_articles_story() {
         let rule = StoryRule::default();
-        let mut stories = HashMap::new();
-        assign_story("one", &story_vector(None, ONE), at(1), 0, None, &mut stories, &rule);
-        let copy = assign_story("copy", &story_vector(None, OTHER), at(1), 1, Some("one"), &mut stories, &rule);
+        let mut stories = StoryCandidates::default();
+        stories.assign("one", &story_vector(None, ONE), at(1), 0, None, &rule);
+        let copy = stories.assign("copy", &story_vector(None, OTHER), at(1), 1, Some("one"), &rule);
         assert_eq!(copy, "one");
     }
 

@@ -33,6 +33,8 @@ const OTHER: &str = "der das und ist nicht ein eine zu den von mit sich auf für
     het een en ik te dat zijn voor niet \
     och att det som är på för \
     og er til af ikke";
+/// The longest of those words, in bytes: a longer word needs no lookup.
+const LONGEST_FUNCTION_WORD: usize = 6;
 /// Plainly English: English function words are at least this share of the sample's words …
 const MIN_ENGLISH_SHARE: f32 = 0.08;
 /// … and other languages' function words at most this share of the English ones.
@@ -60,7 +62,7 @@ fn is_plainly_english(sample: &str) -> bool {
             continue;
         }
         words += 1;
-        if word.len() <= 6 {
+        if word.len() <= LONGEST_FUNCTION_WORD {
             let word = lowercase(word);
             english += usize::from(ENGLISH_WORDS.contains(&*word));
             other += usize::from(OTHER_WORDS.contains(&*word));
@@ -126,6 +128,7 @@ mod tests {
 
     #[test]
     fn a_few_words_are_never_plainly_english() {
+        assert!(ENGLISH_WORDS.iter().chain(OTHER_WORDS.iter()).all(|word| word.len() <= LONGEST_FUNCTION_WORD));
         assert!(!is_plainly_english("the and that"));
     }
 }

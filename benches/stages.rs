@@ -14,6 +14,7 @@ use article_ingest::stages::Stage;
 use article_ingest::stages::clean::Cleaner;
 use article_ingest::stages::dedup::ContentHasher;
 use article_ingest::stages::dedup::near::{MemoryNearIndex, signature};
+use article_ingest::stages::dedup::stories::{StoryCandidates, StoryRule, TermVector, story_vector};
 use article_ingest::stages::metadata::MetadataExtractor;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
@@ -199,5 +200,41 @@ fn bench_dedup_and_metadata(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_clean, bench_dedup_and_metadata);
+/// Story assignment as the corpus grows: articles made of sentences drawn at random from every
+/// cleaned body (as `make bench` generates them: each is its own, and all share one vocabulary, the
+/// hard case for a term index), three seconds apart, so every story stays inside the window.
+fn bench_stories(c: &mut Criterion) {
+    let (text_pages, _) = pages();
+    let sentences: Vec<String> = text_pages
+        .iter()
+        .map(|page| clean(Content::Text(page.clone())).body)
+        .flat_map(|body| body.split_inclusive(". ").map(str::to_owned).collect::<Vec<_>>())
+        .filter(|sentence| sentence.split_whitespace().count() >= 5)
+        .collect();
+    let count = if measuring() { 20_000 } else { 200 };
+    let mut rng = fastrand::Rng::with_seed(2016);
+    let vectors: Vec<TermVector> = (0..count)
+        .map(|_| {
+            let body: String = (0..24).map(|_| sentences[rng.usize(..sentences.len())].as_str()).collect();
+            story_vector(None, &body)
+        })
+        .collect();
+    let start = chrono::DateTime::UNIX_EPOCH + chrono::Duration::days(17_000);
+    let rule = StoryRule::default();
+    let mut group = c.benchmark_group("stages");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(count as u64));
+    group.bench_function(format!("stories/{count}_articles"), |b| {
+        b.iter(|| {
+            let mut stories = StoryCandidates::new(rule, []);
+            for (i, vector) in vectors.iter().enumerate() {
+                let at = start + chrono::Duration::seconds(3 * i as i64);
+                black_box(stories.assign(&format!("a{i}"), vector, at, i as i64, None));
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_clean, bench_dedup_and_metadata, bench_stories);
 criterion_main!(benches);

@@ -36,7 +36,7 @@ pub(super) async fn assign_stories(
             .into_iter()
             .map(|row| (row.get(0), row.get(1)))
             .collect();
-    let mut candidates = StoryCandidates::new(candidate_stories(tx, articles, &story_of, rule).await?);
+    let mut candidates = StoryCandidates::new(*rule, candidate_stories(tx, articles, &story_of, rule).await?);
     let mut changed = BTreeSet::new();
     let mut opened = 0;
     for (i, (article, _)) in articles.iter_mut().enumerate() {
@@ -56,7 +56,6 @@ pub(super) async fn assign_stories(
             article_time(article),
             NEW_STORIES + i as i64,
             copy_story.as_deref(),
-            rule,
         );
         opened += usize::from(candidates.len() > before);
         changed.insert(story.clone());
@@ -76,7 +75,7 @@ async fn candidate_stories(
     articles: &[(Article, Origin)],
     story_of: &HashMap<String, String>,
     rule: &StoryRule,
-) -> Result<HashMap<String, Story>, SinkError> {
+) -> Result<Vec<Story>, SinkError> {
     let terms: BTreeSet<i64> =
         articles.iter().flat_map(|(a, _)| a.input.story_terms.probe_keys(rule.min_similarity)).collect();
     let terms: Vec<i64> = terms.into_iter().collect();
@@ -106,18 +105,16 @@ async fn candidate_stories(
         .fetch_all(&mut **tx)
         .await?,
     );
+    // A story found by both queries is listed twice; `StoryCandidates::new` keeps it once.
     Ok(rows
         .into_iter()
-        .map(|row| {
-            let story = Story {
-                id: row.get(0),
-                order: row.get(1),
-                centroid: TermVector::from_bytes(row.get::<&[u8], _>(2)),
-                articles: row.get(3),
-                first_seen: row.get(4),
-                last_seen: row.get(5),
-            };
-            (story.id.clone(), story)
+        .map(|row| Story {
+            id: row.get(0),
+            order: row.get(1),
+            centroid: TermVector::from_bytes(row.get::<&[u8], _>(2)),
+            articles: row.get(3),
+            first_seen: row.get(4),
+            last_seen: row.get(5),
         })
         .collect())
 }

@@ -260,11 +260,11 @@ pub struct StoryCandidates {
     norms: Vec<f32>,
     /// Where each story's terms sit in `postings`, to keep their weights current as it grows.
     slots: Vec<Vec<(i64, usize)>>,
-    position: HashMap<String, usize>,
+    position: foldhash::HashMap<String, usize>,
     /// Per term, (story position, weight of the term in its centroid). The index is rebuilt for every
     /// sink batch, so it holds positions, not ids. A term a centroid has lost keeps its entry with
     /// weight 0.
-    postings: HashMap<i64, Vec<(u32, f32)>>,
+    postings: foldhash::HashMap<i64, Vec<(u32, f32)>>,
     /// Dot products of the article being placed, by story position, and the positions touched.
     sums: Vec<f32>,
     touched: Vec<u32>,
@@ -278,8 +278,8 @@ impl StoryCandidates {
             stories: Vec::new(),
             norms: Vec::new(),
             slots: Vec::new(),
-            position: HashMap::new(),
-            postings: HashMap::new(),
+            position: foldhash::HashMap::default(),
+            postings: foldhash::HashMap::default(),
             sums: Vec::new(),
             touched: Vec::new(),
         };

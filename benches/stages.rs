@@ -155,9 +155,14 @@ fn bench_clean(c: &mut Criterion) {
     group.finish();
 }
 
-fn bench_dedup_and_metadata(c: &mut Criterion) {
+/// The crawler-text pages after the cleaner: the input of the stages that follow it.
+fn cleaned_text_pages() -> Vec<Article> {
     let (text_pages, _) = pages();
-    let cleaned: Vec<Article> = text_pages.iter().map(|page| clean(Content::Text(page.clone()))).collect();
+    text_pages.iter().map(|page| clean(Content::Text(page.clone()))).collect()
+}
+
+fn bench_dedup_and_metadata(c: &mut Criterion) {
+    let cleaned = cleaned_text_pages();
     let bytes: usize = cleaned.iter().map(|a| a.body.len()).sum();
     let mut group = c.benchmark_group("stages");
     group.sample_size(10);
@@ -204,11 +209,9 @@ fn bench_dedup_and_metadata(c: &mut Criterion) {
 /// cleaned body (as `make bench` generates them: each is its own, and all share one vocabulary, the
 /// hard case for a term index), three seconds apart, so every story stays inside the window.
 fn bench_stories(c: &mut Criterion) {
-    let (text_pages, _) = pages();
-    let sentences: Vec<String> = text_pages
+    let sentences: Vec<String> = cleaned_text_pages()
         .iter()
-        .map(|page| clean(Content::Text(page.clone())).body)
-        .flat_map(|body| body.split_inclusive(". ").map(str::to_owned).collect::<Vec<_>>())
+        .flat_map(|article| article.body.split_inclusive(". ").map(str::to_owned))
         .filter(|sentence| sentence.split_whitespace().count() >= 5)
         .collect();
     let count = if measuring() { 20_000 } else { 200 };

@@ -358,6 +358,7 @@ impl StoryCandidates {
         for (key, weight) in &vector.0 {
             for &(position, story_weight) in self.postings.get(key).into_iter().flatten() {
                 let sum = &mut self.sums[position as usize];
+                // Weights are positive, so a story's sum is 0 exactly until its first shared term.
                 if *sum == 0.0 && story_weight != 0.0 {
                     self.touched.push(position);
                 }
@@ -376,15 +377,14 @@ impl StoryCandidates {
     }
 
     fn join(&mut self, position: usize, vector: &TermVector, at: DateTime<Utc>) {
+        let centroid = self.stories[position].centroid.plus(vector, STORY_TERMS);
+        self.post(position, &centroid);
+        self.norms[position] = centroid.norm();
         let story = &mut self.stories[position];
-        story.centroid = story.centroid.plus(vector, STORY_TERMS);
+        story.centroid = centroid;
         story.articles += 1;
         story.first_seen = story.first_seen.min(at);
         story.last_seen = story.last_seen.max(at);
-        self.norms[position] = story.centroid.norm();
-        let centroid = std::mem::take(&mut self.stories[position].centroid);
-        self.post(position, &centroid);
-        self.stories[position].centroid = centroid;
     }
 
     /// Brings the postings of the story at `position` in line with `centroid`: current weights for

@@ -9,10 +9,15 @@ use article_ingest::worker::{Outcome, process_message};
 use common::TestDb;
 
 fn article_batch(items: &[(&str, &str, i32, i64)]) -> Batch {
+    fetched_batch(items, None)
+}
+
+/// The articles as fetched at `fetched_at` (RFC 3339), or without a fetch time.
+fn fetched_batch(items: &[(&str, &str, i32, i64)], fetched_at: Option<&str>) -> Batch {
     let pipeline = Pipeline::default();
     let mut batch = Batch::default();
     for (id, body, partition, offset) in items {
-        let payload = serde_json::json!({"id": id, "text": body}).to_string();
+        let payload = serde_json::json!({"id": id, "text": body, "fetched_at": fetched_at}).to_string();
         let Outcome::Article(article) =
             process_message(&pipeline, payload.as_bytes(), None, || unreachable!(), 1 << 20, |_| None)
         else {
@@ -280,6 +285,58 @@ async fn two_accounts_of_one_event_written_at_once_by_two_workers_share_one_stor
     .await
     .unwrap();
     assert_eq!((articles, listed), (2, 2));
+}
+
+const ACCOUNT_THREE: &str = "Moscow rejected the warning from Washington and said the bombing of Aleppo would go on. \
+    Sergei Lavrov told John Kerry that Russia still backed the ceasefire deal in Syria, Kremlin spokesman Dmitry Peskov \
+    said.";
+
+/// Each article's story and the story's stored size.
+async fn stories_of(db: &TestDb, ids: &[&str]) -> Vec<(String, i64)> {
+    sqlx::query_as(
+        "SELECT a.story_id, s.articles FROM articles a JOIN stories s USING (story_id)
+         WHERE a.id = ANY($1) ORDER BY a.id",
+    )
+    .bind(ids)
+    .fetch_all(&db.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_worker_builds_on_the_stories_another_worker_grew_since_its_last_batch() {
+    let db = TestDb::new().await;
+    let (one, two) = (db.sink("g").await, db.sink("g").await);
+    let mut first = article_batch(&[("one", ACCOUNT_ONE, 0, 0)]);
+    first.positions = vec![position(0, None, 1)];
+    one.write_batch(&mut first).await.unwrap();
+    let mut second = article_batch(&[("two", ACCOUNT_TWO, 1, 0)]);
+    second.positions = vec![position(1, None, 1)];
+    two.write_batch(&mut second).await.unwrap();
+    // `one` last saw the story with one article; the other worker has grown it since.
+    let mut third = article_batch(&[("three", ACCOUNT_THREE, 0, 1)]);
+    third.positions = vec![position(0, Some(1), 2)];
+    one.write_batch(&mut third).await.unwrap();
+    let one_story = ("one".to_owned(), 3);
+    assert_eq!(stories_of(&db, &["one", "three", "two"]).await, vec![one_story.clone(), one_story.clone(), one_story]);
+}
+
+#[tokio::test]
+async fn an_article_from_days_before_joins_its_story_after_the_worker_moved_on() {
+    let db = TestDb::new().await;
+    let sink = db.sink("g").await;
+    let mut early = fetched_batch(&[("one", ACCOUNT_ONE, 0, 0)], Some("2016-09-28T10:00:00Z"));
+    early.positions = vec![position(0, None, 1)];
+    sink.write_batch(&mut early).await.unwrap();
+    // Three weeks on: the worker keeps only the stories of the new days.
+    let mut later = fetched_batch(&[("storm", BODY_A, 0, 1)], Some("2016-10-20T10:00:00Z"));
+    later.positions = vec![position(0, Some(1), 2)];
+    sink.write_batch(&mut later).await.unwrap();
+    // A backfilled account of the first day still finds the first day's story.
+    let mut backfill = fetched_batch(&[("two", ACCOUNT_TWO, 0, 2)], Some("2016-09-29T08:00:00Z"));
+    backfill.positions = vec![position(0, Some(2), 3)];
+    sink.write_batch(&mut backfill).await.unwrap();
+    assert_eq!(stories_of(&db, &["one", "two"]).await, vec![("one".to_owned(), 2), ("one".to_owned(), 2)]);
 }
 
 const QUOTED: &str = "LISBON: Harbour master Ana Ribeiro closed the port of Porto on Sunday.\n\

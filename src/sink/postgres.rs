@@ -13,7 +13,7 @@ use thiserror::Error;
 
 use super::batch::{Batch, PartitionPosition, TopicPartition};
 use super::near::{link_near, store_signatures};
-use super::stories::assign_stories;
+use super::stories::{StoryCache, assign_stories};
 use super::templates::{LearnedTemplate, record_sightings};
 use crate::article::{Article, DeadLetter, Entities, Origin, PublishedAt, Quote, RemovedLine};
 use crate::settings::DatabaseSettings;
@@ -124,6 +124,8 @@ pub struct PgSink {
     template_rule: Option<TemplateRule>,
     near_rule: NearRule,
     story_rule: StoryRule,
+    /// The stories of the window, kept between batches (`sink::stories`).
+    stories: StoryCache,
     /// Link copies and assign stories (`dedup.enabled`).
     dedup: bool,
     /// Roll every transaction back after doing all its work: `replay --dry-run`.
@@ -150,6 +152,7 @@ impl PgSink {
             template_rule: None,
             near_rule: NearRule::default(),
             story_rule: StoryRule::default(),
+            stories: StoryCache::default(),
             dedup: true,
             dry_run: false,
             report_changes: false,
@@ -249,12 +252,15 @@ impl PgSink {
         self.check_positions(&mut tx, &batch.positions).await?;
         times.positions = laps.lap();
         let (mut exact_duplicates, mut near_duplicates, mut new_stories) = (0, 0, 0);
+        let mut synced_stories = None;
         if self.dedup {
             exact_duplicates = link_copies(&mut tx, batch).await?;
             times.exact = laps.lap();
             near_duplicates = link_near(&mut tx, &mut batch.articles, &self.near_rule).await?;
             times.near = laps.lap();
-            new_stories = assign_stories(&mut tx, &mut batch.articles, &self.story_rule).await?;
+            let assigned = assign_stories(&mut tx, &mut batch.articles, &self.story_rule, self.stories.take()).await?;
+            new_stories = assigned.0;
+            synced_stories = Some(assigned.1);
             times.stories = laps.lap();
         }
         let written = last_write_per_id(&batch.articles);
@@ -282,6 +288,10 @@ impl PgSink {
             tx.rollback().await?;
         } else {
             tx.commit().await?;
+            // Only now does the cache match what is stored; on any return before, it is dropped.
+            if let Some(synced) = synced_stories {
+                self.stories.put_back(synced);
+            }
         }
         times.commit = laps.lap();
         let (inserted, updated) = (inserted_ids.len(), updated_ids.len());

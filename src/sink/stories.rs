@@ -1,9 +1,16 @@
-//! Story clustering inside the batch transaction: the candidate stories (sharing a term, active in
-//! the window) from `stories` and `story_terms`, the pure `StoryCandidates::assign`, and the updated stories
-//! written back. Assignment runs under one transaction-scoped advisory lock, so batches of several
-//! workers cluster one after another and see each other's stories, as a single worker would.
+//! Story clustering inside the batch transaction, against a cache of the stories kept in the worker
+//! between batches and brought up to date from Postgres each time: the pure
+//! `StoryCandidates::assign`, then the changed stories written back. Assignment runs under one
+//! transaction-scoped advisory lock, so batches of several workers cluster one after another and see
+//! each other's stories, as a single worker would.
+//!
+//! Every write to `stories` takes a new `version` from one sequence, under that lock; so once a batch
+//! holds the lock, the stories with a version above the cache's are exactly the changes it has not
+//! seen (other workers', or ones it lost), and after it commits its own versions are the newest.
+//! Postgres stays the truth: a batch that fails or rolls back discards the cache, and the next one
+//! loads what it needs again.
 
-use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Row, Transaction};
@@ -14,21 +21,83 @@ use crate::stages::dedup::stories::{Story, StoryCandidates, StoryRule, TermVecto
 
 /// The advisory lock key of story assignment ("stories" in ASCII).
 const STORIES_LOCK: i64 = 0x73_74_6f_72_69_65_73;
-/// What `candidate_stories` reads of a story, in `Story`'s order.
-const STORY_COLUMNS: &str = "SELECT story_id, seq, centroid, articles, first_seen, last_seen FROM stories";
-/// New stories come after every stored one, in batch order.
+/// What is read of a story, in `Story`'s order, then its version.
+const STORY_COLUMNS: &str = "SELECT story_id, seq, centroid, articles, first_seen, last_seen, version FROM stories";
+/// New stories come after every stored one, in batch order, until they are stored and get their `seq`.
 const NEW_STORIES: i64 = i64::MAX / 2;
 
-/// Gives each article of the batch its story; returns how many stories were opened.
+/// The worker's stories between batches: empty until the first batch, and after any batch that did
+/// not commit. Shared by the clones of one `PgSink`.
+#[derive(Debug, Clone, Default)]
+pub(super) struct StoryCache(Arc<Mutex<Option<SyncedStories>>>);
+
+impl StoryCache {
+    /// Takes the cache for one batch; a batch running beside it meanwhile starts from nothing.
+    pub(super) fn take(&self) -> Option<SyncedStories> {
+        self.0.lock().expect("story cache lock").take()
+    }
+
+    /// Puts back the cache of a committed batch, unless a newer one is already back.
+    pub(super) fn put_back(&self, synced: SyncedStories) {
+        let mut slot = self.0.lock().expect("story cache lock");
+        if slot.as_ref().is_none_or(|held| held.version < synced.version) {
+            *slot = Some(synced);
+        }
+    }
+}
+
+/// Stories as stored at `version`: every story active in `span` (last seen at or after its start,
+/// first seen at or before its end), and the stories of copies' canonical articles met outside it.
+#[derive(Debug)]
+pub(super) struct SyncedStories {
+    candidates: StoryCandidates,
+    version: i64,
+    span: Option<Span>,
+}
+
+/// A range of times; a story is in it when its own span overlaps it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Span {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+}
+
+impl Span {
+    fn holds(&self, story: &Story) -> bool {
+        story.last_seen >= self.from && story.first_seen <= self.to
+    }
+
+    /// The smallest span whose stories include both spans' stories.
+    fn hull(self, other: Span) -> Span {
+        Span { from: self.from.min(other.from), to: self.to.max(other.to) }
+    }
+
+    /// The span whose stories are the ones both spans hold.
+    fn intersection(self, other: Span) -> Span {
+        Span { from: self.from.max(other.from), to: self.to.min(other.to) }
+    }
+}
+
+/// Gives each article of the batch its story; returns how many stories were opened, and the cache as
+/// it will be once the transaction commits.
 pub(super) async fn assign_stories(
     tx: &mut Transaction<'_, Postgres>,
     articles: &mut [(Article, Origin)],
     rule: &StoryRule,
-) -> Result<usize, SinkError> {
+    cached: Option<SyncedStories>,
+) -> Result<(usize, SyncedStories), SinkError> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(STORIES_LOCK).execute(&mut **tx).await?;
+    let mut synced = match cached {
+        Some(cached) => catch_up(tx, cached).await?,
+        None => SyncedStories {
+            candidates: StoryCandidates::new(*rule, []),
+            version: stored_version(tx).await?,
+            span: None,
+        },
+    };
     let mut known_ids: Vec<&str> = articles.iter().map(|(a, _)| a.id.as_str()).collect();
     known_ids.extend(articles.iter().filter_map(|(a, _)| a.duplicate_of.as_deref()));
-    let mut story_of: HashMap<String, String> =
+    let mut story_of: std::collections::HashMap<String, String> =
         sqlx::query("SELECT id, story_id FROM articles WHERE id = ANY($1) AND story_id IS NOT NULL")
             .bind(&known_ids)
             .fetch_all(&mut **tx)
@@ -36,8 +105,21 @@ pub(super) async fn assign_stories(
             .into_iter()
             .map(|row| (row.get(0), row.get(1)))
             .collect();
-    let mut candidates = StoryCandidates::new(*rule, candidate_stories(tx, articles, &story_of, rule).await?);
-    let mut changed = BTreeSet::new();
+    let placed: Vec<usize> = (0..articles.len()).filter(|&i| !story_of.contains_key(&articles[i].0.id)).collect();
+    if let Some(needed) = needed_span(placed.iter().map(|&i| &articles[i].0), rule) {
+        cover(tx, &mut synced, needed, rule).await?;
+    }
+    let copy_stories: Vec<&str> = placed
+        .iter()
+        .filter_map(|&i| articles[i].0.duplicate_of.as_ref().and_then(|c| story_of.get(c)))
+        .map(String::as_str)
+        .filter(|story| !synced.candidates.contains(story))
+        .collect();
+    for story in load(tx, &format!("{STORY_COLUMNS} WHERE story_id = ANY($1)"), |q| q.bind(&copy_stories)).await? {
+        synced.candidates.replace(story.0);
+    }
+
+    let mut changed = std::collections::BTreeSet::new();
     let mut opened = 0;
     for (i, (article, _)) in articles.iter_mut().enumerate() {
         if let Some(story) = story_of.get(&article.id) {
@@ -49,106 +131,158 @@ pub(super) async fn assign_stories(
         if article.input.story_terms.is_empty() && copy_story.is_none() {
             continue;
         }
-        let before = candidates.len();
-        let story = candidates.assign(
+        let before = synced.candidates.len();
+        let story = synced.candidates.assign(
             &article.id,
             &article.input.story_terms,
             article_time(article),
             NEW_STORIES + i as i64,
             copy_story.as_deref(),
         );
-        opened += usize::from(candidates.len() > before);
+        opened += usize::from(synced.candidates.len() > before);
         changed.insert(story.clone());
         story_of.insert(article.id.clone(), story.clone());
         article.story_id = Some(story);
     }
-    let changed: Vec<&Story> = changed.iter().filter_map(|id| candidates.get(id)).collect();
-    store_stories(tx, &changed).await?;
-    Ok(opened)
+    let changed: Vec<&Story> = changed.iter().filter_map(|id| synced.candidates.get(id)).collect();
+    for (id, order, version) in store_stories(tx, &changed).await? {
+        synced.candidates.set_order(&id, order);
+        synced.version = synced.version.max(version);
+    }
+    Ok((opened, synced))
 }
 
-/// Stories sharing one of an article's probe terms (`TermVector::probe_keys`: enough to find every
-/// story it could join) and active within the window of the batch's times, and the stories of the
-/// batch's copies' canonical articles.
-async fn candidate_stories(
-    tx: &mut Transaction<'_, Postgres>,
-    articles: &[(Article, Origin)],
-    story_of: &HashMap<String, String>,
-    rule: &StoryRule,
-) -> Result<Vec<Story>, SinkError> {
-    let terms: BTreeSet<i64> =
-        articles.iter().flat_map(|(a, _)| a.input.story_terms.probe_keys(rule.min_similarity)).collect();
-    let terms: Vec<i64> = terms.into_iter().collect();
-    let copy_stories: Vec<&str> = articles
-        .iter()
-        .filter_map(|(a, _)| a.duplicate_of.as_ref().and_then(|c| story_of.get(c)).map(String::as_str))
-        .collect();
-    let times: Vec<DateTime<Utc>> = articles.iter().map(|(a, _)| article_time(a)).collect();
+/// The newest version stored: where an empty cache starts.
+async fn stored_version(tx: &mut Transaction<'_, Postgres>) -> Result<i64, SinkError> {
+    Ok(sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM stories").fetch_one(&mut **tx).await?)
+}
+
+/// Applies the stories changed since the cache's version: replaced where cached, added where in its
+/// span, ignored otherwise (a story outside the span that is not cached is not needed).
+async fn catch_up(tx: &mut Transaction<'_, Postgres>, mut synced: SyncedStories) -> Result<SyncedStories, SinkError> {
+    let changed = load(tx, &format!("{STORY_COLUMNS} WHERE version > $1"), |q| q.bind(synced.version)).await?;
+    for (story, version) in changed {
+        synced.version = synced.version.max(version);
+        if synced.candidates.contains(&story.id) || synced.span.is_some_and(|span| span.holds(&story)) {
+            synced.candidates.replace(story);
+        }
+    }
+    Ok(synced)
+}
+
+/// The times the batch's articles may find stories in: theirs, widened by the window on each side.
+fn needed_span<'a>(articles: impl Iterator<Item = &'a Article>, rule: &StoryRule) -> Option<Span> {
     let window = chrono::Duration::days(rule.window_days);
-    let from = times.iter().min().copied().unwrap_or_else(Utc::now) - window;
-    let to = times.iter().max().copied().unwrap_or_else(Utc::now) + window;
-    // Two queries, not one with `OR`: an `IN (subquery)` under `OR` cannot become a semi-join, and
-    // once story_terms grew the planner ran the subquery once per story. On `make bench`'s database
-    // (5,465 stories) EXPLAIN ANALYZE showed 67 s for that plan; batches took 33–49 s instead of 5.
-    let mut rows = sqlx::query(&format!("{STORY_COLUMNS} WHERE story_id = ANY($1)"))
-        .bind(&copy_stories)
+    articles.map(article_time).fold(None, |span: Option<Span>, at| {
+        let point = Span { from: at - window, to: at + window };
+        Some(span.map_or(point, |span| span.hull(point)))
+    })
+}
+
+/// Makes the cache hold every story active in `needed`, loading the stories of the span it then
+/// covers that its old span did not hold. Once the old span reaches more than a quarter window
+/// beyond what is needed (the stream moved on), it is first cut down to `needed`: so the cache holds
+/// the stories of about one and a half windows whatever the size of the corpus.
+async fn cover(
+    tx: &mut Transaction<'_, Postgres>,
+    synced: &mut SyncedStories,
+    needed: Span,
+    rule: &StoryRule,
+) -> Result<(), SinkError> {
+    let slack = chrono::Duration::days(rule.window_days) / 4;
+    let held = match synced.span {
+        Some(old) if old.from < needed.from - slack || old.to > needed.to + slack => {
+            let kept = old.intersection(needed);
+            synced.candidates.retain(|story| kept.holds(story));
+            Some(kept)
+        }
+        old => old,
+    };
+    let span = held.map_or(needed, |held| held.hull(needed));
+    if held == Some(span) {
+        return Ok(());
+    }
+    let loaded = match held {
+        Some(held) => {
+            load(
+                tx,
+                &format!(
+                    "{STORY_COLUMNS} WHERE last_seen >= $1 AND first_seen <= $2
+                     AND NOT (last_seen >= $3 AND first_seen <= $4)"
+                ),
+                |q| q.bind(span.from).bind(span.to).bind(held.from).bind(held.to),
+            )
+            .await?
+        }
+        None => {
+            load(tx, &format!("{STORY_COLUMNS} WHERE last_seen >= $1 AND first_seen <= $2"), |q| {
+                q.bind(span.from).bind(span.to)
+            })
+            .await?
+        }
+    };
+    for (story, _) in loaded {
+        // A copy's story met outside the old span is cached already, and current.
+        if !synced.candidates.contains(&story.id) {
+            synced.candidates.replace(story);
+        }
+    }
+    synced.span = Some(span);
+    Ok(())
+}
+
+type Query<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
+/// Stories and their versions, by a `STORY_COLUMNS` query with its parameters bound by `bind`.
+async fn load<'q>(
+    tx: &mut Transaction<'_, Postgres>,
+    sql: &'q str,
+    bind: impl FnOnce(Query<'q>) -> Query<'q>,
+) -> Result<Vec<(Story, i64)>, SinkError> {
+    Ok(bind(sqlx::query(sql))
         .fetch_all(&mut **tx)
-        .await?;
-    rows.extend(
-        sqlx::query(&format!(
-            "{STORY_COLUMNS} WHERE story_id IN (SELECT story_id FROM story_terms WHERE term = ANY($1))
-             AND last_seen >= $2 AND first_seen <= $3"
-        ))
-        .bind(&terms)
-        .bind(from)
-        .bind(to)
-        .fetch_all(&mut **tx)
-        .await?,
-    );
-    // A story found by both queries is listed twice; `StoryCandidates::new` keeps it once.
-    Ok(rows
+        .await?
         .into_iter()
-        .map(|row| Story {
-            id: row.get(0),
-            order: row.get(1),
-            centroid: TermVector::from_bytes(row.get::<&[u8], _>(2)),
-            articles: row.get(3),
-            first_seen: row.get(4),
-            last_seen: row.get(5),
+        .map(|row| {
+            let story = Story {
+                id: row.get(0),
+                order: row.get(1),
+                centroid: TermVector::from_bytes(row.get::<&[u8], _>(2)),
+                articles: row.get(3),
+                first_seen: row.get(4),
+                last_seen: row.get(5),
+            };
+            (story, row.get(6))
         })
         .collect())
 }
 
-async fn store_stories(tx: &mut Transaction<'_, Postgres>, stories: &[&Story]) -> Result<(), SinkError> {
+/// Writes the stories and returns each one's `seq` and new version.
+async fn store_stories(
+    tx: &mut Transaction<'_, Postgres>,
+    stories: &[&Story],
+) -> Result<Vec<(String, i64, i64)>, SinkError> {
     if stories.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let ids: Vec<&str> = stories.iter().map(|s| s.id.as_str()).collect();
     let centroids: Vec<Vec<u8>> = stories.iter().map(|s| s.centroid.to_bytes()).collect();
     let sizes: Vec<i64> = stories.iter().map(|s| s.articles).collect();
     let firsts: Vec<DateTime<Utc>> = stories.iter().map(|s| s.first_seen).collect();
     let lasts: Vec<DateTime<Utc>> = stories.iter().map(|s| s.last_seen).collect();
-    sqlx::query(
+    Ok(sqlx::query_as(
         "INSERT INTO stories (story_id, centroid, articles, first_seen, last_seen)
          SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::bigint[], $4::timestamptz[], $5::timestamptz[])
          ON CONFLICT (story_id) DO UPDATE SET centroid = EXCLUDED.centroid, articles = EXCLUDED.articles,
-             first_seen = EXCLUDED.first_seen, last_seen = EXCLUDED.last_seen, updated_at = now()",
+             first_seen = EXCLUDED.first_seen, last_seen = EXCLUDED.last_seen,
+             version = nextval('story_versions'), updated_at = now()
+         RETURNING story_id, seq, version",
     )
     .bind(&ids)
     .bind(&centroids)
     .bind(&sizes)
     .bind(&firsts)
     .bind(&lasts)
-    .execute(&mut **tx)
-    .await?;
-    let (terms, owners): (Vec<i64>, Vec<&str>) =
-        stories.iter().flat_map(|s| s.centroid.keys().into_iter().map(|k| (k, s.id.as_str()))).unzip();
-    sqlx::query(
-        "INSERT INTO story_terms (term, story_id) SELECT * FROM UNNEST($1::bigint[], $2::text[]) ON CONFLICT DO NOTHING",
-    )
-    .bind(&terms)
-    .bind(&owners)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .fetch_all(&mut **tx)
+    .await?)
 }

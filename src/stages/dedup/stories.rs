@@ -6,9 +6,8 @@
 //! title words twice, counts grow as 1 + ln(tf), and only the 40 strongest terms are kept. A story is
 //! the sum of its articles' vectors (its centroid, 80 strongest terms) with the time span it covers.
 //! Clustering is streaming and incremental: an article joins the story whose centroid is most similar
-//! (cosine) among the stories active within `window_days` of its time (looked up by its strongest
-//! terms, `TermVector::probe_keys`, which finds every story that could qualify),
-//! if that similarity reaches `min_similarity`; otherwise it opens a story named after itself. A copy
+//! (cosine) among the stories active within `window_days` of its time (scored through an inverted
+//! index of the centroids, `StoryCandidates`), if that similarity reaches `min_similarity`; otherwise it opens a story named after itself. A copy
 //! (exact or near) joins its canonical article's story. For a given input order the result is
 //! deterministic: ties go to the earlier story.
 
@@ -192,32 +191,6 @@ impl TermVector {
     pub fn keys(&self) -> Vec<i64> {
         self.0.iter().map(|(k, _)| *k).collect()
     }
-
-    /// The strongest terms, as few as guarantee that every vector with a cosine of at least
-    /// `min_similarity` to this one shares one of them: the stories worth looking up.
-    ///
-    /// Why that holds: if a centroid c shares only terms outside the chosen set, then by
-    /// Cauchy–Schwarz a·c ≤ |a_rest|·|c|, so cos(a, c) ≤ |a_rest| / |a|, where a_rest is the rest of
-    /// the vector. Terms are taken strongest first until that bound falls below `min_similarity`
-    /// (with a 1 % margin for rounding). Looking stories up by these few terms instead of all 40 finds
-    /// the same best story — the pruning is exact — but skips the crowd of stories that share only a
-    /// weak, common word, which made story lookup most of a batch's write time.
-    pub fn probe_keys(&self, min_similarity: f64) -> Vec<i64> {
-        let mut by_weight: Vec<(i64, f32)> = self.0.clone();
-        by_weight.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
-        let total: f64 = by_weight.iter().map(|(_, w)| f64::from(*w).powi(2)).sum();
-        let bound = (0.99 * min_similarity).max(0.0).powi(2) * total;
-        let mut rest = total;
-        let mut keys = Vec::new();
-        for (key, weight) in by_weight {
-            if rest < bound {
-                break;
-            }
-            keys.push(key);
-            rest -= f64::from(weight).powi(2);
-        }
-        keys
-    }
 }
 
 fn cosine_of(dot: f32, norms: f32) -> f32 {
@@ -261,10 +234,15 @@ pub struct StoryCandidates {
     /// Where each story's terms sit in `postings`, to keep their weights current as it grows.
     slots: Vec<Vec<(i64, usize)>>,
     position: foldhash::HashMap<String, usize>,
-    /// Per term, (story position, weight of the term in its centroid). The index is rebuilt for every
-    /// sink batch, so it holds positions, not ids. A term a centroid has lost keeps its entry with
-    /// weight 0.
+    /// Per term, (story position, weight of the term in its centroid): positions, not ids, so
+    /// dropping stories rebuilds the index (`retain`). A term a centroid has lost keeps its entry
+    /// with weight 0 until the next rebuild.
     postings: foldhash::HashMap<i64, Vec<(u32, f32)>>,
+    /// Entries of `postings` at weight 0: once they outnumber the live ones, the index is rebuilt,
+    /// so a long-lived index (the worker's story cache) does not fill up with lost terms.
+    lost_postings: usize,
+    /// Entries of `postings` that belong to a current centroid term.
+    live_postings: usize,
     /// Dot products of the article being placed, by story position, and the positions touched.
     sums: Vec<f32>,
     touched: Vec<u32>,
@@ -280,6 +258,8 @@ impl StoryCandidates {
             slots: Vec::new(),
             position: foldhash::HashMap::default(),
             postings: foldhash::HashMap::default(),
+            lost_postings: 0,
+            live_postings: 0,
             sums: Vec::new(),
             touched: Vec::new(),
         };
@@ -303,6 +283,38 @@ impl StoryCandidates {
         self.position.get(id).map(|&at| &self.stories[at])
     }
 
+    pub fn contains(&self, id: &str) -> bool {
+        self.position.contains_key(id)
+    }
+
+    /// Takes a story as stored now (another worker grew it, or it is new): its centroid replaces the
+    /// one indexed, or it is indexed for the first time.
+    pub fn replace(&mut self, story: Story) {
+        match self.position.get(&story.id) {
+            Some(&position) => {
+                self.post(position, &story.centroid);
+                self.norms[position] = story.centroid.norm();
+                self.stories[position] = story;
+                self.compact_if_sparse();
+            }
+            None => self.open(story),
+        }
+    }
+
+    /// Gives a story the arrival number it was stored with (new stories are placed with a
+    /// provisional one that only orders them within their batch).
+    pub fn set_order(&mut self, id: &str, order: i64) {
+        if let Some(&position) = self.position.get(id) {
+            self.stories[position].order = order;
+        }
+    }
+
+    /// Keeps only the stories `keep` accepts, rebuilding the index (its postings hold positions).
+    pub fn retain(&mut self, keep: impl Fn(&Story) -> bool) {
+        let stories = std::mem::take(&mut self.stories);
+        *self = StoryCandidates::new(self.rule, stories.into_iter().filter(|story| keep(story)));
+    }
+
     /// Picks the story for an article and updates it, or opens a new one. `copy_of_story` is the story
     /// of the article's canonical copy, when it is a copy. Ties go to the earlier story.
     pub fn assign(
@@ -320,7 +332,9 @@ impl StoryCandidates {
         match chosen {
             Some(position) => {
                 self.join(position, vector, at);
-                self.stories[position].id.clone()
+                let id = self.stories[position].id.clone();
+                self.compact_if_sparse();
+                id
             }
             None => {
                 let centroid = vector.plus(&TermVector::default(), STORY_TERMS);
@@ -390,8 +404,9 @@ impl StoryCandidates {
     /// Brings the postings of the story at `position` in line with `centroid`: current weights for
     /// the terms it had, new entries for new terms, weight 0 for the terms it lost.
     fn post(&mut self, position: usize, centroid: &TermVector) {
-        let story = u32::try_from(position).expect("fewer than 2^32 candidate stories in a batch");
+        let story = u32::try_from(position).expect("fewer than 2^32 stories in the index");
         let old = std::mem::take(&mut self.slots[position]);
+        self.live_postings -= old.len();
         let mut slots = Vec::with_capacity(centroid.0.len());
         for &(key, weight) in &centroid.0 {
             let postings = self.postings.entry(key).or_default();
@@ -408,9 +423,19 @@ impl StoryCandidates {
         for (key, slot) in old {
             if centroid.0.binary_search_by_key(&key, |(k, _)| *k).is_err() {
                 self.postings.get_mut(&key).expect("posted before")[slot].1 = 0.0;
+                self.lost_postings += 1;
             }
         }
+        self.live_postings += slots.len();
         self.slots[position] = slots;
+    }
+
+    /// Rebuilds the index once lost terms outnumber live ones. Called between placements, never
+    /// while `sums` holds an article's products.
+    fn compact_if_sparse(&mut self) {
+        if self.lost_postings > self.live_postings.max(STORY_TERMS) {
+            self.retain(|_| true);
+        }
     }
 }
 
@@ -538,22 +563,6 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// Looking stories up by the probe terms loses none that could be joined.
-        #[test]
-        fn every_vector_similar_enough_shares_a_probe_term(
-            article in proptest::collection::vec((0i64..60, 0.1f32..10.0), 1..40),
-            centroid in proptest::collection::vec((0i64..60, 0.1f32..10.0), 1..80),
-            min_similarity in 0.2f64..0.9,
-        ) {
-            let (article, centroid) = (vector(&article), vector(&centroid));
-            let probes = article.probe_keys(min_similarity);
-            if f64::from(article.cosine(&centroid)) >= min_similarity {
-                proptest::prop_assert!(centroid.keys().iter().any(|key| probes.contains(key)));
-            }
-        }
-    }
-
-    proptest::proptest! {
         /// The index picks the story a cosine with every known story would pick, as stories open,
         /// grow and lose terms.
         #[test]
@@ -579,15 +588,54 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Two workers placing articles in turn, each taking the stories the other changed through
+        /// `replace`, give the answers one index would.
+        #[test]
+        fn indexes_kept_in_step_by_replace_answer_as_one_index_would(
+            articles in proptest::collection::vec(proptest::collection::vec((0i64..150, 0.1f32..10.0), 1..60), 1..40),
+        ) {
+            let rule = StoryRule { min_similarity: 0.3, window_days: 3 };
+            let mut one = StoryCandidates::new(rule, []);
+            let mut workers = [StoryCandidates::new(rule, []), StoryCandidates::new(rule, [])];
+            for (order, weights) in articles.iter().enumerate() {
+                let (article, id) = (vector(weights), format!("a{order}"));
+                let expected = one.assign(&id, &article, at(1), order as i64, None);
+                let (placing, other) = if order % 2 == 0 { (0, 1) } else { (1, 0) };
+                let assigned = workers[placing].assign(&id, &article, at(1), order as i64, None);
+                proptest::prop_assert_eq!(&assigned, &expected);
+                let changed = workers[placing].get(&assigned).expect("placed").clone();
+                workers[other].replace(changed);
+            }
+        }
+    }
+
     #[test]
-    fn an_article_is_looked_up_by_its_few_strongest_terms() {
-        let article = story_vector(None, ONE);
-        let probes = article.probe_keys(StoryRule::default().min_similarity);
-        assert!(
-            !probes.is_empty() && probes.len() < article.keys().len() / 2,
-            "{} of {}",
-            probes.len(),
-            article.keys().len()
-        );
+    fn retaining_stories_drops_the_others_from_the_answers() {
+        let rule = StoryRule::default();
+        let mut stories = StoryCandidates::new(rule, []);
+        stories.assign("one", &story_vector(None, ONE), at(1), 0, None);
+        stories.assign("other", &story_vector(None, OTHER), at(2), 1, None);
+        stories.retain(|story| story.id != "one");
+        assert_eq!((stories.len(), stories.contains("one")), (1, false));
+        assert_eq!(stories.assign("two", &story_vector(None, TWO), at(2), 2, None), "two");
+        assert_eq!(stories.assign("storm", &story_vector(None, OTHER), at(2), 3, None), "other");
+    }
+
+    #[test]
+    fn stories_are_still_found_after_lost_terms_make_the_index_rebuild_itself() {
+        let rule = StoryRule { min_similarity: 0.3, window_days: 3 };
+        let mut stories = StoryCandidates::new(rule, []);
+        stories.assign("other", &vector(&[(1, 1.0), (2, 1.0)]), at(1), 0, None);
+        stories.assign("one", &vector(&[(3, 1.0)]), at(1), 1, None);
+        // Copies with ever heavier new terms: the centroid keeps losing its older ones.
+        for round in 0..20_i64 {
+            let terms: Vec<(i64, f32)> = (0..40).map(|t| (1000 * (round + 1) + t, 10.0 * (round + 1) as f32)).collect();
+            stories.assign(&format!("copy{round}"), &vector(&terms), at(1), 2 + round, Some("one"));
+        }
+        assert!(stories.lost_postings < stories.live_postings, "rebuilt: {} lost", stories.lost_postings);
+        let latest = stories.get("one").expect("kept").centroid.clone();
+        assert_eq!(stories.assign("again", &latest, at(1), 30, None), "one");
+        assert_eq!(stories.assign("beside", &vector(&[(1, 1.0), (2, 2.0)]), at(1), 31, None), "other");
     }
 }

@@ -339,6 +339,27 @@ async fn an_article_from_days_before_joins_its_story_after_the_worker_moved_on()
     assert_eq!(stories_of(&db, &["one", "two"]).await, vec![("one".to_owned(), 2), ("one".to_owned(), 2)]);
 }
 
+#[tokio::test]
+async fn a_batch_retried_after_its_stories_were_committed_counts_each_article_once() {
+    let db = TestDb::new().await;
+    let sink = db.sink("g").await;
+    // Stories commit in a transaction of their own; make the batch's own transaction fail after it.
+    for statement in [
+        "CREATE FUNCTION refuse_articles() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'articles refused'; END $$",
+        "CREATE TRIGGER refuse_articles BEFORE INSERT ON articles FOR EACH ROW EXECUTE FUNCTION refuse_articles()",
+    ] {
+        sqlx::query(statement).execute(&db.pool).await.unwrap();
+    }
+    let mut batch = article_batch(&[("one", ACCOUNT_ONE, 0, 0), ("two", ACCOUNT_TWO, 0, 1)]);
+    batch.positions = vec![position(0, None, 2)];
+    assert!(sink.write_batch(&mut batch).await.is_err());
+    assert_eq!(db.count("SELECT count(*) FROM articles").await, 0);
+    sqlx::query("DROP TRIGGER refuse_articles ON articles").execute(&db.pool).await.unwrap();
+    sink.write_batch(&mut batch).await.unwrap();
+    assert_eq!(stories_of(&db, &["one", "two"]).await, vec![("one".to_owned(), 2), ("one".to_owned(), 2)]);
+}
+
 const QUOTED: &str = "LISBON: Harbour master Ana Ribeiro closed the port of Porto on Sunday.\n\
     \"We are asking every boat to stay in the harbour tonight,\" Ribeiro said.";
 

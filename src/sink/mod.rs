@@ -1,5 +1,7 @@
 //! The Postgres sink: one transaction per batch holding its articles, its dead letters and the next
 //! offset of every partition it covers — so a crash anywhere leaves either all of it or none of it.
+//! Only the stories the batch's articles join are committed just before, in a short transaction of
+//! their own (`stories`), recorded per article so that a retry places nothing twice.
 
 mod batch;
 mod near;

@@ -13,7 +13,7 @@ use thiserror::Error;
 
 use super::batch::{Batch, PartitionPosition, TopicPartition};
 use super::near::{link_near, store_signatures};
-use super::stories::{StoryCache, assign_stories};
+use super::stories::StoryCache;
 use super::templates::{LearnedTemplate, record_sightings};
 use crate::article::{Article, DeadLetter, Entities, Origin, PublishedAt, Quote, RemovedLine};
 use crate::settings::DatabaseSettings;
@@ -244,7 +244,9 @@ impl PgSink {
 
     /// Writes the batch and advances its partitions, all in one transaction. Links exact copies
     /// (filling `duplicate_of` in the batch's articles) against the shared `content_hashes`, then
-    /// near copies against `lsh_bands` and `article_signatures`.
+    /// near copies against `lsh_bands` and `article_signatures`. Stories are assigned in between, in
+    /// a short transaction of their own (`sink::stories`), so batches of disjoint partitions can be
+    /// written at once. Uses two connections while it runs.
     pub async fn write_batch(&self, batch: &mut Batch) -> Result<BatchReport, SinkError> {
         let mut laps = Laps(Instant::now());
         let mut times = SinkTimes::default();
@@ -252,15 +254,16 @@ impl PgSink {
         self.check_positions(&mut tx, &batch.positions).await?;
         times.positions = laps.lap();
         let (mut exact_duplicates, mut near_duplicates, mut new_stories) = (0, 0, 0);
-        let mut synced_stories = None;
         if self.dedup {
             exact_duplicates = link_copies(&mut tx, batch).await?;
             times.exact = laps.lap();
             near_duplicates = link_near(&mut tx, &mut batch.articles, &self.near_rule).await?;
             times.near = laps.lap();
-            let assigned = assign_stories(&mut tx, &mut batch.articles, &self.story_rule, self.stories.take()).await?;
-            new_stories = assigned.0;
-            synced_stories = Some(assigned.1);
+            new_stories = if self.dry_run {
+                self.stories.assign_in(&mut tx, &mut batch.articles, &self.story_rule).await?
+            } else {
+                self.stories.assign(&self.pool, &mut batch.articles, &self.story_rule).await?
+            };
             times.stories = laps.lap();
         }
         let written = last_write_per_id(&batch.articles);
@@ -288,10 +291,6 @@ impl PgSink {
             tx.rollback().await?;
         } else {
             tx.commit().await?;
-            // Only now does the cache match what is stored; on any return before, it is dropped.
-            if let Some(synced) = synced_stories {
-                self.stories.put_back(synced);
-            }
         }
         times.commit = laps.lap();
         let (inserted, updated) = (inserted_ids.len(), updated_ids.len());

@@ -1,19 +1,25 @@
-//! Story clustering inside the batch transaction, against a cache of the stories kept in the worker
-//! between batches and brought up to date from Postgres each time: the pure
-//! `StoryCandidates::assign`, then the changed stories written back. Assignment runs under one
-//! transaction-scoped advisory lock, so batches of several workers cluster one after another and see
-//! each other's stories, as a single worker would.
+//! Story clustering, in a short transaction of its own under one advisory lock, against a cache of
+//! the stories kept in the worker between batches and brought up to date from Postgres each time:
+//! the pure `StoryCandidates::assign`, then the changed stories and the articles' memberships
+//! written back. Batches of several workers (and of one worker's write lanes) cluster one after
+//! another and see each other's stories, as a single writer would.
 //!
 //! Every write to `stories` takes a new `version` from one sequence, under that lock; so once a batch
 //! holds the lock, the stories with a version above the cache's are exactly the changes it has not
 //! seen (other workers', or ones it lost), and after it commits its own versions are the newest.
-//! Postgres stays the truth: a batch that fails or rolls back discards the cache, and the next one
-//! loads what it needs again.
+//! Postgres stays the truth: a story transaction that fails or rolls back discards the cache, and
+//! the next one loads what it needs again.
+//!
+//! The story transaction commits before the batch's articles are written, so the lock is not held
+//! while they are. If the batch's own transaction then fails, its articles are placed again on the
+//! retry, or when read again by another worker: `story_members` gives each its story, as for a replay,
+//! so no story counts an article twice.
 
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use super::SinkError;
 use crate::article::{Article, Origin};
@@ -26,23 +32,41 @@ const STORY_COLUMNS: &str = "SELECT story_id, seq, centroid, articles, first_see
 /// New stories come after every stored one, in batch order, until they are stored and get their `seq`.
 const NEW_STORIES: i64 = i64::MAX / 2;
 
-/// The worker's stories between batches: empty until the first batch, and after any batch that did
-/// not commit. Shared by the clones of one `PgSink`.
+/// The worker's stories between batches: empty until the first batch, and after any story
+/// transaction that did not commit. Shared by the clones of one `PgSink`; held by one batch at a time
+/// (the advisory lock serialises them anyway).
 #[derive(Debug, Clone, Default)]
-pub(super) struct StoryCache(Arc<Mutex<Option<SyncedStories>>>);
+pub(super) struct StoryCache(Arc<tokio::sync::Mutex<Option<SyncedStories>>>);
 
 impl StoryCache {
-    /// Takes the cache for one batch; a batch running beside it meanwhile starts from nothing.
-    pub(super) fn take(&self) -> Option<SyncedStories> {
-        self.0.lock().expect("story cache lock").take()
+    /// Gives each article of the batch its story and commits that in a transaction of its own;
+    /// returns how many stories were opened. Copies must be linked first (`duplicate_of`).
+    pub(super) async fn assign(
+        &self,
+        pool: &PgPool,
+        articles: &mut [(Article, Origin)],
+        rule: &StoryRule,
+    ) -> Result<usize, SinkError> {
+        let mut cache = self.0.lock().await;
+        // Taken, not borrowed: if anything below fails or is cancelled, the cache is gone.
+        let cached = cache.take();
+        let mut tx = pool.begin().await?;
+        let (opened, synced) = assign_stories(&mut tx, articles, rule, cached).await?;
+        tx.commit().await?;
+        *cache = Some(synced);
+        Ok(opened)
     }
 
-    /// Puts back the cache of a committed batch, unless a newer one is already back.
-    pub(super) fn put_back(&self, synced: SyncedStories) {
-        let mut slot = self.0.lock().expect("story cache lock");
-        if slot.as_ref().is_none_or(|held| held.version < synced.version) {
-            *slot = Some(synced);
-        }
+    /// The same inside the caller's transaction, which will be rolled back (`replay --dry-run`): the
+    /// cache is dropped, since it would hold stories that were never stored.
+    pub(super) async fn assign_in(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        articles: &mut [(Article, Origin)],
+        rule: &StoryRule,
+    ) -> Result<usize, SinkError> {
+        let cached = self.0.lock().await.take();
+        Ok(assign_stories(tx, articles, rule, cached).await?.0)
     }
 }
 
@@ -80,7 +104,7 @@ impl Span {
 
 /// Gives each article of the batch its story; returns how many stories were opened, and the cache as
 /// it will be once the transaction commits.
-pub(super) async fn assign_stories(
+async fn assign_stories(
     tx: &mut Transaction<'_, Postgres>,
     articles: &mut [(Article, Origin)],
     rule: &StoryRule,
@@ -97,8 +121,8 @@ pub(super) async fn assign_stories(
     };
     let mut known_ids: Vec<&str> = articles.iter().map(|(a, _)| a.id.as_str()).collect();
     known_ids.extend(articles.iter().filter_map(|(a, _)| a.duplicate_of.as_deref()));
-    let mut story_of: std::collections::HashMap<String, String> =
-        sqlx::query("SELECT id, story_id FROM articles WHERE id = ANY($1) AND story_id IS NOT NULL")
+    let mut story_of: HashMap<String, String> =
+        sqlx::query("SELECT article_id, story_id FROM story_members WHERE article_id = ANY($1)")
             .bind(&known_ids)
             .fetch_all(&mut **tx)
             .await?
@@ -119,7 +143,8 @@ pub(super) async fn assign_stories(
         synced.candidates.replace(story.0);
     }
 
-    let mut changed = std::collections::BTreeSet::new();
+    let mut changed = BTreeSet::new();
+    let mut members = Vec::new();
     let mut opened = 0;
     for (i, (article, _)) in articles.iter_mut().enumerate() {
         if let Some(story) = story_of.get(&article.id) {
@@ -142,6 +167,7 @@ pub(super) async fn assign_stories(
         opened += usize::from(synced.candidates.len() > before);
         changed.insert(story.clone());
         story_of.insert(article.id.clone(), story.clone());
+        members.push(i);
         article.story_id = Some(story);
     }
     let changed: Vec<&Story> = changed.iter().filter_map(|id| synced.candidates.get(id)).collect();
@@ -149,7 +175,29 @@ pub(super) async fn assign_stories(
         synced.candidates.set_order(&id, order);
         synced.version = synced.version.max(version);
     }
+    store_members(tx, members.iter().map(|&i| &articles[i].0)).await?;
     Ok((opened, synced))
+}
+
+/// Records which story each newly placed article joined.
+async fn store_members(
+    tx: &mut Transaction<'_, Postgres>,
+    placed: impl Iterator<Item = &Article>,
+) -> Result<(), SinkError> {
+    let (ids, stories): (Vec<&str>, Vec<&str>) =
+        placed.filter_map(|a| Some((a.id.as_str(), a.story_id.as_deref()?))).unzip();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO story_members (article_id, story_id) SELECT * FROM UNNEST($1::text[], $2::text[])
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&ids)
+    .bind(&stories)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// The newest version stored: where an empty cache starts.

@@ -293,8 +293,16 @@ pub fn consumer_config(settings: &KafkaSettings) -> ClientConfig {
         // Lag and broker connectivity come from librdkafka's statistics.
         config.set("statistics.interval.ms", DEFAULT_STATISTICS_INTERVAL_MS);
     }
+    if !settings.options.contains_key("queued.max.messages.kbytes") {
+        config.set("queued.max.messages.kbytes", DEFAULT_QUEUED_KBYTES_PER_PARTITION);
+    }
     config
 }
+
+/// How much librdkafka prefetches per partition, unless `kafka.options` says (its default is 64 MB).
+/// The worker keeps its own bounded queue (`worker.max_in_flight`) and batches, so a deep prefetch
+/// only adds memory for every partition assigned; 4 MB still holds several fetches' worth.
+const DEFAULT_QUEUED_KBYTES_PER_PARTITION: &str = "4096";
 
 /// How often librdkafka reports partition offsets and broker states, unless `kafka.options` says.
 const DEFAULT_STATISTICS_INTERVAL_MS: &str = "5000";

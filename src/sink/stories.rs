@@ -1,8 +1,8 @@
 //! Story clustering, in a short transaction of its own under one advisory lock, against a cache of
 //! the stories kept in the worker between batches and brought up to date from Postgres each time:
 //! the pure `StoryCandidates::assign`, then the changed stories and the articles' memberships
-//! written back. Batches of several workers (and of one worker's write lanes) cluster one after
-//! another and see each other's stories, as a single writer would.
+//! written back. Batches of several workers cluster one after another and see each other's stories,
+//! as a single worker would.
 //!
 //! Every write to `stories` takes a new `version` from one sequence, under that lock; so once a batch
 //! holds the lock, the stories with a version above the cache's are exactly the changes it has not
@@ -229,8 +229,9 @@ fn needed_span<'a>(articles: impl Iterator<Item = &'a Article>, rule: &StoryRule
 
 /// Makes the cache hold every story active in `needed`, loading the stories of the span it then
 /// covers that its old span did not hold. Once the old span reaches more than a quarter window
-/// beyond what is needed (the stream moved on), it is first cut down to `needed`: so the cache holds
-/// the stories of about one and a half windows whatever the size of the corpus.
+/// beyond what is needed (the stream moved on), it is first cut down to `needed`: so for a stream
+/// moving forward the cache holds the stories seen within about a window and a quarter, whatever
+/// the size of the corpus.
 async fn cover(
     tx: &mut Transaction<'_, Postgres>,
     synced: &mut SyncedStories,

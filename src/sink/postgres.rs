@@ -245,8 +245,8 @@ impl PgSink {
     /// Writes the batch and advances its partitions, all in one transaction. Links exact copies
     /// (filling `duplicate_of` in the batch's articles) against the shared `content_hashes`, then
     /// near copies against `lsh_bands` and `article_signatures`. Stories are assigned in between, in
-    /// a short transaction of their own (`sink::stories`), so batches of disjoint partitions can be
-    /// written at once. Uses two connections while it runs.
+    /// a short transaction of their own (`sink::stories`), so the story lock is not held while the
+    /// articles are written. Uses two connections while it runs.
     pub async fn write_batch(&self, batch: &mut Batch) -> Result<BatchReport, SinkError> {
         let mut laps = Laps(Instant::now());
         let mut times = SinkTimes::default();

@@ -73,7 +73,7 @@ impl StoryCache {
 /// Stories as stored at `version`: every story active in `span` (last seen at or after its start,
 /// first seen at or before its end), and the stories of copies' canonical articles met outside it.
 #[derive(Debug)]
-pub(super) struct SyncedStories {
+struct SyncedStories {
     candidates: StoryCandidates,
     version: i64,
     span: Option<Span>,
@@ -139,8 +139,11 @@ async fn assign_stories(
         .map(String::as_str)
         .filter(|story| !synced.candidates.contains(story))
         .collect();
-    for story in load(tx, &format!("{STORY_COLUMNS} WHERE story_id = ANY($1)"), |q| q.bind(&copy_stories)).await? {
-        synced.candidates.replace(story.0);
+    if !copy_stories.is_empty() {
+        let loaded = load(tx, &format!("{STORY_COLUMNS} WHERE story_id = ANY($1)"), |q| q.bind(&copy_stories)).await?;
+        for (story, _) in loaded {
+            synced.candidates.replace(story);
+        }
     }
 
     let mut changed = BTreeSet::new();

@@ -7,8 +7,9 @@
 //! the sum of its articles' vectors (its centroid, 80 strongest terms) with the time span it covers.
 //! Clustering is streaming and incremental: an article joins the story whose centroid is most similar
 //! (cosine) among the stories active within `window_days` of its time (scored through an inverted
-//! index of the centroids, `StoryCandidates`), if that similarity reaches `min_similarity`; otherwise it opens a story named after itself. A copy
-//! (exact or near) joins its canonical article's story. For a given input order the result is
+//! index of the centroids, `StoryCandidates`), if that similarity reaches `min_similarity`;
+//! otherwise it opens a story named after itself. A copy (exact or near) joins its canonical
+//! article's story. For a given input order the result is
 //! deterministic: ties go to the earlier story.
 
 use std::collections::HashMap;
@@ -186,10 +187,6 @@ impl TermVector {
         terms.truncate(keep);
         terms.sort_by_key(|(key, _)| *key);
         TermVector(terms)
-    }
-
-    pub fn keys(&self) -> Vec<i64> {
-        self.0.iter().map(|(k, _)| *k).collect()
     }
 }
 

@@ -54,25 +54,36 @@ pub(super) async fn link_near(
 }
 
 /// Inserts the claims (band → first article of the batch with it) and returns each band's holder.
+/// The insert returns the bands it claimed, whose holder is the batch's own article; only the
+/// others (held before, by this or another worker) are read back. Most of a new article's bands
+/// are its own, so the read is a fraction of the claims. The read is a statement of its own: under
+/// READ COMMITTED it sees a claim that another worker committed while this insert waited on it.
 async fn claim_bands(
     tx: &mut Transaction<'_, Postgres>,
     claims: BTreeMap<i64, &str>,
 ) -> Result<HashMap<i64, String>, SinkError> {
-    let (bands, ids): (Vec<i64>, Vec<&str>) = claims.into_iter().unzip();
-    sqlx::query(
-        "INSERT INTO lsh_bands (band, article_id) SELECT * FROM UNNEST($1::bigint[], $2::text[]) ON CONFLICT DO NOTHING",
+    let (bands, ids): (Vec<i64>, Vec<&str>) = claims.iter().map(|(band, id)| (*band, *id)).unzip();
+    let claimed: HashSet<i64> = sqlx::query_scalar(
+        "INSERT INTO lsh_bands (band, article_id) SELECT * FROM UNNEST($1::bigint[], $2::text[])
+         ON CONFLICT DO NOTHING RETURNING band",
     )
     .bind(&bands)
     .bind(&ids)
-    .execute(&mut **tx)
-    .await?;
-    Ok(sqlx::query("SELECT band, article_id FROM lsh_bands WHERE band = ANY($1)")
-        .bind(&bands)
-        .fetch_all(&mut **tx)
-        .await?
-        .into_iter()
-        .map(|row| (row.get(0), row.get(1)))
-        .collect())
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .collect();
+    let held_before: Vec<i64> = bands.iter().copied().filter(|band| !claimed.contains(band)).collect();
+    let mut holders: HashMap<i64, String> =
+        claims.into_iter().filter(|(band, _)| claimed.contains(band)).map(|(band, id)| (band, id.to_owned())).collect();
+    if !held_before.is_empty() {
+        let rows = sqlx::query("SELECT band, article_id FROM lsh_bands WHERE band = ANY($1)")
+            .bind(&held_before)
+            .fetch_all(&mut **tx)
+            .await?;
+        holders.extend(rows.into_iter().map(|row| (row.get(0), row.get(1))));
+    }
+    Ok(holders)
 }
 
 /// Signatures, arrival order and canonical article of the given stored articles.

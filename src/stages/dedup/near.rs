@@ -23,10 +23,15 @@ pub const PERMUTATIONS: usize = 128;
 /// LSH bands of `ROWS` values each. Partial copies decide the setting: an agency's update that
 /// keeps a third of the earlier version's paragraphs (the seeds' 003 against 000) has a resemblance
 /// of only 0.15, which bands of three values find with probability 0.12 and bands of two with 0.79.
-/// With bands of one value a pair is a candidate when any of the 128 values agrees: at resemblance
-/// 0.15 with probability 1 − 0.85¹²⁸ ≈ 1. The extra candidates cost little, because each band key
-/// keeps only its first holder (at most 128 candidates an article) and verification is in memory.
-pub const BANDS: usize = 128;
+/// With bands of one value a pair is a candidate when any claimed value agrees. Only the first 64
+/// of the 128 values are claimed: every claim is a row written to `lsh_bands` in the batch's
+/// transaction (the worker's costliest dedup step), and the other 64 would add little. A pair whose
+/// signatures agree on k values is missed when none of them is among the 64, with probability
+/// about 2⁻ᵏ: at resemblance 0.15 (k ≈ 19) 2·10⁻⁶; at the five agreeing values the containment
+/// rules ask for at least, 3 %. Verification still compares all 128 values. Each band key keeps
+/// only its first holder, so an article has at most 64 candidates, verified in memory. (The keys
+/// are those that 128 bands gave for the same values, so claims stored by either agree.)
+pub const BANDS: usize = 64;
 pub const ROWS: usize = 1;
 
 /// A text's MinHash signature and its number of distinct shingles.
@@ -713,6 +718,8 @@ mod tests {
         assert_eq!((digest(&mixed), mixed.shingles, mixed.bands()[0]), (17846768978364685021, 8, 6306478443237874259));
         let wire = sig(WIRE);
         assert_eq!((digest(&wire), wire.shingles, wire.bands()[0]), (7852205727926115584, 101, -3943106307383148161));
+        // The last key claimed since 64 bands are claimed: the same as the 128-band code stored for it.
+        assert_eq!(wire.bands()[BANDS - 1], 4949305231825307094);
     }
 
     /// A long page with scripts and punctuation mixed, where every lane of the scanner holds

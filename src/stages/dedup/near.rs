@@ -83,6 +83,17 @@ struct Scratch {
     distinct: DistinctHashes,
 }
 
+/// Empties a scratch buffer and fills it with `len` zeros, reusing its allocation unless that is
+/// more than four times what is needed: a buffer grown for one very long page (up to the largest
+/// message, 10 MB by default, 40 MB of word hashes) is not kept by every thread for good.
+fn reset_zeroed(buffer: &mut Vec<u64>, len: usize) {
+    buffer.clear();
+    if buffer.capacity() > 4 * len {
+        buffer.shrink_to(len);
+    }
+    buffer.resize(len, 0);
+}
+
 thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> =
         const { std::cell::RefCell::new(Scratch { words: Vec::new(), distinct: DistinctHashes::empty() }) };
@@ -108,12 +119,7 @@ impl DistinctHashes {
     /// Empties the set and sizes it for `expected` hashes, keeping its allocation where it can.
     fn reset_for(&mut self, expected: usize) {
         let size = (expected * 2).next_power_of_two().max(16);
-        self.slots.clear();
-        self.slots.resize(size, 0);
-        // A table grown for one very long page is not kept for every short one after it.
-        if self.slots.capacity() > 4 * size {
-            self.slots.shrink_to(size);
-        }
+        reset_zeroed(&mut self.slots, size);
         self.mask = size - 1;
         self.zero = false;
         self.count = 0;
@@ -191,8 +197,7 @@ fn word_hashes_into(text: &str, words: &mut Vec<u64>) {
     // A part of n bytes holds at most (n + 1) / 2 words; one more slot takes the store that every
     // byte makes whether or not a word ended there.
     let room: [usize; LANES] = std::array::from_fn(|k| (cuts[k + 1] - cuts[k]) / 2 + 2);
-    words.clear();
-    words.resize(room.iter().sum(), 0);
+    reset_zeroed(words, room.iter().sum());
     let regions = split_regions(words, &room);
     let mut lanes = [Lane::START; LANES];
     let mut at: [usize; LANES] = std::array::from_fn(|k| cuts[k]);
@@ -670,6 +675,19 @@ mod tests {
         index.link(&mut exact);
         assert_eq!(exact.duplicate_of.as_deref(), Some("afp"));
         assert_eq!(exact.duplicate_kind, Some(DuplicateKind::Exact));
+    }
+
+    #[test]
+    fn scratch_buffers_grown_for_a_long_page_are_given_back_for_short_ones() {
+        let mut buffer = Vec::new();
+        reset_zeroed(&mut buffer, 1 << 20);
+        assert!(buffer.capacity() >= 1 << 20);
+        reset_zeroed(&mut buffer, 1000);
+        assert!(buffer.capacity() < 4 * 1000 + 64, "kept {} slots", buffer.capacity());
+        assert_eq!(buffer, vec![0; 1000]);
+        let kept = buffer.capacity();
+        reset_zeroed(&mut buffer, 900);
+        assert_eq!(buffer.capacity(), kept, "a similar size reuses the allocation");
     }
 
     #[test]

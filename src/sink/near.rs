@@ -73,9 +73,15 @@ async fn claim_bands(
     .await?
     .into_iter()
     .collect();
-    let held_before: Vec<i64> = bands.iter().copied().filter(|band| !claimed.contains(band)).collect();
-    let mut holders: HashMap<i64, String> =
-        claims.into_iter().filter(|(band, _)| claimed.contains(band)).map(|(band, id)| (band, id.to_owned())).collect();
+    let mut holders: HashMap<i64, String> = HashMap::with_capacity(claims.len());
+    let mut held_before: Vec<i64> = Vec::new();
+    for (band, id) in claims {
+        if claimed.contains(&band) {
+            holders.insert(band, id.to_owned());
+        } else {
+            held_before.push(band);
+        }
+    }
     if !held_before.is_empty() {
         let rows = sqlx::query("SELECT band, article_id FROM lsh_bands WHERE band = ANY($1)")
             .bind(&held_before)

@@ -743,7 +743,7 @@ mod tests {
 
     /// A long page with scripts and punctuation mixed, where every lane of the scanner holds
     /// thousands of bytes and multi-byte characters fall in each: pinned to the values the
-    /// two-chain scanner (before 4 lanes) computed.
+    /// scanner before lanes (two chains whose state went through memory) computed.
     fn long_mixed_page() -> String {
         (0..120)
             .map(|i| match i % 4 {

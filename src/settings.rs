@@ -98,6 +98,9 @@ pub struct DatabaseSettings {
     pub migrate_on_start: bool,
     /// Postgres `statement_timeout` for the worker's sessions, in ms; 0: none.
     pub statement_timeout_ms: u64,
+    /// A batch's work still unfinished after this many ms is given up and retried, and Postgres ends
+    /// sessions idle inside a transaction this long (`idle_in_transaction_session_timeout`); 0: none.
+    pub transaction_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -115,6 +115,40 @@ async fn postgres_going_away_mid_run_is_waited_out_and_every_message_lands_exact
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_connection_gone_silent_mid_write_is_given_up_and_every_message_lands_exactly_once() {
+    const TOTAL: usize = 2_000;
+    let (cluster, db) = watched_run(4).await;
+    let proxy = PgProxy::start().await;
+    let mut settings = settings_for(&proxy.url_for(&db.url), &cluster.bootstrap_servers(), &[TOPIC]);
+    settings.worker.batch_max_rows = 100;
+    settings.database.transaction_timeout_ms = 5_000;
+    fast_retries(&mut settings);
+    produce(&cluster.bootstrap_servers(), TOTAL).await;
+    let sink = PgSink::connect(&settings.database, &settings.kafka.group_id).await.unwrap();
+    let ops = Arc::new(Ops::default());
+    let worker = InProcessWorker::start(&settings, sink, ops.clone());
+    assert!(eventually(Duration::from_secs(60), || async { stored_total(&db).await >= 300 }).await);
+
+    // Catch a batch mid-transaction (its positions locked, its upsert waiting on the table lock),
+    // then silence its connection: the answer to its upsert never reaches the worker.
+    let blocker = hold_writes(&db).await;
+    let waiting_on_lock = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+                           AND application_name = 'article-ingest' AND wait_event_type = 'Lock'";
+    assert!(eventually(Duration::from_secs(30), || async { db.count(waiting_on_lock).await > 0 }).await);
+    proxy.freeze();
+    blocker.commit().await.unwrap();
+    let silenced = std::time::Instant::now();
+
+    all_land_exactly_once(&db, worker, TOTAL, Duration::from_secs(90)).await;
+    let retries = ops.metrics.sink_retries.get();
+    assert!(retries > 0, "the silent write was given up and retried");
+    eprintln!(
+        "{TOTAL} messages; connections silenced mid-write; {retries} batch retries; all stored {:?} later",
+        silenced.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_broker_going_down_and_up_and_failing_fetches_lose_nothing() {
     const TOTAL: usize = 2_000;
     let (cluster, db) = watched_run(4).await;

@@ -4,10 +4,11 @@
 //! their own (`stories`), recorded per article so that a retry places nothing twice.
 
 mod batch;
+mod connection;
 mod near;
 mod postgres;
 mod stories;
 pub mod templates;
 
 pub use batch::{Batch, PartitionPosition, TopicPartition};
-pub use postgres::{BatchReport, PgSink, SinkError, SinkTimes};
+pub use postgres::{BatchReport, LOOKUP_TIMEOUT, PgSink, SinkError, SinkTimes};

@@ -12,6 +12,7 @@ use sqlx::{Postgres, Row, Transaction};
 use thiserror::Error;
 
 use super::batch::{Batch, PartitionPosition, TopicPartition};
+use super::connection::on_connection;
 use super::near::{link_near, store_signatures};
 use super::stories::StoryCache;
 use super::templates::{LearnedTemplate, record_sightings};
@@ -30,6 +31,10 @@ pub enum SinkError {
     /// partition since (it was reassigned). The batch's rows from it must not be written.
     #[error("partition {partition} was written by another worker (stored {stored:?}, expected {expected:?})")]
     Fenced { partition: TopicPartition, stored: Option<i64>, expected: Option<i64> },
+    /// The batch's work was still unfinished after `database.transaction_timeout_ms`: given up, its
+    /// connections closed (Postgres rolls back what they held), to be retried from the start.
+    #[error("the batch's transaction was still open after {0:?}: abandoned, its connections closed")]
+    TimedOut(Duration),
     #[error("postgres: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migrations: {0}")]
@@ -132,7 +137,13 @@ pub struct PgSink {
     dry_run: bool,
     /// Count, per column, how many updated rows changed it (`replay` reports this).
     report_changes: bool,
+    /// How long a batch's work may take before it is given up (`database.transaction_timeout_ms`).
+    transaction_timeout: Option<Duration>,
 }
+
+/// How long a lookup outside a batch (stored positions, a site's templates) may take: as long as
+/// sqlx may wait for a connection. A silent network must not hold a rebalance or the stream.
+pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl PgSink {
     pub async fn connect(settings: &DatabaseSettings, group: &str) -> Result<Self, SinkError> {
@@ -141,6 +152,13 @@ impl PgSink {
             // A statement stuck behind a lock or a slow disk fails after this long; the batch is then
             // retried with backoff like any other failed write, instead of holding the worker forever.
             options = options.options([("statement_timeout", format!("{}ms", settings.statement_timeout_ms))]);
+        }
+        if settings.transaction_timeout_ms > 0 {
+            // The server's half of the transaction timeout: a session left idle inside a transaction
+            // (its client gone silent) is ended, so the position rows it locked are free for the retry
+            // or for the partition's next owner.
+            let idle = format!("{}ms", settings.transaction_timeout_ms);
+            options = options.options([("idle_in_transaction_session_timeout", idle)]);
         }
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
@@ -156,6 +174,8 @@ impl PgSink {
             dedup: true,
             dry_run: false,
             report_changes: false,
+            transaction_timeout: (settings.transaction_timeout_ms > 0)
+                .then(|| Duration::from_millis(settings.transaction_timeout_ms)),
         })
     }
 
@@ -216,6 +236,17 @@ impl PgSink {
         &self,
         partitions: &[TopicPartition],
     ) -> Result<HashMap<TopicPartition, Option<i64>>, SinkError> {
+        on_connection(&self.pool, Some(LOOKUP_TIMEOUT), async |connection| {
+            self.load_positions_on(connection, partitions).await
+        })
+        .await
+    }
+
+    async fn load_positions_on(
+        &self,
+        connection: &mut sqlx::PgConnection,
+        partitions: &[TopicPartition],
+    ) -> Result<HashMap<TopicPartition, Option<i64>>, SinkError> {
         let (topics, numbers) = split_partitions(partitions);
         sqlx::query(
             "INSERT INTO kafka_offsets (consumer_group, topic, kafka_partition)
@@ -225,7 +256,7 @@ impl PgSink {
         .bind(&self.group)
         .bind(&topics)
         .bind(&numbers)
-        .execute(&self.pool)
+        .execute(&mut *connection)
         .await?;
         let rows = sqlx::query(
             "SELECT topic, kafka_partition, next_offset FROM kafka_offsets
@@ -234,7 +265,7 @@ impl PgSink {
         .bind(&self.group)
         .bind(&topics)
         .bind(&numbers)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *connection)
         .await?;
         Ok(rows
             .into_iter()
@@ -247,10 +278,25 @@ impl PgSink {
     /// near copies against `lsh_bands` and `article_signatures`. Stories are assigned in between, in
     /// a short transaction of their own (`sink::stories`), so the story lock is not held while the
     /// articles are written. Uses two connections while it runs.
+    ///
+    /// Work still unfinished after `database.transaction_timeout_ms` is given up with
+    /// `SinkError::TimedOut`: its connections are closed, so its transaction never commits, and the
+    /// batch can be written again from the start.
     pub async fn write_batch(&self, batch: &mut Batch) -> Result<BatchReport, SinkError> {
+        on_connection(&self.pool, self.transaction_timeout, async |connection| {
+            self.write_batch_on(connection, batch).await
+        })
+        .await
+    }
+
+    async fn write_batch_on(
+        &self,
+        connection: &mut sqlx::PgConnection,
+        batch: &mut Batch,
+    ) -> Result<BatchReport, SinkError> {
         let mut laps = Laps(Instant::now());
         let mut times = SinkTimes::default();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = sqlx::Connection::begin(connection).await?;
         self.check_positions(&mut tx, &batch.positions).await?;
         times.positions = laps.lap();
         let (mut exact_duplicates, mut near_duplicates, mut new_stories) = (0, 0, 0);

@@ -19,9 +19,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgPool, Postgres, Row, Transaction};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 
 use super::SinkError;
+use super::connection::on_connection;
 use crate::article::{Article, Origin};
 use crate::stages::dedup::stories::{Story, StoryCandidates, StoryRule, TermVector, article_time};
 
@@ -50,9 +51,10 @@ impl StoryCache {
         let mut cache = self.0.lock().await;
         // Taken, not borrowed: if anything below fails or is cancelled, the cache is gone.
         let cached = cache.take();
-        let mut tx = pool.begin().await?;
-        let (opened, synced) = assign_stories(&mut tx, articles, rule, cached).await?;
-        tx.commit().await?;
+        // The batch's timeout (`write_batch`) covers this too: no limit of its own.
+        let (opened, synced) =
+            on_connection(pool, None, async |connection| assign_and_commit(connection, articles, rule, cached).await)
+                .await?;
         *cache = Some(synced);
         Ok(opened)
     }
@@ -68,6 +70,18 @@ impl StoryCache {
         let cached = self.0.lock().await.take();
         Ok(assign_stories(tx, articles, rule, cached).await?.0)
     }
+}
+
+async fn assign_and_commit(
+    connection: &mut PgConnection,
+    articles: &mut [(Article, Origin)],
+    rule: &StoryRule,
+    cached: Option<SyncedStories>,
+) -> Result<(usize, SyncedStories), SinkError> {
+    let mut tx = connection.begin().await?;
+    let assigned = assign_stories(&mut tx, articles, rule, cached).await?;
+    tx.commit().await?;
+    Ok(assigned)
 }
 
 /// Stories as stored at `version`: every story active in `span` (last seen at or after its start,

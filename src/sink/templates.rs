@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use super::SinkError;
+use super::connection::on_connection;
+use super::postgres::LOOKUP_TIMEOUT;
 use crate::article::{Article, Origin};
 use crate::stages::clean::templates::{SiteTemplates, TemplateRule};
 
@@ -156,12 +158,13 @@ async fn forget_old_lines(
     Ok(())
 }
 
-/// The templates of one site as Postgres holds them now.
-pub async fn load_site_templates(pool: &PgPool, site: &str) -> Result<SiteTemplates, sqlx::Error> {
-    let keys: Vec<i64> = sqlx::query_scalar("SELECT line_hash FROM site_lines WHERE site = $1 AND is_template")
-        .bind(site)
-        .fetch_all(pool)
-        .await?;
+/// The templates of one site as Postgres holds them now, or an error after `LOOKUP_TIMEOUT`.
+pub async fn load_site_templates(pool: &PgPool, site: &str) -> Result<SiteTemplates, SinkError> {
+    let keys: Vec<i64> = on_connection(pool, Some(LOOKUP_TIMEOUT), async |connection| {
+        let query = sqlx::query_scalar("SELECT line_hash FROM site_lines WHERE site = $1 AND is_template");
+        Ok(query.bind(site).fetch_all(connection).await?)
+    })
+    .await?;
     Ok(keys.into_iter().collect())
 }
 

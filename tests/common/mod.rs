@@ -199,6 +199,8 @@ pub struct PgProxy {
     port: u16,
     upstream: String,
     tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    /// Bumped by `freeze`: each connection open then stops passing bytes.
+    freezes: tokio::sync::watch::Sender<u64>,
 }
 
 impl PgProxy {
@@ -207,7 +209,7 @@ impl PgProxy {
         let upstream = format!("{}:{}", admin.host_str().unwrap_or("127.0.0.1"), admin.port().unwrap_or(5432));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let proxy = PgProxy { port, upstream, tasks: Default::default() };
+        let proxy = PgProxy { port, upstream, tasks: Default::default(), freezes: tokio::sync::watch::Sender::new(0) };
         proxy.accept_on(listener);
         proxy
     }
@@ -227,19 +229,31 @@ impl PgProxy {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    /// Every connection open now stops passing bytes, both ways, and stays open: a network gone
+    /// silent, as when a peer vanishes without a reset. Connections made later pass as usual.
+    pub fn freeze(&self) {
+        self.freezes.send_modify(|freezes| *freezes += 1);
+    }
+
     pub async fn resume(&self) {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
         self.accept_on(listener);
     }
 
     fn accept_on(&self, listener: tokio::net::TcpListener) {
-        let (upstream, tasks) = (self.upstream.clone(), self.tasks.clone());
+        let (upstream, tasks, freezes) = (self.upstream.clone(), self.tasks.clone(), self.freezes.clone());
         let accepting = tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
                 let upstream = upstream.clone();
+                let mut frozen = freezes.subscribe();
+                frozen.mark_unchanged();
                 let connection = tokio::spawn(async move {
                     if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                            // Both sockets stay open, silent, until the proxy stops.
+                            _ = frozen.changed() => std::future::pending::<()>().await,
+                        }
                     }
                 });
                 tasks.lock().unwrap().push(connection);

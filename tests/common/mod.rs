@@ -143,8 +143,34 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_article-ingest")
 }
 
+/// A worker child process, killed when dropped: a test that fails half-way leaves none running.
+pub struct WorkerProcess(Child);
+
+impl std::ops::Deref for WorkerProcess {
+    type Target = Child;
+
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for WorkerProcess {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// The worker binary as a child process, with the given environment.
-pub fn spawn_worker(db: &TestDb, brokers: &str, topic: &str, extra: &[(&str, &str)], args: &[&str]) -> Child {
+pub fn spawn_worker(db: &TestDb, brokers: &str, topic: &str, extra: &[(&str, &str)], args: &[&str]) -> WorkerProcess {
     let mut command = Command::new(binary());
     command
         .arg("run")
@@ -162,7 +188,7 @@ pub fn spawn_worker(db: &TestDb, brokers: &str, topic: &str, extra: &[(&str, &st
     for (key, value) in extra {
         command.env(key, value);
     }
-    command.spawn().expect("worker binary starts")
+    WorkerProcess(command.spawn().expect("worker binary starts"))
 }
 
 /// The repo's own sample articles, in the style of the crawler seeds.

@@ -16,6 +16,10 @@ use sqlx::postgres::{PgConnection, PgPool};
 
 use super::SinkError;
 
+/// How long a lookup outside a batch (stored positions, a site's templates) may take: as long as
+/// sqlx may wait for a connection. A silent network must not hold a rebalance or the stream.
+pub(super) const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Runs `work` on a connection of `pool`, giving up after `limit` (when there is one): then the
 /// connection is closed and the answer is `SinkError::TimedOut`.
 pub(super) async fn on_connection<T>(

@@ -11,4 +11,4 @@ mod stories;
 pub mod templates;
 
 pub use batch::{Batch, PartitionPosition, TopicPartition};
-pub use postgres::{BatchReport, LOOKUP_TIMEOUT, PgSink, SinkError, SinkTimes};
+pub use postgres::{BatchReport, PgSink, SinkError, SinkTimes};

@@ -12,7 +12,7 @@ use sqlx::{Postgres, Row, Transaction};
 use thiserror::Error;
 
 use super::batch::{Batch, PartitionPosition, TopicPartition};
-use super::connection::on_connection;
+use super::connection::{LOOKUP_TIMEOUT, on_connection};
 use super::near::{link_near, store_signatures};
 use super::stories::StoryCache;
 use super::templates::{LearnedTemplate, record_sightings};
@@ -140,10 +140,6 @@ pub struct PgSink {
     /// How long a batch's work may take before it is given up (`database.transaction_timeout_ms`).
     transaction_timeout: Option<Duration>,
 }
-
-/// How long a lookup outside a batch (stored positions, a site's templates) may take: as long as
-/// sqlx may wait for a connection. A silent network must not hold a rebalance or the stream.
-pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl PgSink {
     pub async fn connect(settings: &DatabaseSettings, group: &str) -> Result<Self, SinkError> {

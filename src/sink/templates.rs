@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use super::SinkError;
-use super::connection::on_connection;
-use super::postgres::LOOKUP_TIMEOUT;
+use super::connection::{LOOKUP_TIMEOUT, on_connection};
 use crate::article::{Article, Origin};
 use crate::stages::clean::templates::{SiteTemplates, TemplateRule};
 

@@ -19,7 +19,8 @@ FUZZ_SECONDS ?= 600
 COMPOSE_VENV := $(TOOLS_DIR)/compose-venv
 DEPLOY_VENV  := $(TOOLS_DIR)/deploy-venv
 SHARED       ?= $(CURDIR)/../shared
-# make bench N=1000000; make bench BENCH_ARGS=--without-dedup (what deduplication costs)
+# make bench N=1000000; make bench BENCH_ARGS=--without-dedup (what deduplication costs);
+# BENCH_ARGS=--without-ceiling skips the COPY ceiling (a long run compared by rate with a shorter one)
 N            ?= 100000
 BENCH_ARGS   ?=
 CORPUS       := $(SHARED)/corpus/wcxb-dev

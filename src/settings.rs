@@ -48,9 +48,6 @@ pub struct KafkaSettings {
     pub group_id: String,
     pub auto_offset_reset: OffsetReset,
     pub session_timeout_ms: u32,
-    /// Waiting this long for the group's assignment (after subscribing or losing partitions), the
-    /// worker leaves the group and joins again; 0: it waits for ever.
-    pub assignment_timeout_ms: u64,
     #[serde(default, deserialize_with = "librdkafka_options")]
     pub options: BTreeMap<String, String>,
 }

@@ -14,7 +14,7 @@ use article_ingest::settings::Settings;
 use article_ingest::sink::PgSink;
 use common::{InProcessWorker, PgProxy, TestDb, eventually, settings_for};
 use rdkafka::ClientConfig;
-use rdkafka::mocking::{MockCluster, MockCoordinator};
+use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{DefaultProducerContext, FutureProducer, FutureRecord};
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use tokio_util::sync::CancellationToken;
@@ -145,46 +145,6 @@ async fn a_database_connection_gone_silent_mid_write_is_given_up_and_every_messa
     eprintln!(
         "{TOTAL} messages; connections silenced mid-write; {retries} batch retries; all stored {:?} later",
         silenced.elapsed()
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_member_left_without_an_assignment_joins_again_and_every_message_lands_exactly_once() {
-    const TOTAL: usize = 1_000;
-    let cluster = MockCluster::new(2).unwrap();
-    cluster.create_topic(TOPIC, 4, 1).unwrap();
-    for partition in 0..4 {
-        cluster.partition_leader(TOPIC, partition, Some(1)).unwrap();
-    }
-    let db = TestDb::new().await;
-    db.record_write_attempts().await;
-    produce(&cluster.bootstrap_servers(), TOTAL).await;
-    // The group's coordinator is a broker that does not answer: no assignment can come.
-    let mut settings = settings_for(&db.url, &cluster.bootstrap_servers(), &[TOPIC]);
-    cluster.coordinator(MockCoordinator::Group(settings.kafka.group_id.clone()), 2).unwrap();
-    cluster.broker_down(2).unwrap();
-    // Longer than a new group's first join takes (the mock coordinator, like Kafka, waits 3 s for
-    // more members before it assigns).
-    settings.kafka.assignment_timeout_ms = 6_000;
-    let sink = PgSink::connect(&settings.database, &settings.kafka.group_id).await.unwrap();
-    let ops = Arc::new(Ops::default());
-    let worker = InProcessWorker::start(&settings, sink, ops.clone());
-
-    let rejoined = || async { ops.metrics.group_rejoins.get() >= 2 };
-    assert!(
-        eventually(Duration::from_secs(30), rejoined).await,
-        "a member waiting too long is replaced, again and again"
-    );
-    assert_eq!(stored_total(&db).await, 0);
-    cluster.coordinator(MockCoordinator::Group(settings.kafka.group_id.clone()), 1).unwrap();
-    cluster.broker_up(2).unwrap();
-    let answering = std::time::Instant::now();
-
-    all_land_exactly_once(&db, worker, TOTAL, Duration::from_secs(60)).await;
-    let rejoins = ops.metrics.group_rejoins.get();
-    eprintln!(
-        "{TOTAL} messages; {rejoins} rejoins; all stored {:?} after the coordinator answered",
-        answering.elapsed()
     );
 }
 

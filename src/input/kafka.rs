@@ -11,19 +11,12 @@
 //! A plain thread with a `BaseConsumer` keeps librdkafka's callbacks synchronous, which is what
 //! the revoke-then-flush handshake needs; the bounded channel is the backpressure: when the worker
 //! is behind, the thread blocks and stops fetching.
-//!
-//! A member waits for the group between subscribing (or losing its partitions) and the group's next
-//! assignment, which comes even when it is empty. A healthy group answers within seconds, and a
-//! broker gives up on a member that takes longer than its rebalance timeout; but a coordinator that
-//! loses track of the group never answers, and the member would wait for good. So after
-//! `kafka.assignment_timeout_ms` without an assignment the thread closes its consumer (leaving the
-//! group) and joins again with a new one.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
@@ -37,7 +30,6 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
 use crate::article::Origin;
-use crate::ops::events::{AssignmentOverdue, InternalEvent};
 use crate::ops::{Ops, broker_state_is_up};
 use crate::settings::{KafkaSettings, OffsetReset};
 use crate::sink::{PgSink, TopicPartition};
@@ -123,10 +115,6 @@ struct IngestContext {
     events: mpsc::Sender<ConsumerEvent>,
     reset: OffsetReset,
     stop: Arc<AtomicBool>,
-    /// Since when this member has been waiting for the group's next assignment: since it
-    /// subscribed, or since its partitions were revoked. `None` once the group assigned (maybe
-    /// nothing, when there are more members than partitions).
-    waiting_since: Mutex<Option<Instant>>,
 }
 
 impl ClientContext for IngestContext {
@@ -204,7 +192,6 @@ impl ConsumerContext for IngestContext {
 
 impl IngestContext {
     fn on_assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
-        self.set_waiting(None);
         let partitions = partitions_of(tpl);
         let Some(stored) = self.load_positions_retrying(&partitions) else { return };
         let mut starts = Vec::with_capacity(partitions.len());
@@ -280,16 +267,6 @@ impl IngestContext {
         if let Err(error) = consumer.unassign() {
             warn!(%error, "unassign failed");
         }
-        self.set_waiting(Some(Instant::now()));
-    }
-
-    fn set_waiting(&self, since: Option<Instant>) {
-        *self.waiting_since.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = since;
-    }
-
-    /// How long this member has waited for an assignment, if it is waiting.
-    fn waiting_for_assignment(&self) -> Option<Duration> {
-        self.waiting_since.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).map(|since| since.elapsed())
     }
 }
 
@@ -330,59 +307,6 @@ const DEFAULT_QUEUED_KBYTES_PER_PARTITION: &str = "4096";
 /// How often librdkafka reports partition offsets and broker states, unless `kafka.options` says.
 const DEFAULT_STATISTICS_INTERVAL_MS: &str = "5000";
 
-/// Makes subscribed group members, the first one and any that replace it.
-struct MemberFactory {
-    config: ClientConfig,
-    topics: Vec<String>,
-    sink: PgSink,
-    ops: Arc<Ops>,
-    runtime: Handle,
-    events: mpsc::Sender<ConsumerEvent>,
-    reset: OffsetReset,
-    stop: Arc<AtomicBool>,
-    /// How long a member may wait for an assignment before it is replaced; `None`: for ever.
-    assignment_timeout: Option<Duration>,
-}
-
-impl MemberFactory {
-    fn subscribed_member(&self) -> KafkaResult<BaseConsumer<IngestContext>> {
-        let context = IngestContext {
-            sink: self.sink.clone(),
-            ops: self.ops.clone(),
-            runtime: self.runtime.clone(),
-            events: self.events.clone(),
-            reset: self.reset,
-            stop: self.stop.clone(),
-            waiting_since: Mutex::new(Some(Instant::now())),
-        };
-        let consumer: BaseConsumer<IngestContext> = self.config.create_with_context(context)?;
-        let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
-        consumer.subscribe(&topics)?;
-        Ok(consumer)
-    }
-
-    /// A new member in place of `stuck`, which leaves the group first. Retries until one is made,
-    /// unless the worker is stopping.
-    fn replace(&self, stuck: BaseConsumer<IngestContext>) -> Option<BaseConsumer<IngestContext>> {
-        drop(stuck);
-        while !self.stop.load(Ordering::SeqCst) {
-            match self.subscribed_member() {
-                Ok(member) => return Some(member),
-                Err(error) => {
-                    error!(%error, "cannot make a new group member; trying again");
-                    std::thread::sleep(Duration::from_secs(1));
-                }
-            }
-        }
-        None
-    }
-
-    fn overdue(&self, member: &BaseConsumer<IngestContext>) -> Option<Duration> {
-        let limit = self.assignment_timeout?;
-        member.context().waiting_for_assignment().filter(|waited| *waited >= limit)
-    }
-}
-
 /// Starts the consumer thread. Events arrive on `events`; the handle stops it and carries commits.
 pub fn spawn_consumer(
     settings: &KafkaSettings,
@@ -391,41 +315,32 @@ pub fn spawn_consumer(
     events: mpsc::Sender<ConsumerEvent>,
 ) -> anyhow::Result<ConsumerHandle> {
     let stop = Arc::new(AtomicBool::new(false));
-    let factory = MemberFactory {
-        config: consumer_config(settings),
-        topics: settings.topics.clone(),
+    let context = IngestContext {
         sink,
         ops,
         runtime: Handle::current(),
-        events,
+        events: events.clone(),
         reset: settings.auto_offset_reset,
         stop: stop.clone(),
-        assignment_timeout: (settings.assignment_timeout_ms > 0)
-            .then(|| Duration::from_millis(settings.assignment_timeout_ms)),
     };
-    // Made here, not on the thread, so that a bad configuration fails the start.
-    let consumer = factory.subscribed_member()?;
+    let consumer: BaseConsumer<IngestContext> = consumer_config(settings).create_with_context(context)?;
+    let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics)?;
     let (requests, incoming_requests) = std_mpsc::channel();
+    let thread_stop = stop.clone();
     let thread = std::thread::Builder::new()
         .name("kafka-consumer".into())
-        .spawn(move || poll_loop(consumer, factory, incoming_requests))?;
+        .spawn(move || poll_loop(consumer, events, incoming_requests, thread_stop))?;
     Ok(ConsumerHandle { stop, thread: Some(thread), requests })
 }
 
 fn poll_loop(
-    mut consumer: BaseConsumer<IngestContext>,
-    factory: MemberFactory,
+    consumer: BaseConsumer<IngestContext>,
+    events: mpsc::Sender<ConsumerEvent>,
     requests: std_mpsc::Receiver<ConsumerRequest>,
+    stop: Arc<AtomicBool>,
 ) {
-    let (events, stop) = (factory.events.clone(), factory.stop.clone());
     while !stop.load(Ordering::SeqCst) {
-        if let Some(waited) = factory.overdue(&consumer) {
-            AssignmentOverdue { waited }.emit(&factory.ops);
-            match factory.replace(consumer) {
-                Some(member) => consumer = member,
-                None => return,
-            }
-        }
         for request in requests.try_iter() {
             match request {
                 ConsumerRequest::Commit(offsets) => commit_informational(&consumer, &offsets),

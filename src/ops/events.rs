@@ -51,22 +51,6 @@ impl InternalEvent for PartitionsRevoked<'_> {
     }
 }
 
-/// The group gave this member no assignment for `waited` after it subscribed or lost its
-/// partitions: it leaves and joins again.
-pub struct AssignmentOverdue {
-    pub waited: Duration,
-}
-
-impl InternalEvent for AssignmentOverdue {
-    fn emit(self, ops: &Ops) {
-        ops.metrics.group_rejoins.inc();
-        warn!(
-            waited_secs = self.waited.as_secs(),
-            "no assignment from the consumer group; leaving it and joining again"
-        );
-    }
-}
-
 /// A message that will be stored as a dead letter.
 pub struct DeadLettered<'a> {
     pub dead: &'a DeadLetter,

@@ -85,7 +85,6 @@ pub struct Metrics {
     pub sink_step_seconds: HistogramFamily<StepLabel>,
     pub sink_retries: Counter,
     pub fenced: Counter,
-    pub group_rejoins: Counter,
     pub consumer_lag: Family<PartitionLabels, Gauge>,
     pub assigned_partitions: Gauge,
     lag: Mutex<HashMap<TopicPartition, LagInputs>>,
@@ -133,7 +132,6 @@ impl Metrics {
             sink_step_seconds: Family::new_with_constructor(seconds_histogram),
             sink_retries: Counter::default(),
             fenced: Counter::default(),
-            group_rejoins: Counter::default(),
             consumer_lag: Family::default(),
             assigned_partitions: Gauge::default(),
             lag: Mutex::new(HashMap::new()),
@@ -166,11 +164,6 @@ impl Metrics {
         r.register("sink_step_seconds", "Time per step of a batch's transaction", metrics.sink_step_seconds.clone());
         r.register("sink_retries", "Batch writes retried after a database error", metrics.sink_retries.clone());
         r.register("fenced", "Writes refused because another worker stored the partition", metrics.fenced.clone());
-        r.register(
-            "group_rejoins",
-            "Times this worker left the consumer group and joined again after waiting too long for an assignment",
-            metrics.group_rejoins.clone(),
-        );
         r.register(
             "consumer_lag",
             "Messages on the broker not yet stored in Postgres, per partition",

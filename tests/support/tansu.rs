@@ -19,13 +19,21 @@ impl Tansu {
     pub fn start() -> Tansu {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(tool("TANSU_BIN"))
+        let mut command = Command::new(tool("TANSU_BIN"));
+        command
             .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
             .args(["--storage-engine", "memory://tansu/"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tansu starts");
+            .stderr(Stdio::null());
+        // TANSU_LOG=FILE keeps the broker's log (filtered by TANSU_RUST_LOG, default: its group
+        // coordinator at debug), to see what the broker made of a consumer group that went wrong.
+        if let Some(path) = std::env::var_os("TANSU_LOG") {
+            let filter =
+                std::env::var("TANSU_RUST_LOG").unwrap_or_else(|_| "warn,tansu_broker::coordinator=debug".into());
+            let log = std::fs::File::create(path).expect("TANSU_LOG can be written");
+            command.stdout(log.try_clone().expect("TANSU_LOG opened twice")).stderr(log).env("RUST_LOG", filter);
+        }
+        let child = command.spawn().expect("tansu starts");
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "tansu did not listen on {port}");

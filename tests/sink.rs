@@ -360,6 +360,29 @@ async fn a_batch_retried_after_its_stories_were_committed_counts_each_article_on
     assert_eq!(stories_of(&db, &["one", "two"]).await, vec![("one".to_owned(), 2), ("one".to_owned(), 2)]);
 }
 
+#[tokio::test]
+async fn a_batch_retried_after_a_failed_attempt_reports_and_stores_the_links_a_first_attempt_would() {
+    let db = TestDb::new().await;
+    let sink = db.sink("g").await;
+    for statement in [
+        "CREATE FUNCTION refuse_articles() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'articles refused'; END $$",
+        "CREATE TRIGGER refuse_articles BEFORE INSERT ON articles FOR EACH ROW EXECUTE FUNCTION refuse_articles()",
+    ] {
+        sqlx::query(statement).execute(&db.pool).await.unwrap();
+    }
+    let (wire, edit) = wire_story(1);
+    let mut batch = article_batch(&[("wire", wire.as_str(), 0, 0), ("edit", edit.as_str(), 0, 1)]);
+    batch.positions = vec![position(0, None, 2)];
+    assert!(sink.write_batch(&mut batch).await.is_err(), "the first attempt fails after linking");
+    sqlx::query("DROP TRIGGER refuse_articles ON articles").execute(&db.pool).await.unwrap();
+
+    let report = sink.write_batch(&mut batch).await.unwrap();
+    assert_eq!((report.exact_duplicates, report.near_duplicates), (0, 1));
+    let near = "SELECT count(*) FROM articles WHERE id = 'edit' AND duplicate_of = 'wire' AND duplicate_kind = 'near'";
+    assert_eq!(db.count(near).await, 1);
+}
+
 const QUOTED: &str = "LISBON: Harbour master Ana Ribeiro closed the port of Porto on Sunday.\n\
     \"We are asking every boat to stay in the harbour tonight,\" Ribeiro said.";
 

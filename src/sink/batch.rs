@@ -52,6 +52,18 @@ impl Batch {
         self.articles.len() + self.dead_letters.len()
     }
 
+    /// Forgets the copy links and stories a write attempt gave the articles: a retry after an attempt
+    /// that did not commit starts from the batch as the stages left it, not from that attempt's links
+    /// (a near copy would otherwise be counted again as an exact one).
+    pub fn clear_links(&mut self) {
+        for (article, _) in &mut self.articles {
+            article.duplicate_of = None;
+            article.duplicate_kind = None;
+            article.similarity = None;
+            article.story_id = None;
+        }
+    }
+
     /// Drops everything read from `partition` (used when another worker owns it now).
     pub fn remove_partition(&mut self, partition: &TopicPartition) {
         let from = |origin: &Origin| origin.topic == partition.topic && origin.partition == partition.partition;

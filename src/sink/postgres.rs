@@ -290,6 +290,7 @@ impl PgSink {
         connection: &mut sqlx::PgConnection,
         batch: &mut Batch,
     ) -> Result<BatchReport, SinkError> {
+        batch.clear_links();
         let mut laps = Laps(Instant::now());
         let mut times = SinkTimes::default();
         let mut tx = sqlx::Connection::begin(connection).await?;

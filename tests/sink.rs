@@ -415,3 +415,26 @@ async fn migrations_run_without_the_statement_timeout_that_bounds_batch_writes()
     let slow = sqlx::query("SELECT pg_sleep(0.05)").execute(sink.pool()).await;
     assert!(slow.unwrap_err().to_string().contains("statement timeout"), "other statements keep the timeout");
 }
+
+#[tokio::test]
+async fn a_write_unfinished_after_the_transaction_timeout_is_given_up_naming_its_step_and_commits_nothing() {
+    let db = TestDb::new().await;
+    let mut settings = common::settings_for(&db.url, "unused", &["unused"]);
+    settings.database.transaction_timeout_ms = 1_000;
+    let sink = PgSink::connect(&settings.database, "g").await.unwrap();
+    // Reads of articles go on (the copy lookups); writes wait for the lock.
+    let mut blocker = db.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE articles IN EXCLUSIVE MODE").execute(&mut *blocker).await.unwrap();
+    let mut batch = article_batch(&[("a", BODY_A, 0, 0)]);
+    batch.positions = vec![position(0, None, 1)];
+
+    let given_up = sink.write_batch(&mut batch).await.unwrap_err();
+    assert!(
+        matches!(given_up, SinkError::TimedOut { during: Some("articles"), .. }),
+        "given up in the upsert: {given_up}"
+    );
+    blocker.rollback().await.unwrap();
+    assert_eq!(db.count("SELECT count(*) FROM kafka_offsets WHERE next_offset IS NOT NULL").await, 0);
+    sink.write_batch(&mut batch).await.unwrap();
+    assert_eq!(db.count("SELECT count(*) FROM articles").await, 1);
+}

@@ -34,7 +34,9 @@ pub(super) async fn on_connection<T>(
         done
     };
     match limit {
-        Some(limit) => tokio::time::timeout(limit, attempt).await.unwrap_or(Err(SinkError::TimedOut(limit))),
+        Some(limit) => tokio::time::timeout(limit, attempt)
+            .await
+            .unwrap_or(Err(SinkError::TimedOut { after: limit, during: None })),
         None => attempt.await,
     }
 }

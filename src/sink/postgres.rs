@@ -2,7 +2,7 @@
 //! round trip per row, and the partition positions checked and advanced in the same transaction.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -33,8 +33,11 @@ pub enum SinkError {
     Fenced { partition: TopicPartition, stored: Option<i64>, expected: Option<i64> },
     /// The batch's work was still unfinished after `database.transaction_timeout_ms`: given up, its
     /// connections closed (Postgres rolls back what they held), to be retried from the start.
-    #[error("the batch's transaction was still open after {0:?}: abandoned, its connections closed")]
-    TimedOut(Duration),
+    #[error(
+        "the batch's transaction was still open after {after:?}{}: abandoned, its connections closed",
+        .during.map(|step| format!(" (step under way: {step})")).unwrap_or_default()
+    )]
+    TimedOut { after: Duration, during: Option<&'static str> },
     #[error("postgres: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migrations: {0}")]
@@ -109,14 +112,25 @@ impl std::ops::AddAssign for SinkTimes {
     }
 }
 
-/// Time since the last lap.
-struct Laps(Instant);
+/// The step of a batch's write under way, named by a write given up after its timeout.
+type StepUnderWay = Mutex<&'static str>;
 
-impl Laps {
+/// Time per step of a batch's write, and which step is under way.
+struct Laps<'a> {
+    since: Instant,
+    step: &'a StepUnderWay,
+}
+
+impl Laps<'_> {
+    fn enter(&self, step: &'static str) {
+        *self.step.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = step;
+    }
+
+    /// Time since the last lap.
     fn lap(&mut self) -> Duration {
         let now = Instant::now();
-        let since = now - self.0;
-        self.0 = now;
+        let since = now - self.since;
+        self.since = now;
         since
     }
 }
@@ -279,29 +293,42 @@ impl PgSink {
     /// `SinkError::TimedOut`: its connections are closed, so its transaction never commits, and the
     /// batch can be written again from the start.
     pub async fn write_batch(&self, batch: &mut Batch) -> Result<BatchReport, SinkError> {
-        on_connection(&self.pool, self.transaction_timeout, async |connection| {
-            self.write_batch_on(connection, batch).await
+        let step = StepUnderWay::new("acquire");
+        let written = on_connection(&self.pool, self.transaction_timeout, async |connection| {
+            self.write_batch_on(connection, batch, &step).await
         })
-        .await
+        .await;
+        written.map_err(|error| match error {
+            SinkError::TimedOut { after, .. } => SinkError::TimedOut {
+                after,
+                during: Some(*step.lock().unwrap_or_else(|poisoned| poisoned.into_inner())),
+            },
+            other => other,
+        })
     }
 
     async fn write_batch_on(
         &self,
         connection: &mut sqlx::PgConnection,
         batch: &mut Batch,
+        step: &StepUnderWay,
     ) -> Result<BatchReport, SinkError> {
         batch.clear_links();
-        let mut laps = Laps(Instant::now());
+        let mut laps = Laps { since: Instant::now(), step };
         let mut times = SinkTimes::default();
+        laps.enter("positions");
         let mut tx = sqlx::Connection::begin(connection).await?;
         self.check_positions(&mut tx, &batch.positions).await?;
         times.positions = laps.lap();
         let (mut exact_duplicates, mut near_duplicates, mut new_stories) = (0, 0, 0);
         if self.dedup {
+            laps.enter("exact");
             exact_duplicates = link_copies(&mut tx, batch).await?;
             times.exact = laps.lap();
+            laps.enter("near");
             near_duplicates = link_near(&mut tx, &mut batch.articles, &self.near_rule).await?;
             times.near = laps.lap();
+            laps.enter("stories");
             new_stories = if self.dry_run {
                 self.stories.assign_in(&mut tx, &mut batch.articles, &self.story_rule).await?
             } else {
@@ -309,6 +336,7 @@ impl PgSink {
             };
             times.stories = laps.lap();
         }
+        laps.enter("articles");
         let written = last_write_per_id(&batch.articles);
         let rows = ArticleColumns::from_articles(&written);
         let changed_columns =
@@ -318,17 +346,21 @@ impl PgSink {
         write_entities_and_quotes(&mut tx, &rewritten).await?;
         times.articles = laps.lap();
         if self.dedup {
+            laps.enter("signatures");
             store_signatures(&mut tx, &written, &batch.articles).await?;
             times.signatures = laps.lap();
         }
+        laps.enter("templates");
         let learned_templates = match &self.template_rule {
             Some(rule) => record_sightings(&mut tx, &written, &inserted_ids, rule).await?,
             None => Vec::new(),
         };
         times.templates = laps.lap();
+        laps.enter("dead_letters");
         let dead_letters = insert_dead_letters(&mut tx, batch).await?;
         let retired_dead_letters = retire_dead_letters(&mut tx, &batch.retired_dead_letters).await?;
         times.dead_letters = laps.lap();
+        laps.enter("commit");
         self.store_positions(&mut tx, &batch.positions).await?;
         if self.dry_run {
             tx.rollback().await?;

@@ -339,11 +339,9 @@ async fn an_article_from_days_before_joins_its_story_after_the_worker_moved_on()
     assert_eq!(stories_of(&db, &["one", "two"]).await, vec![("one".to_owned(), 2), ("one".to_owned(), 2)]);
 }
 
-#[tokio::test]
-async fn a_batch_retried_after_its_stories_were_committed_counts_each_article_once() {
-    let db = TestDb::new().await;
-    let sink = db.sink("g").await;
-    // Stories commit in a transaction of their own; make the batch's own transaction fail after it.
+/// Makes every insert into articles fail, so a batch's own transaction fails after its links and
+/// stories are made; `accept_articles` undoes it.
+async fn refuse_articles(db: &TestDb) {
     for statement in [
         "CREATE FUNCTION refuse_articles() RETURNS trigger LANGUAGE plpgsql AS $$
          BEGIN RAISE EXCEPTION 'articles refused'; END $$",
@@ -351,11 +349,23 @@ async fn a_batch_retried_after_its_stories_were_committed_counts_each_article_on
     ] {
         sqlx::query(statement).execute(&db.pool).await.unwrap();
     }
+}
+
+async fn accept_articles(db: &TestDb) {
+    sqlx::query("DROP TRIGGER refuse_articles ON articles").execute(&db.pool).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_batch_retried_after_its_stories_were_committed_counts_each_article_once() {
+    let db = TestDb::new().await;
+    let sink = db.sink("g").await;
+    // Stories commit in a transaction of their own; make the batch's own transaction fail after it.
+    refuse_articles(&db).await;
     let mut batch = article_batch(&[("one", ACCOUNT_ONE, 0, 0), ("two", ACCOUNT_TWO, 0, 1)]);
     batch.positions = vec![position(0, None, 2)];
     assert!(sink.write_batch(&mut batch).await.is_err());
     assert_eq!(db.count("SELECT count(*) FROM articles").await, 0);
-    sqlx::query("DROP TRIGGER refuse_articles ON articles").execute(&db.pool).await.unwrap();
+    accept_articles(&db).await;
     sink.write_batch(&mut batch).await.unwrap();
     assert_eq!(stories_of(&db, &["one", "two"]).await, vec![("one".to_owned(), 2), ("one".to_owned(), 2)]);
 }
@@ -364,18 +374,12 @@ async fn a_batch_retried_after_its_stories_were_committed_counts_each_article_on
 async fn a_batch_retried_after_a_failed_attempt_reports_and_stores_the_links_a_first_attempt_would() {
     let db = TestDb::new().await;
     let sink = db.sink("g").await;
-    for statement in [
-        "CREATE FUNCTION refuse_articles() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN RAISE EXCEPTION 'articles refused'; END $$",
-        "CREATE TRIGGER refuse_articles BEFORE INSERT ON articles FOR EACH ROW EXECUTE FUNCTION refuse_articles()",
-    ] {
-        sqlx::query(statement).execute(&db.pool).await.unwrap();
-    }
+    refuse_articles(&db).await;
     let (wire, edit) = wire_story(1);
     let mut batch = article_batch(&[("wire", wire.as_str(), 0, 0), ("edit", edit.as_str(), 0, 1)]);
     batch.positions = vec![position(0, None, 2)];
     assert!(sink.write_batch(&mut batch).await.is_err(), "the first attempt fails after linking");
-    sqlx::query("DROP TRIGGER refuse_articles ON articles").execute(&db.pool).await.unwrap();
+    accept_articles(&db).await;
 
     let report = sink.write_batch(&mut batch).await.unwrap();
     assert_eq!((report.exact_duplicates, report.near_duplicates), (0, 1));

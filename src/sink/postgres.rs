@@ -31,11 +31,12 @@ pub enum SinkError {
     /// partition since (it was reassigned). The batch's rows from it must not be written.
     #[error("partition {partition} was written by another worker (stored {stored:?}, expected {expected:?})")]
     Fenced { partition: TopicPartition, stored: Option<i64>, expected: Option<i64> },
-    /// The batch's work was still unfinished after `database.transaction_timeout_ms`: given up, its
-    /// connections closed (Postgres rolls back what they held), to be retried from the start.
+    /// Work on Postgres still unfinished after its limit (`database.transaction_timeout_ms` for a
+    /// batch's write, `LOOKUP_TIMEOUT` for a lookup): given up, its connections closed (Postgres
+    /// rolls back what they held); a batch is then retried from the start. `during`: the write's step.
     #[error(
-        "the batch's transaction was still open after {after:?}{}: abandoned, its connections closed",
-        .during.map(|step| format!(" (step under way: {step})")).unwrap_or_default()
+        "no answer from Postgres within {after:?}{}: given up, its connections closed",
+        .during.map(|step| format!(" (batch write, step {step})")).unwrap_or_default()
     )]
     TimedOut { after: Duration, during: Option<&'static str> },
     #[error("postgres: {0}")]

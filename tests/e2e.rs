@@ -6,6 +6,9 @@ mod common;
 #[path = "support/tansu.rs"]
 mod tansu;
 
+// The Tansu harness finds `KilledOnDrop` at `crate::process`.
+use common::process;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;

@@ -17,12 +17,14 @@
 mod ceiling;
 mod generate;
 mod probe;
+#[path = "../../tests/support/process.rs"]
+mod process;
 #[path = "../../tests/support/tansu.rs"]
 mod tansu;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -33,6 +35,7 @@ use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection, PgPool};
 
 use generate::Generator;
+use process::KilledOnDrop;
 use tansu::Tansu;
 
 const TOPIC: &str = "bench";
@@ -260,7 +263,7 @@ fn send(
 }
 
 /// The worker process, killed if the benchmark stops early.
-struct Worker(Child);
+struct Worker(KilledOnDrop);
 
 impl Worker {
     fn id(&self) -> u32 {
@@ -273,13 +276,6 @@ impl Worker {
         let status = self.0.wait()?;
         anyhow::ensure!(status.success(), "worker exited with {status}");
         Ok(())
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -298,7 +294,7 @@ fn spawn_worker(database_url: &str, brokers: &str, log: &Path, dedup: bool) -> a
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()?;
-    Ok(Worker(child))
+    Ok(Worker(KilledOnDrop(child)))
 }
 
 fn migrate(database_url: &str) -> anyhow::Result<()> {

@@ -2,12 +2,16 @@
 //! built binary as a child process, and — for end-to-end tests — a Tansu broker and kafka-python.
 #![allow(dead_code)]
 
+#[path = "../support/process.rs"]
+pub mod process;
 pub mod seeds;
+
+pub use process::KilledOnDrop;
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -143,34 +147,8 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_article-ingest")
 }
 
-/// A worker child process, killed when dropped: a test that fails half-way leaves none running.
-pub struct WorkerProcess(Child);
-
-impl std::ops::Deref for WorkerProcess {
-    type Target = Child;
-
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for WorkerProcess {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-impl Drop for WorkerProcess {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
 /// The worker binary as a child process, with the given environment.
-pub fn spawn_worker(db: &TestDb, brokers: &str, topic: &str, extra: &[(&str, &str)], args: &[&str]) -> WorkerProcess {
+pub fn spawn_worker(db: &TestDb, brokers: &str, topic: &str, extra: &[(&str, &str)], args: &[&str]) -> KilledOnDrop {
     let mut command = Command::new(binary());
     command
         .arg("run")
@@ -188,7 +166,7 @@ pub fn spawn_worker(db: &TestDb, brokers: &str, topic: &str, extra: &[(&str, &st
     for (key, value) in extra {
         command.env(key, value);
     }
-    WorkerProcess(command.spawn().expect("worker binary starts"))
+    KilledOnDrop(command.spawn().expect("worker binary starts"))
 }
 
 /// The repo's own sample articles, in the style of the crawler seeds.

@@ -3,15 +3,18 @@
 //! `make bench` build Tansu and set TANSU_BIN.
 
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+// `process.rs`, loaded once per crate by its root: the benchmark's, or the tests' `common`.
+use crate::process::KilledOnDrop;
 
 pub fn tool(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| panic!("{var} is not set: run this through `make test` or `make bench`"))
 }
 
 pub struct Tansu {
-    child: Child,
+    child: KilledOnDrop,
     port: u16,
 }
 
@@ -39,7 +42,7 @@ impl Tansu {
             assert!(Instant::now() < deadline, "tansu did not listen on {port}");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Tansu { child, port }
+        Tansu { child: KilledOnDrop(child), port }
     }
 
     pub fn brokers(&self) -> String {
@@ -60,12 +63,5 @@ impl Tansu {
             .status()
             .unwrap();
         assert!(status.success(), "topic {topic} created");
-    }
-}
-
-impl Drop for Tansu {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

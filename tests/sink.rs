@@ -3,7 +3,7 @@
 mod common;
 
 use article_ingest::article::{DeadLetter, Origin};
-use article_ingest::sink::{Batch, PartitionPosition, PgSink, SinkError, TopicPartition};
+use article_ingest::sink::{Batch, PartitionPosition, SinkError, TopicPartition};
 use article_ingest::stages::Pipeline;
 use article_ingest::worker::{Outcome, process_message};
 use common::TestDb;
@@ -412,9 +412,7 @@ async fn entities_and_quotes_land_in_their_own_tables_and_are_rewritten_with_the
 #[tokio::test]
 async fn migrations_run_without_the_statement_timeout_that_bounds_batch_writes() {
     let db = TestDb::unmigrated().await;
-    let mut settings = common::settings_for(&db.url, "unused", &["unused"]);
-    settings.database.statement_timeout_ms = 1;
-    let sink = PgSink::connect(&settings.database, "g").await.unwrap();
+    let sink = db.sink_with("g", |database| database.statement_timeout_ms = 1).await;
     sink.migrate().await.expect("no migration step is cut off at 1 ms");
     let slow = sqlx::query("SELECT pg_sleep(0.05)").execute(sink.pool()).await;
     assert!(slow.unwrap_err().to_string().contains("statement timeout"), "other statements keep the timeout");
@@ -423,9 +421,7 @@ async fn migrations_run_without_the_statement_timeout_that_bounds_batch_writes()
 #[tokio::test]
 async fn a_write_unfinished_after_the_transaction_timeout_is_given_up_naming_its_step_and_commits_nothing() {
     let db = TestDb::new().await;
-    let mut settings = common::settings_for(&db.url, "unused", &["unused"]);
-    settings.database.transaction_timeout_ms = 1_000;
-    let sink = PgSink::connect(&settings.database, "g").await.unwrap();
+    let sink = db.sink_with("g", |database| database.transaction_timeout_ms = 1_000).await;
     // Reads of articles go on (the copy lookups); writes wait for the lock.
     let mut blocker = db.pool.begin().await.unwrap();
     sqlx::query("LOCK TABLE articles IN EXCLUSIVE MODE").execute(&mut *blocker).await.unwrap();

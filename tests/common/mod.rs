@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use article_ingest::settings::Settings;
+use article_ingest::settings::{DatabaseSettings, Settings};
 use article_ingest::sink::PgSink;
 use sqlx::{Connection, PgConnection, PgPool};
 
@@ -50,7 +50,14 @@ impl TestDb {
     }
 
     pub async fn sink(&self, group: &str) -> PgSink {
-        PgSink::connect(&settings_for(&self.url, "unused", &["unused"]).database, group).await.unwrap()
+        self.sink_with(group, |_| {}).await
+    }
+
+    /// A sink on this database with its database settings changed by `change`.
+    pub async fn sink_with(&self, group: &str, change: impl FnOnce(&mut DatabaseSettings)) -> PgSink {
+        let mut settings = settings_for(&self.url, "unused", &["unused"]).database;
+        change(&mut settings);
+        PgSink::connect(&settings, group).await.unwrap()
     }
 
     /// Counts every committed attempt to write each article id, identical rewrites included (an

@@ -164,12 +164,13 @@ impl PgSink {
             // retried with backoff like any other failed write, instead of holding the worker forever.
             options = options.options([("statement_timeout", format!("{}ms", settings.statement_timeout_ms))]);
         }
-        if settings.transaction_timeout_ms > 0 {
+        let transaction_timeout =
+            (settings.transaction_timeout_ms > 0).then(|| Duration::from_millis(settings.transaction_timeout_ms));
+        if let Some(limit) = transaction_timeout {
             // The server's half of the transaction timeout: a session left idle inside a transaction
             // (its client gone silent) is ended, so the position rows it locked are free for the retry
             // or for the partition's next owner.
-            let idle = format!("{}ms", settings.transaction_timeout_ms);
-            options = options.options([("idle_in_transaction_session_timeout", idle)]);
+            options = options.options([("idle_in_transaction_session_timeout", format!("{}ms", limit.as_millis()))]);
         }
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
@@ -185,8 +186,7 @@ impl PgSink {
             dedup: true,
             dry_run: false,
             report_changes: false,
-            transaction_timeout: (settings.transaction_timeout_ms > 0)
-                .then(|| Duration::from_millis(settings.transaction_timeout_ms)),
+            transaction_timeout,
         })
     }
 

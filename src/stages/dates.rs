@@ -1,5 +1,5 @@
 //! Calendar dates written in text: "2016-09-30", "September 30, 2016", "29 September 2016",
-//! "30/09/2016". Shared by the cleaner (to recognise date lines) and the metadata stage.
+//! "30/09/2016", "30-09-2016". Shared by the cleaner (to recognise date lines) and the metadata stage.
 
 use std::sync::LazyLock;
 
@@ -8,8 +8,9 @@ use regex::Regex;
 
 const MONTHS: &str = "jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?";
 
-static ISO: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?-u:\b)(\d{4})-(\d{1,2})-(\d{1,2})(?-u:\b)").expect("valid regex"));
+static ISO: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?-u:\b)(\d{4})-(\d{1,2})-(\d{1,2})(?:T\d{1,2}:\d{2}(?::\d{2})?)?(?-u:\b)").expect("valid regex")
+});
 static MONTH_DAY_YEAR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(r"(?i)(?-u:\b)({MONTHS})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})")).expect("valid regex")
 });
@@ -26,7 +27,55 @@ static GLUED_MONTH_DAY_YEAR: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid regex")
 });
 static NUMERIC: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?-u:\b)(\d{1,2})[/.](\d{1,2})[/.](\d{4})(?-u:\b)").expect("valid regex"));
+    LazyLock::new(|| Regex::new(r"(?-u:\b)(\d{1,2})([/.-])(\d{1,2})[/.-](\d{4})(?-u:\b)").expect("valid regex"));
+
+/// Which number of a numeric date is the day: "03/10/2023" is 3 October in Britain and March 10
+/// in the United States. A page settles it by how it writes its dates out in words.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DayOrder {
+    /// No evidence: slashes are read month first (the US form, the commonest on the English
+    /// web; measured on wcxb-dev). Dots and hyphens are read day first in any order (the
+    /// European forms).
+    #[default]
+    BySeparator,
+    DayFirst,
+    MonthFirst,
+}
+
+impl DayOrder {
+    /// The order the page's written-out dates use: "31 January 2023" says day first, "January 31,
+    /// 2023" month first; as many of each, or none, leave it to the separator.
+    pub fn of_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> Self {
+        let (mut day_first, mut month_first) = (0, 0);
+        for line in lines.into_iter().filter(|line| has_year(line)) {
+            day_first += DAY_MONTH_YEAR.find_iter(line).count();
+            month_first += MONTH_DAY_YEAR.find_iter(line).count();
+        }
+        match day_first.cmp(&month_first) {
+            std::cmp::Ordering::Greater => DayOrder::DayFirst,
+            std::cmp::Ordering::Less => DayOrder::MonthFirst,
+            std::cmp::Ordering::Equal => DayOrder::BySeparator,
+        }
+    }
+
+    /// (day, month) of a numeric date's first two numbers; a number above 12 is the day whatever
+    /// the order.
+    fn day_and_month(self, first: u32, second: u32, separator: &str) -> (u32, u32) {
+        // Dots and hyphens are European forms whatever else the page writes.
+        let month_first = separator == "/"
+            && match self {
+                DayOrder::MonthFirst | DayOrder::BySeparator => true,
+                DayOrder::DayFirst => false,
+            };
+        if first > 12 || (second <= 12 && !month_first) { (first, second) } else { (second, first) }
+    }
+}
+
+/// Every written form carries a four-digit year: most lines have none, and the regexes cost far
+/// more than this scan.
+fn has_year(line: &str) -> bool {
+    line.as_bytes().windows(4).any(|w| w.iter().all(u8::is_ascii_digit))
+}
 
 /// A date found in a line, with the byte span it occupied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,12 +85,14 @@ pub struct FoundDate {
     pub end: usize,
 }
 
-/// The first date written in `line`, if any. Numeric dates are read day-first unless the first
-/// number cannot be a day-of-month order (a second number above 12 means month-first).
+/// The first date written in `line`, if any, numeric dates read as `DayOrder::BySeparator`.
 pub fn find_date(line: &str) -> Option<FoundDate> {
-    // Every form carries a four-digit year: most lines have none, and the regexes cost far more
-    // than this scan.
-    if !line.as_bytes().windows(4).any(|w| w.iter().all(u8::is_ascii_digit)) {
+    find_date_in(line, DayOrder::default())
+}
+
+/// The first date written in `line`, if any, numeric dates read in the page's `order`.
+pub fn find_date_in(line: &str, order: DayOrder) -> Option<FoundDate> {
+    if !has_year(line) {
         return None;
     }
     let mut found: Vec<FoundDate> = Vec::new();
@@ -55,9 +106,9 @@ pub fn find_date(line: &str) -> Option<FoundDate> {
         push(&mut found, line, &c, month_number(&c[2]).and_then(|m| ymd(&c[3], &m.to_string(), &c[1])));
     }
     for c in NUMERIC.captures_iter(line) {
-        let (first, second): (u32, u32) = (c[1].parse().ok()?, c[2].parse().ok()?);
-        let (day, month) = if second > 12 { (second, first) } else { (first, second) };
-        push(&mut found, line, &c, ymd(&c[3], &month.to_string(), &day.to_string()));
+        let (first, second): (u32, u32) = (c[1].parse().ok()?, c[3].parse().ok()?);
+        let (day, month) = order.day_and_month(first, second, &c[2]);
+        push(&mut found, line, &c, ymd(&c[4], &month.to_string(), &day.to_string()));
     }
     found.into_iter().min_by_key(|f| f.start)
 }
@@ -143,11 +194,28 @@ mod tests {
     }
 
     #[test]
+    fn a_pages_written_dates_settle_which_number_of_a_numeric_date_is_the_day() {
+        assert_eq!(find_date("8/1/2025").unwrap().date, date(2025, 8, 1));
+        assert_eq!(find_date("01.08.2025").unwrap().date, date(2025, 8, 1));
+        let british = DayOrder::of_lines(["An introduction to the wines of Romania - 31 January 2023", "03/10/2023"]);
+        assert_eq!(british, DayOrder::DayFirst);
+        assert_eq!(find_date_in("03/10/2023", british).unwrap().date, date(2023, 10, 3));
+        let american = DayOrder::of_lines(["Posted January 31, 2023"]);
+        assert_eq!(find_date_in("03/10/2023", american).unwrap().date, date(2023, 3, 10));
+        assert_eq!(find_date_in("03.10.2023", american).unwrap().date, date(2023, 10, 3));
+        assert_eq!(find_date_in("13/10/2023", american).unwrap().date, date(2023, 10, 13));
+    }
+
+    #[test]
     fn the_written_forms_of_a_date_are_read() {
         assert_eq!(find_date(" date 2016-09-30 You are here").unwrap().date, date(2016, 9, 30));
         assert_eq!(find_date("September 30, 2016").unwrap().date, date(2016, 9, 30));
         assert_eq!(find_date("Published 29 September 2016").unwrap().date, date(2016, 9, 29));
         assert_eq!(find_date("30/09/2016").unwrap().date, date(2016, 9, 30));
+        assert_eq!(find_date("02-12-2025").unwrap().date, date(2025, 12, 2));
+        assert_eq!(find_date("25.06.2019").unwrap().date, date(2019, 6, 25));
+        assert_eq!(find_date("2022-11-23T08:10+02:00").unwrap().date, date(2022, 11, 23));
+        assert!(find_date("2022-11-23T0810").is_none());
         assert_eq!(find_date("09/30/2016").unwrap().date, date(2016, 9, 30));
         assert_eq!(find_date("Sept. 19, 2016").unwrap().date, date(2016, 9, 19));
         assert!(find_date("on Sept. 19, the ceasefire").is_none());

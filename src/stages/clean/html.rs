@@ -184,8 +184,10 @@ const MAX_PARSE_DEPTH: usize = 512;
 pub fn extract(page: &str) -> Extracted {
     let page = &*super::nesting::cap_nesting(page, MAX_PARSE_DEPTH);
     let document = Document::from(page);
-    let blocks = block_text(&document.tree, main_content_root(&document));
-    let meta = html_meta::read(&document);
+    let root = main_content_root(&document);
+    let blocks = block_text(&document.tree, root);
+    let mut meta = html_meta::read(&document);
+    meta.around_headline = lines_around_headline(&document, root);
     let within_bounds = blocks.max_depth <= READABILITY_MAX_DEPTH && page.len() <= READABILITY_MAX_BYTES;
     Extracted {
         text: blocks.text,
@@ -212,6 +214,73 @@ fn main_content_root(document: &Document) -> NodeId {
         .map(|(_, id)| id)
         .or(body)
         .unwrap_or_else(|| tree.root_id())
+}
+
+/// Lines read around the headline, on each side.
+const LINES_ABOVE_HEADLINE: usize = 3;
+const LINES_BELOW_HEADLINE: usize = 12;
+
+static HEADLINE: LazyLock<Matcher> = LazyLock::new(|| matcher("h1"));
+
+/// The lines just above and below the page's `<h1>` when it stands outside the part of the page
+/// the cleaner reads: many sites put the headline, byline and date in a header above `<main>`,
+/// and without these lines the metadata stage would never see the date the page shows.
+fn lines_around_headline(document: &Document, root: NodeId) -> html_meta::AroundHeadline {
+    let tree = &document.tree;
+    let Some(body) = tree.body().map(|body| body.id) else { return Default::default() };
+    let headline = document.select_matcher(&HEADLINE).nodes().iter().find(|h1| !h1.text().trim().is_empty()).cloned();
+    let Some(headline) = headline.filter(|h1| root != body && !h1.ancestors_it(None).any(|a| a.id == root)) else {
+        return Default::default();
+    };
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    let mut headline_at: Option<usize> = None;
+    let end_line = |line: &mut String, lines: &mut Vec<String>| {
+        let trimmed = line.trim();
+        if !trimmed.is_empty() {
+            lines.push(trimmed.to_owned());
+        }
+        line.clear();
+    };
+    walk(tree, body, |step| {
+        if headline_at.is_some_and(|at| lines.len() > at + LINES_BELOW_HEADLINE) {
+            return false;
+        }
+        match step {
+            Step::Enter(node) => match &node.data {
+                NodeData::Element(el) => {
+                    let name: &str = &el.name.local;
+                    if SKIPPED.contains(&name) {
+                        return false;
+                    }
+                    if BLOCKS.contains(&name) {
+                        end_line(&mut line, &mut lines);
+                    }
+                    if node.id == headline.id {
+                        headline_at = Some(lines.len());
+                    }
+                    true
+                }
+                NodeData::Text { contents } => {
+                    append_text(&mut line, contents);
+                    false
+                }
+                _ => false,
+            },
+            Step::Leave(node) => {
+                if element_name(node).is_some_and(|name| BLOCKS.contains(&name)) {
+                    end_line(&mut line, &mut lines);
+                }
+                true
+            }
+        }
+    });
+    end_line(&mut line, &mut lines);
+    let Some(at) = headline_at else { return Default::default() };
+    html_meta::AroundHeadline {
+        above: lines[..at].iter().rev().take(LINES_ABOVE_HEADLINE).cloned().collect(),
+        below: lines.iter().skip(at + 1).take(LINES_BELOW_HEADLINE).cloned().collect(),
+    }
 }
 
 fn text_len(tree: &Tree, root: NodeId) -> usize {

@@ -27,6 +27,19 @@ pub struct HtmlMeta {
     pub site_name: Option<String>,
     /// `<html lang>` or `og:locale`.
     pub language: Option<String>,
+    /// The text of the first element the markup marks as a date ("post-date", `<time>`) that
+    /// shows one, when such elements show at most two different days (more are teasers' days).
+    pub marked_date: Option<String>,
+    /// The page's lines around its `<h1>`, when the headline stands outside the part of the page
+    /// the cleaner reads (set by the HTML reader, which walks the page in lines).
+    pub around_headline: AroundHeadline,
+}
+
+/// Short lines of the page next to its headline, nearest first: where it shows its byline and date.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AroundHeadline {
+    pub above: Vec<String>,
+    pub below: Vec<String>,
 }
 
 fn matcher(css: &str) -> Matcher {
@@ -96,14 +109,116 @@ pub fn read(document: &Document) -> HtmlMeta {
         headline: structured.headline.or_else(|| first_value(document, &HEADLINE, &["content"])),
         title_tag: document.select_matcher(&TITLE_TAG).nodes().first().map(|n| squeeze(&n.text())),
         h1: H1.iter().find_map(|m| {
-            document.select_matcher(m).nodes().iter().map(|n| squeeze(&n.text())).find(|t| !t.is_empty())
+            let headlines = document.select_matcher(m);
+            headlines.nodes().iter().filter(|n| !is_site_title(n)).map(|n| squeeze(&n.text())).find(|t| !t.is_empty())
         }),
         published: structured.published.or_else(|| first_value(document, &PUBLISHED, &["content", "datetime"])),
         modified: structured.modified.or_else(|| first_value(document, &MODIFIED, &["content", "datetime"])),
         authors,
         site_name: structured.publisher.or_else(|| first_value(document, &SITE_NAME, &["content"])),
         language: first_value(document, &LANGUAGE, &["lang", "content"]),
+        marked_date: marked_date(document),
+        around_headline: AroundHeadline::default(),
     }
+}
+
+/// Elements whose name, class or id says they show a date.
+static MARKED_DATE: LazyLock<Matcher> = LazyLock::new(|| {
+    matcher(r#"time, [class*="date" i], [id*="date" i], [class*="publish" i], [class*="posted" i], [class*="time" i]"#)
+});
+/// Class words of elements that show another date than the publication's: an update's, today's
+/// (a date widget), an event's.
+static OTHER_DATE: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r"(?i)updat|modif|today|current|event|expir|deadline").expect("valid regex"));
+/// Class words of the parts of a page about other things than the article (reader comments,
+/// links to other posts), whose dates are theirs.
+static OTHER_CONTENT: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(r"(?i)comment|reply|respond|disqus|pagination|related|recent|popular|sidebar|widget|teaser")
+        .expect("valid regex")
+});
+/// Class words that say an element's date is the publication's.
+static PUBLICATION_DATE: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r"(?i)publish|posted|pubdate").expect("valid regex"));
+/// Words before a date that make it another date than the publication's.
+const OTHER_DATE_LEAD_INS: [&str; 4] = ["updated", "modified", "last", "edited"];
+/// A date element with more words than this is a container, not the date.
+const MAX_MARKED_DATE_WORDS: usize = 10;
+/// More different days than this in date elements are teasers' or comments' days.
+const MAX_MARKED_DAYS: usize = 2;
+/// Ancestors searched for a comment section or a list of other posts.
+const OTHER_CONTENT_ANCESTORS: usize = 12;
+
+/// What the page shows in its date elements (see `HtmlMeta::marked_date`): the first marked as
+/// the publication's; else the first, unless they show more than `MAX_MARKED_DAYS` days.
+fn marked_date(document: &Document) -> Option<String> {
+    let mut first = None;
+    let mut days = Vec::new();
+    for node in document.select_matcher(&MARKED_DATE).nodes() {
+        let class = node.attr("class").unwrap_or_default();
+        let names_other_date =
+            [node.attr("class"), node.attr("id")].into_iter().flatten().any(|c| OTHER_DATE.is_match(&c));
+        if names_other_date || in_other_content(node) {
+            continue;
+        }
+        let Some((text, date)) = shown_date(node) else { continue };
+        if PUBLICATION_DATE.is_match(&class) {
+            return Some(text);
+        }
+        if !days.contains(&date) {
+            days.push(date);
+        }
+        first.get_or_insert(text);
+    }
+    first.filter(|_| days.len() <= MAX_MARKED_DAYS)
+}
+
+/// The date a date element shows, as its `datetime` attribute states it when it has one (which
+/// settles whether "3/4/2025" is March or April); none when its text is long or names another date.
+fn shown_date(node: &NodeRef) -> Option<(String, chrono::NaiveDate)> {
+    let text = squeeze(&node.text());
+    if text.split_whitespace().nth(MAX_MARKED_DATE_WORDS).is_some() {
+        return None;
+    }
+    let found = crate::stages::dates::find_date(&text)?;
+    let lead = text[..found.start].to_lowercase();
+    if OTHER_DATE_LEAD_INS.iter().any(|word| lead.contains(word)) {
+        return None;
+    }
+    let stated =
+        node.attr("datetime").map(|d| squeeze(&d)).and_then(|d| Some((crate::stages::dates::find_date(&d)?.date, d)));
+    Some(match stated {
+        Some((date, datetime)) => (datetime, date),
+        None => (text, found.date),
+    })
+}
+
+/// Whether an element sits in a part of the page about other things: comments, related posts.
+fn in_other_content(node: &NodeRef) -> bool {
+    node.ancestors_it(Some(OTHER_CONTENT_ANCESTORS))
+        .any(|a| [a.attr("class"), a.attr("id")].into_iter().flatten().any(|c| OTHER_CONTENT.is_match(&c)))
+}
+
+/// Class and id words of an `<h1>` that holds the site's name, not the article's headline.
+static SITE_TITLE: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r"(?i)logo|site-?title|blog-?title|brand|masthead").expect("valid regex"));
+
+/// Whether an `<h1>` is the site's name, as blog themes print it at the top of every page: marked
+/// as the logo or site title, or nothing but a link to the home page.
+fn is_site_title(h1: &NodeRef) -> bool {
+    if [h1.attr("class"), h1.attr("id")].into_iter().flatten().any(|c| SITE_TITLE.is_match(&c)) {
+        return true;
+    }
+    let links: Vec<NodeRef> = h1.descendants_it().filter(|n| n.node_name().as_deref() == Some("a")).collect();
+    let text_chars = h1.text().trim().len();
+    let link_chars: usize = links.iter().map(|a| a.text().trim().len()).sum();
+    let to_home = links.iter().all(|a| a.attr("href").is_some_and(|href| is_home_page(href.as_ref())));
+    !links.is_empty() && to_home && link_chars >= text_chars
+}
+
+/// "/", "https://example.com", "https://example.com/".
+fn is_home_page(href: &str) -> bool {
+    let path = href.split_once("://").map_or(href, |(_, rest)| rest.find('/').map_or("/", |at| &rest[at..]));
+    path.trim_end_matches('/').is_empty() || path == "/blog/" || path == "/blog"
 }
 
 fn non_empty(values: Vec<String>) -> Option<Vec<String>> {

@@ -5,15 +5,19 @@
 //! then the HTML's own statements (`html_meta`: JSON-LD, meta tags, `<h1>`, `<time>`), then the URL,
 //! then the text — the page header lines the cleaner set aside and the clean body. The rules, key by key:
 //!
-//! - `title`: envelope; else, for HTML, the page's `<h1>` when the social or `<title>` headline
-//!   agrees with it, else that headline without its site-name suffix; else, for text, the header
-//!   line most like the URL's slug and nearest the article.
-//! - `published_at`: envelope; HTML metadata; a date in the URL path (`/2016/09/30/`); a date on a
-//!   header line (date lines, bylines, the title's neighbours — never captions or the story, which
-//!   name other days), preferred to a disagreeing metadata date when the page shows at most two
-//!   days; the dated line nearest the article (`nearest_dated_line`); else, with `fetched_at`, the
-//!   lead's "today" or weekday ("on Thursday") as the most recent such day. Never after
-//!   `fetched_at`, never before 1990; a date alone stays a date.
+//! - `title`: envelope; else, for HTML, the page's `<h1>` (not a site-name `<h1>` linking home)
+//!   when the social or `<title>` headline agrees with it or shares 30 % of its words, else that
+//!   headline without its site and section names; else, for text, the header line most like the
+//!   URL's slug and nearest the article.
+//! - `published_at`: envelope; the date the page shows — on a line by its `<h1>`, in its date
+//!   element (`post-date`, `<time>`), on a line next to the title's, else on a header line (date
+//!   lines, bylines — never captions or the story, which name other days) — preferred to a
+//!   disagreeing metadata date when it is one of the first three, or the page shows at most two
+//!   days; HTML metadata; a date in the URL path (`/2016/09/30/`); the dated line nearest the
+//!   article (`nearest_dated_line`); the metadata's update time; else, with `fetched_at`, the
+//!   lead's "today" or weekday ("on Thursday") as the most recent such day. Numeric dates are read
+//!   in the order the page writes its dates out in words (`DayOrder`). Never after `fetched_at`,
+//!   never before 1990; a date alone stays a date.
 //! - `source`: envelope; the HTML's site name; a known publisher's host; a signature line ("Press
 //!   TV's website …", "© 2016 teleSUR"); else the host itself.
 //! - `authors`/`agency`: HTML authors, then byline lines ("By …", "Written by …"); a wire agency is
@@ -33,7 +37,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
 
 use super::Stage;
 use super::clean::Reason;
-use super::dates::find_date;
+use super::dates::{DayOrder, find_date, find_date_in};
 use super::text::{prefix_chars, word_count};
 use crate::article::{Article, PublishedAt, RemovedLine};
 
@@ -160,19 +164,22 @@ fn fold(text: &str) -> String {
 }
 
 /// Separators between a headline and the site's name in `<title>` and social titles.
-const TITLE_SEPARATORS: [&str; 6] = [" | ", " - ", " – ", " — ", " :: ", " · "];
+const TITLE_SEPARATORS: [&str; 7] = [" | ", " - ", " – ", " — ", " :: ", " · ", " • "];
 
-/// The `<h1>` when another headline agrees with it; else the social headline or `<title>` without
-/// the site's name.
+/// The `<h1>` when another headline agrees with it: contains it, is contained in it, or shares at
+/// least `MIN_SHARED_HEADLINE_WORDS` of its words (the page's visible headline is often a reworded
+/// social one: "Top 10 Health and Nutrition Trends to Watch" beside "Health And Nutrition Trends
+/// For 2026 - Tastewise"); else the social headline or `<title>` without the site's name.
 fn html_title(meta: &html_meta::HtmlMeta) -> Option<String> {
     let others: Vec<String> = [&meta.headline, &meta.title_tag].into_iter().flatten().map(|t| fold(t)).collect();
     if let Some(h1) = meta.h1.as_deref().filter(|h1| h1.split_whitespace().count() <= 40) {
         let folded = fold(h1);
-        if !folded.is_empty()
-            && others
-                .iter()
-                .any(|other| other.contains(&folded) || (!other.is_empty() && folded.contains(other.as_str())))
-        {
+        let agrees = |other: &String| {
+            other.contains(&folded)
+                || (!other.is_empty() && folded.contains(other.as_str()))
+                || shared_words(&folded, other) >= MIN_SHARED_HEADLINE_WORDS
+        };
+        if !folded.is_empty() && others.iter().any(agrees) {
             return Some(h1.to_owned());
         }
     }
@@ -184,20 +191,56 @@ fn html_title(meta: &html_meta::HtmlMeta) -> Option<String> {
         .or_else(|| meta.h1.clone())
 }
 
+/// Share of an `<h1>`'s words another headline uses, measured on `make eval-meta`: from a
+/// quarter to a half scored within half a point of each other, 0.3 best.
+const MIN_SHARED_HEADLINE_WORDS: f32 = 0.3;
+/// An `<h1>` of fewer words is a label ("Blog", "Our Team"), not evidence of a shared headline.
+const MIN_HEADLINE_WORDS: usize = 3;
+
+/// Share of the distinct words of folded `headline` that folded `other` uses too.
+fn shared_words(headline: &str, other: &str) -> f32 {
+    let words: std::collections::HashSet<&str> = headline.split(' ').filter(|w| !w.is_empty()).collect();
+    if words.len() < MIN_HEADLINE_WORDS {
+        return 0.0;
+    }
+    let theirs: std::collections::HashSet<&str> = other.split(' ').collect();
+    words.iter().filter(|w| theirs.contains(*w)).count() as f32 / words.len() as f32
+}
+
 /// "Storm closes ports | The Herald" → "Storm closes ports": the site's name, when known, else the
 /// shorter side of the last separator when it is short.
 fn without_site_name(title: &str, site: Option<&str>) -> String {
-    for separator in TITLE_SEPARATORS {
-        if let Some((head, tail)) = title.rsplit_once(separator) {
-            let tail_is_site = site.is_some_and(|site| fold(tail) == site || site.contains(&fold(tail)))
-                || (tail.split_whitespace().count() <= 4
-                    && head.split_whitespace().count() > tail.split_whitespace().count());
-            if tail_is_site {
-                return head.trim().to_owned();
-            }
+    // "Headline | Section | Site" carries two such tails; "Site | Headline" the name in front.
+    let mut title = title.trim();
+    for _ in 0..MAX_SITE_SEGMENTS {
+        match without_one_site_segment(title, site) {
+            Some(rest) => title = rest,
+            None => break,
         }
     }
     title.to_owned()
+}
+
+/// Site-name segments taken off one title.
+const MAX_SITE_SEGMENTS: usize = 2;
+
+fn without_one_site_segment<'a>(title: &'a str, site: Option<&str>) -> Option<&'a str> {
+    let is_site = |part: &str| site.is_some_and(|site| fold(part) == site || site.contains(&fold(part)));
+    let words = |part: &str| part.split_whitespace().count();
+    for separator in TITLE_SEPARATORS {
+        if let Some((head, tail)) = title.rsplit_once(separator)
+            && (is_site(tail) || (words(tail) <= 4 && words(head) > words(tail)))
+        {
+            return Some(head.trim());
+        }
+        if let Some((head, tail)) = title.split_once(separator) {
+            let is_domain = !head.contains(' ') && head.contains('.');
+            if (is_site(head) || is_domain) && words(tail) > words(head) {
+                return Some(tail.trim());
+            }
+        }
+    }
+    None
 }
 
 /// Words of the URL's last path segment: "/2025/09/04/top-nutrition-trends-for-fall/" → top, nutrition, …
@@ -250,13 +293,19 @@ fn published_at(article: &Article) -> Option<PublishedAt> {
     // The metadata's date that the page also shows by its headline (an update's, when the page
     // presents the update); else the date shown, when the page shows few dates (a page that lists
     // many is showing other articles' days, and its metadata knows better); else the metadata's.
-    let shown_date = header_date(article);
+    // A date by the headline or in the markup's date element is the page's own statement; a
+    // header line's is trusted only on a page showing few days.
+    let order = day_order(article);
+    let marked = meta.and_then(|m| m.marked_date.as_deref()).and_then(|d| find_date_in(d, order));
+    let marked = marked.map(|found| PublishedAt::Date(found.date));
+    let stated = meta.and_then(|m| headline_date(m, order)).or(marked).or_else(|| title_line_date(article, order));
+    let shown_date = stated.or_else(|| header_date(article, order));
     let agreeing =
         shown_date.and_then(|shown| [published, modified].into_iter().flatten().find(|at| at.date() == shown.date()));
-    let trusted_shown = shown_date.filter(|_| published.is_none() || shows_few_dates(article));
+    let trusted_shown = shown_date.filter(|_| published.is_none() || stated.is_some() || shows_few_dates(article));
     let shown = agreeing.or(trusted_shown).or(published).or(shown_date);
     let relative = || fetched_at.and_then(|fetched| relative_day(&article.body, fetched)).map(PublishedAt::Date);
-    let nearest = || nearest_dated_line(article);
+    let nearest = || nearest_dated_line(article, order);
     article
         .input
         .published_hint
@@ -264,8 +313,20 @@ fn published_at(article: &Article) -> Option<PublishedAt> {
         .chain(shown)
         .chain(url_date(article.url.as_deref()))
         .chain(nearest())
+        // A page that states only when it was updated presents the update.
+        .chain(modified)
         .chain(relative())
         .find(|at| is_plausible(*at, fetched_at))
+}
+
+/// How the page writes numeric dates, from the dates it writes out in words: in its header and
+/// footer lines, and in the HTML's own date element and lines around its headline.
+fn day_order(article: &Article) -> DayOrder {
+    let removed = article.removed.iter().map(|line| line.line.as_str());
+    let meta = article.input.html_meta.as_ref();
+    let marked = meta.and_then(|m| m.marked_date.as_deref());
+    let around = meta.into_iter().flat_map(|m| m.around_headline.above.iter().chain(&m.around_headline.below));
+    DayOrder::of_lines(removed.chain(marked).chain(around.map(String::as_str)))
 }
 
 /// Whether the page's removed lines show at most `MAX_SHOWN_DATES` different days.
@@ -302,7 +363,7 @@ const DATE_CUES: [&str; 8] = ["published", "updated", "posted", "modified", "rel
 /// its date among its first words or a cue before it ("Posted by IndustrySelect on Tuesday,
 /// August 29, 2023"); captions never count, and a teaser only when it opens with its date or a
 /// cue, since teasers name other articles' days.
-fn nearest_dated_line(article: &Article) -> Option<PublishedAt> {
+fn nearest_dated_line(article: &Article, order: DayOrder) -> Option<PublishedAt> {
     let paragraphs = paragraphs(article);
     let before = lines_before_body(article);
     let below_body = |i: usize| is_below_body(article, i, paragraphs.len());
@@ -324,7 +385,8 @@ fn nearest_dated_line(article: &Article) -> Option<PublishedAt> {
     }
     above.extend(paragraphs.iter().take(HEADER_KEPT_LINES).map(|p| (0, *p, false)));
     let dated = |lines: Vec<(usize, &str, bool)>| -> Vec<(usize, NaiveDate)> {
-        lines.into_iter().filter(|(distance, ..)| *distance <= NEAR_ARTICLE_LINES).filter_map(dated_line).collect()
+        let near = lines.into_iter().filter(|(distance, ..)| *distance <= NEAR_ARTICLE_LINES);
+        near.filter_map(|line| dated_line(line, order)).collect()
     };
     let nearest = |found: Vec<(usize, NaiveDate)>| found.into_iter().min_by_key(|(distance, _)| *distance);
     let footer = dated(below);
@@ -334,11 +396,11 @@ fn nearest_dated_line(article: &Article) -> Option<PublishedAt> {
 }
 
 /// The date of a short line that states one as its own (see `nearest_dated_line`).
-fn dated_line((distance, line, teaser): (usize, &str, bool)) -> Option<(usize, NaiveDate)> {
+fn dated_line((distance, line, teaser): (usize, &str, bool), order: DayOrder) -> Option<(usize, NaiveDate)> {
     if line.split_whitespace().count() > MAX_HEADER_LINE_WORDS {
         return None;
     }
-    let found = find_date(line)?;
+    let found = find_date_in(line, order)?;
     let lead = &line[..found.start];
     let opens = lead.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic)).count() <= MAX_WORDS_BEFORE_DATE;
     let accepted = if teaser { found.start == 0 || cue_before(lead) } else { opens || cue_before(lead) };
@@ -354,16 +416,55 @@ fn cue_before(text: &str) -> bool {
         .any(|w| DATE_CUES.iter().any(|cue| w.eq_ignore_ascii_case(cue)))
 }
 
+/// The date on the dated line nearest the HTML page's headline, when the
+/// headline stands outside the part of the page the cleaner read.
+fn headline_date(meta: &html_meta::HtmlMeta, order: DayOrder) -> Option<PublishedAt> {
+    let around = &meta.around_headline;
+    let mut lines: Vec<(usize, &str, bool)> =
+        around.below.iter().enumerate().map(|(i, line)| (i + 1, line.as_str(), false)).collect();
+    lines.extend(around.above.iter().enumerate().map(|(i, line)| (i + 1, line.as_str(), false)));
+    // Nearest first; at equal distance the line under the headline, where bylines stand.
+    lines.sort_by_key(|(distance, ..)| *distance);
+    lines.into_iter().find_map(|line| dated_line(line, order)).map(|(_, date)| PublishedAt::Date(date))
+}
+
+/// Removed lines after the title's line searched for its date, and before it.
+const LINES_BELOW_TITLE: usize = 6;
+const LINES_ABOVE_TITLE: usize = 2;
+
+/// The date on the dated line nearest the title's own line, among the removed lines next to it
+/// (at most one kept line, a standfirst, between them): where bylines and dates stand, even when
+/// the cleaner kept some of the page's furniture before the story and the header rules miss it.
+fn title_line_date(article: &Article, order: DayOrder) -> Option<PublishedAt> {
+    let title = article.title.as_deref()?;
+    let at = article.removed.iter().position(|line| line.line == title)?;
+    let kept_before = |i: usize| article.input.removed_kept_before.get(i).copied().unwrap_or(0);
+    let beside = |i: usize| kept_before(i).abs_diff(kept_before(at)) <= 1;
+    let below = (at + 1..article.removed.len()).take(LINES_BELOW_TITLE).map(|i| (i - at, i));
+    let above = (at.saturating_sub(LINES_ABOVE_TITLE)..at).rev().map(|i| (at - i, i));
+    let mut lines: Vec<(usize, usize)> = below.chain(above).filter(|(_, i)| beside(*i)).collect();
+    lines.sort_by_key(|(distance, _)| *distance);
+    lines
+        .into_iter()
+        .map(|(distance, i)| (distance, &article.removed[i]))
+        .filter(|(_, line)| line.reason != Reason::Caption.as_str())
+        // Next to the title, a line the cleaner took for a teaser ("Video - December 19, 2025")
+        // is the article's own.
+        .map(|(distance, line)| (distance, line.line.as_str(), false))
+        .find_map(|line| dated_line(line, order))
+        .map(|(_, date)| PublishedAt::Date(date))
+}
+
 /// A date on a short header line near the headline (never a caption's or a teaser's), else on any
 /// line the cleaner recognised as part of the header.
-fn header_date(article: &Article) -> Option<PublishedAt> {
+fn header_date(article: &Article, order: DayOrder) -> Option<PublishedAt> {
     // A teaser's date is another article's, unless the line opens with it (a date line the
     // cleaner took for a teaser because of its dash).
     header(article)
         .filter(|line| line.reason != Reason::Caption.as_str())
         .filter(|line| line.line.split_whitespace().count() <= MAX_HEADER_LINE_WORDS)
         .find_map(|line| {
-            find_date(&line.line).filter(|found| line.reason != Reason::Teaser.as_str() || found.start == 0)
+            find_date_in(&line.line, order).filter(|found| line.reason != Reason::Teaser.as_str() || found.start == 0)
         })
         .or_else(|| {
             // Anywhere above the article's end; under it too only on a page that shows few days,
@@ -378,7 +479,7 @@ fn header_date(article: &Article) -> Option<PublishedAt> {
                     .filter(|(i, line)| {
                         line.reason == reason.as_str() && (few || !is_below_body(article, *i, paragraphs))
                     })
-                    .find_map(|(_, line)| find_date(&line.line))
+                    .find_map(|(_, line)| find_date_in(&line.line, order))
             })
         })
         .map(|found| PublishedAt::Date(found.date))
@@ -606,6 +707,90 @@ mod tests {
             1,
         );
         assert_eq!(extract(&page, None).published_at.unwrap().to_iso8601(), "2023-08-29");
+    }
+
+    fn extract_html(page: &str) -> Article {
+        let mut article = Article::from_raw(RawArticle::new("a", Content::Html(page.into())));
+        Cleaner.apply(&mut article);
+        MetadataExtractor.apply(&mut article);
+        article
+    }
+
+    /// An HTML post: `head` in the page's head, `header` above its `<main>`, `after` under it.
+    fn html_post(head: &str, header: &str, after: &str) -> String {
+        let story = "<p>Campus recreation centres have added recovery rooms to their gyms this year, and \
+            students use them daily.</p><p>Massage guns, compression boots and stretching areas are now \
+            as common as treadmills in the larger centres.</p><p>Managers say the rooms cost little to run \
+            and bring in students who never lifted a weight before.</p>";
+        format!("<html><head>{head}</head><body><header>{header}</header><main>{story}</main>{after}</body></html>")
+    }
+
+    #[test]
+    fn the_date_by_a_headline_above_the_main_content_is_the_pages_date() {
+        let header = "<nav><a href=\"/\">Home</a></nav><div class=\"top\"><h1>Campus gyms add recovery rooms</h1>\
+            <div><span class=\"author-name\">Dakota Hebert</span> <span>July 3, 2025</span></div></div>";
+        let head = r#"<meta property="article:published_time" content="2025-09-01T10:00:00Z">"#;
+        let article = extract_html(&html_post(head, header, ""));
+        assert_eq!(article.published_at.unwrap().to_iso8601(), "2025-07-03");
+    }
+
+    #[test]
+    fn a_date_element_outside_the_article_is_its_date_and_comment_dates_are_not() {
+        let after = "<div class=\"comments\"><time>March 29, 2023</time><time>April 2, 2023</time></div>\
+            <div class=\"byline\"><span class=\"author__meta-date\">March 30, 2023</span></div>";
+        let article = extract_html(&html_post("", "", after));
+        assert_eq!(article.published_at.unwrap().to_iso8601(), "2023-03-30");
+    }
+
+    #[test]
+    fn an_update_shown_in_a_date_element_is_not_the_publication_date() {
+        let after = "<p class=\"date\">Updated on November 18, 2025</p><p class=\"date\">Jul 31, 2024</p>";
+        let article = extract_html(&html_post("", "", after));
+        assert_eq!(article.published_at.unwrap().to_iso8601(), "2024-07-31");
+    }
+
+    #[test]
+    fn a_page_that_states_only_its_update_is_dated_by_it() {
+        let head = r#"<meta property="article:modified_time" content="2023-06-12T10:39:42+00:00">"#;
+        let article = extract_html(&html_post(head, "", ""));
+        assert_eq!(article.published_at.unwrap().to_iso8601(), "2023-06-12T10:39:42Z");
+    }
+
+    #[test]
+    fn the_visible_headline_wins_over_a_reworded_social_one() {
+        let head = r#"<meta property="og:title" content="Health And Nutrition Trends For 2026 - Tastewise">"#;
+        let header = "<h1>Top 10 Health and Nutrition Trends to Watch</h1>";
+        let article = extract_html(&html_post(head, header, ""));
+        assert_eq!(article.title.as_deref(), Some("Top 10 Health and Nutrition Trends to Watch"));
+    }
+
+    #[test]
+    fn a_section_label_in_the_h1_does_not_replace_the_headline() {
+        let head = r#"<meta property="og:title" content="Packing Tips Guide">"#;
+        let article = extract_html(&html_post(head, "<h1>Blog</h1>", ""));
+        assert_eq!(article.title.as_deref(), Some("Packing Tips Guide"));
+    }
+
+    #[test]
+    fn a_site_name_h1_linking_home_is_not_the_headline() {
+        let head = r#"<title>RogerBW's Blog: Advent of Code 2025 week 2</title>
+            <meta property="og:title" content="Advent of Code 2025 week 2">"#;
+        let header = r#"<h1><a href="/">RogerBW's Blog</a></h1>"#;
+        let article = extract_html(&html_post(head, header, ""));
+        assert_eq!(article.title.as_deref(), Some("Advent of Code 2025 week 2"));
+    }
+
+    #[test]
+    fn site_and_section_names_come_off_either_end_of_a_title() {
+        assert_eq!(
+            without_site_name("How to help babies sleep through the night | Patient Education | UC Davis Health", None),
+            "How to help babies sleep through the night"
+        );
+        assert_eq!(
+            without_site_name("SoundStageXperience.com - The Five Best Noise-Canceling Headphones", None),
+            "The Five Best Noise-Canceling Headphones"
+        );
+        assert_eq!(without_site_name("Storm closes ports", Some("the herald")), "Storm closes ports");
     }
 
     #[test]

@@ -101,7 +101,7 @@ thread_local! {
 
 /// Counts distinct hashes. A set of its own rather than a `HashSet`: the keys are already uniform
 /// hashes (no hashing needed), their number is known up front, and nearly every insert is new, so
-/// linear probing in a table at most half full does in one or two reads what hashbrown's groups
+/// linear probing in a table at most a quarter full does in one or two reads what hashbrown's groups
 /// and tags do in several. This was a fifth of the signature's time with `nohash_hasher::IntSet`.
 struct DistinctHashes {
     /// 0 marks an empty slot; the hash 0 itself is counted by `zero`.
@@ -111,14 +111,22 @@ struct DistinctHashes {
     count: usize,
 }
 
+/// The largest table sized a quarter full: 512 KB, for pages of up to 16,384 words.
+const ROOMY_SLOTS: usize = 1 << 16;
+
 impl DistinctHashes {
     const fn empty() -> Self {
         DistinctHashes { slots: Vec::new(), mask: 0, zero: false, count: 0 }
     }
 
-    /// Empties the set and sizes it for `expected` hashes, keeping its allocation where it can.
+    /// Empties the set and sizes it for `expected` hashes, keeping its allocation where it can:
+    /// at most a quarter full, which `stages/dedup_near` measured 9 % faster than half full (21.2k
+    /// articles/s against 19.4k in one run: fewer inserts probe past a taken slot, each a branch
+    /// the processor mispredicts) and 1 % faster than an eighth full. Past `ROOMY_SLOTS` a page is
+    /// rare and long, and half full keeps the table of a 10 MB message to 128 MB.
     fn reset_for(&mut self, expected: usize) {
-        let size = (expected * 2).next_power_of_two().max(16);
+        let roomy = (expected * 4).next_power_of_two();
+        let size = if roomy <= ROOMY_SLOTS { roomy } else { (expected * 2).next_power_of_two() }.max(16);
         reset_zeroed(&mut self.slots, size);
         self.mask = size - 1;
         self.zero = false;
@@ -306,7 +314,9 @@ impl Lane {
             return (self.ascii(class, words), at + 1);
         }
         let c = text[at..].chars().next().expect("at a character boundary");
-        if !c.is_alphanumeric() {
+        // Curly quotes, dashes and ellipses (General Punctuation) are most of the non-ASCII
+        // characters in English text, and none is a letter: no need to ask Unicode's tables.
+        if GENERAL_PUNCTUATION.contains(&c) || !c.is_alphanumeric() {
             return (self.ascii(0, words), at + c.len_utf8());
         }
         let mut buffer = [0u8; 4];
@@ -315,6 +325,9 @@ impl Lane {
         (Lane { hash, in_word: true, ended: self.ended }, at + c.len_utf8())
     }
 }
+
+/// U+2000–U+206F: spaces, dashes, quotation marks, bullets, ellipsis; no letters or digits.
+const GENERAL_PUNCTUATION: std::ops::RangeInclusive<char> = '\u{2000}'..='\u{206F}';
 
 /// Order-sensitive: "a b c d e" and "e d c b a" differ.
 fn shingle_hash(words: &[u64]) -> u64 {
@@ -676,6 +689,24 @@ mod tests {
         index.link(&mut exact);
         assert_eq!(exact.duplicate_of.as_deref(), Some("afp"));
         assert_eq!(exact.duplicate_kind, Some(DuplicateKind::Exact));
+    }
+
+    #[test]
+    fn general_punctuation_holds_no_letters_or_digits() {
+        assert!(GENERAL_PUNCTUATION.all(|c| !c.is_alphanumeric()));
+        assert_eq!(
+            sig("Peskov said \u{201c}the deal\u{201d} \u{2014} still alive"),
+            sig("Peskov said the deal still alive")
+        );
+    }
+
+    #[test]
+    fn a_distinct_count_table_is_a_quarter_full_at_most_unless_the_page_is_huge() {
+        let mut set = DistinctHashes::empty();
+        set.reset_for(2_100);
+        assert_eq!(set.slots.len(), 16_384);
+        set.reset_for(100_000);
+        assert_eq!(set.slots.len(), 262_144, "half full past ROOMY_SLOTS");
     }
 
     #[test]

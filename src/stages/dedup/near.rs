@@ -693,7 +693,7 @@ mod tests {
 
     #[test]
     fn general_punctuation_holds_no_letters_or_digits() {
-        assert!(GENERAL_PUNCTUATION.all(|c| !c.is_alphanumeric()));
+        assert!(GENERAL_PUNCTUATION.clone().all(|c| !c.is_alphanumeric()));
         assert_eq!(
             sig("Peskov said \u{201c}the deal\u{201d} \u{2014} still alive"),
             sig("Peskov said the deal still alive")

@@ -72,18 +72,19 @@ fn is_place_shaped(text: &str) -> bool {
 
 /// "By Jane Doe", "Written by Jane Doe and John Roe | 30 Sept 2016", "Author: Jane Doe", "By: …".
 static BYLINE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^(?:[•·*\-–—|]\s*)?(?:by|written by|words by|reporting by|text by|story by|posted by|author|authors|byline)\s*[:\-–]?\s+(.+)$")
+    Regex::new(r"(?i)^(?:[•·*\-–—|]\s*)?(?:by|written by|words by|reporting by|text by|story by|recipe by|posted by|author|authors|byline)\s*[:\-–]?\s+(.+)$")
         .expect("valid regex")
 });
 
-/// Where a byline's names end: a date, a separator, "Published", "Updated", "In <section>".
+/// Where a byline's names end: a date (its month too), a separator, "Published", "Updated", "In
+/// <section>".
 static BYLINE_END: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:\s[|•·–—]\s|\s-\s|\s*\|\s*|(?:Published|Updated|Posted|Last updated|Modified)\b|\s+(?:On|In|at|on)\b|\d|[(\[])")
+    Regex::new(r"(?:\s[|•·–—]\s|\s-\s|\s*\|\s*|(?:Published|Updated|Posted|Last updated|Modified)\b|\s+(?:On|In|at|on)\b|\s(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?\s+\d|\d|[(\[])")
         .expect("valid regex")
 });
 
 /// Credentials and roles that follow names in bylines ("Jane Doe, MD", "Jane Doe, Staff Writer").
-const NOT_NAMES: [&str; 14] = [
+const NOT_NAMES: [&str; 21] = [
     "staff",
     "staff writer",
     "contributor",
@@ -98,10 +99,18 @@ const NOT_NAMES: [&str; 14] = [
     "writer",
     "news desk",
     "updated",
+    // Labels printed in author boxes, beside or instead of the name.
+    "by",
+    "written by",
+    "the author",
+    "author",
+    "about the author",
+    "sign in",
+    "sign",
 ];
 
 /// Words of job titles, which follow names in bylines and are never part of one.
-const ROLE_WORDS: [&str; 16] = [
+const ROLE_WORDS: [&str; 19] = [
     "director",
     "editor",
     "manager",
@@ -118,6 +127,9 @@ const ROLE_WORDS: [&str; 16] = [
     "staff",
     "sr",
     "jr",
+    "co-founder",
+    "reviewer",
+    "coordinator",
 ];
 
 /// The names a byline line gives, if the line is a byline.
@@ -172,6 +184,9 @@ mod tests {
         assert_eq!(byline_names("By: Benjamin Johnson, Sr. Director of Operations").unwrap()[0], "Benjamin Johnson");
         assert_eq!(byline_names("by Jason Rostar | SEO | 8 min Read").unwrap(), ["Jason Rostar"]);
         assert_eq!(split_names("Dylan Bailey, MS, RD, FAND"), ["Dylan Bailey"]);
+        assert_eq!(split_names("Luke Kim December 19, 2025"), ["Luke Kim"]);
+        assert_eq!(split_names("Recipe by PJ Hamel"), ["PJ Hamel"]);
+        assert_eq!(split_names("Meghan Neville, Content Marketing Coordinator"), ["Meghan Neville"]);
         assert!(byline_names("by the way, the ports are closed").is_none());
     }
 

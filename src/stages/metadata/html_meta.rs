@@ -105,6 +105,9 @@ pub fn read(document: &Document) -> HtmlMeta {
     if authors.is_empty() {
         authors = AUTHOR.iter().find_map(|m| non_empty(clean_authors(author_values(document, m)))).unwrap_or_default();
     }
+    if authors.is_empty() {
+        authors = marked_authors(document);
+    }
     HtmlMeta {
         headline: structured.headline.or_else(|| first_value(document, &HEADLINE, &["content"])),
         title_tag: document.select_matcher(&TITLE_TAG).nodes().first().map(|n| squeeze(&n.text())),
@@ -120,6 +123,38 @@ pub fn read(document: &Document) -> HtmlMeta {
         marked_date: marked_date(document),
         around_headline: AroundHeadline::default(),
     }
+}
+
+/// Elements whose class or link says they show the author's name.
+static MARKED_AUTHOR: LazyLock<Matcher> =
+    LazyLock::new(|| matcher(r#"[class*="author" i], [class*="byline" i], a[href*="/author/"]"#));
+/// Class words of author elements that hold something else than the name: a bio, a picture, a label.
+static NOT_AUTHOR_NAME: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(r"(?i)bio|desc|about|avatar|img|image|photo|pic|label|caption|title|social|follow|date|time")
+        .expect("valid regex")
+});
+
+/// The name in the first element the markup marks as the author's ("author-name", "byline", a
+/// link to an author page), outside comments and lists of other posts: many pages state no author
+/// for machines but show one by the headline.
+fn marked_authors(document: &Document) -> Vec<String> {
+    document
+        .select_matcher(&MARKED_AUTHOR)
+        .nodes()
+        .iter()
+        .filter(|node| !node.attr("class").is_some_and(|class| NOT_AUTHOR_NAME.is_match(&class)))
+        .filter(|node| !in_other_content(node))
+        .map(spaced_text)
+        .filter(|text| text.split_whitespace().nth(MAX_AUTHOR_WORDS + 1).is_none())
+        .find_map(|text| non_empty(clean_authors(vec![text])))
+        .unwrap_or_default()
+}
+
+/// An element's text with a space between its pieces: "<p>By</p><p>Amy Roeder</p>" reads "By Amy
+/// Roeder", where `text()` would glue "ByAmy Roeder".
+fn spaced_text(node: &NodeRef) -> String {
+    let pieces: Vec<String> = node.descendants_it().filter(|n| n.is_text()).map(|n| n.text().to_string()).collect();
+    squeeze(&pieces.join(" "))
 }
 
 /// Elements whose name, class or id says they show a date.
@@ -430,6 +465,20 @@ mod tests {
         assert_eq!(meta.authors, ["Ana Silva", "Rui Costa"]);
         assert_eq!(meta.published.as_deref(), Some("2014-03-02"));
         assert_eq!(meta.site_name.as_deref(), Some("The Herald"));
+    }
+
+    #[test]
+    fn the_author_shown_by_a_marked_element_is_read_when_no_tag_names_one() {
+        let page = r#"<html><body><div class="comments"><span class="comment-author">Bob Reader</span></div>
+            <div class="author-wrap"><div>By</div><div>Summer Swann</div></div></body></html>"#;
+        assert_eq!(meta(page).authors, ["Summer Swann"]);
+    }
+
+    #[test]
+    fn author_box_labels_are_not_names() {
+        let page = r#"<html><body><p class="author-label">Written by</p><span class="author">The Author</span>
+            <a href="/author/jcole/">Jane Cole</a></body></html>"#;
+        assert_eq!(meta(page).authors, ["Jane Cole"]);
     }
 
     #[test]

@@ -190,9 +190,7 @@ fn marked_date(document: &Document) -> Option<String> {
     let mut days = Vec::new();
     for node in document.select_matcher(&MARKED_DATE).nodes() {
         let class = node.attr("class").unwrap_or_default();
-        let names_other_date =
-            [node.attr("class"), node.attr("id")].into_iter().flatten().any(|c| OTHER_DATE.is_match(&c));
-        if names_other_date || in_other_content(node) {
+        if class_or_id_matches(node, &OTHER_DATE) || in_other_content(node) {
             continue;
         }
         let Some((text, date)) = shown_date(node) else { continue };
@@ -229,8 +227,12 @@ fn shown_date(node: &NodeRef) -> Option<(String, chrono::NaiveDate)> {
 
 /// Whether an element sits in a part of the page about other things: comments, related posts.
 fn in_other_content(node: &NodeRef) -> bool {
-    node.ancestors_it(Some(OTHER_CONTENT_ANCESTORS))
-        .any(|a| [a.attr("class"), a.attr("id")].into_iter().flatten().any(|c| OTHER_CONTENT.is_match(&c)))
+    node.ancestors_it(Some(OTHER_CONTENT_ANCESTORS)).any(|ancestor| class_or_id_matches(&ancestor, &OTHER_CONTENT))
+}
+
+/// Whether an element's class or id holds one of a pattern's words.
+fn class_or_id_matches(node: &NodeRef, words: &regex::Regex) -> bool {
+    [node.attr("class"), node.attr("id")].into_iter().flatten().any(|value| words.is_match(&value))
 }
 
 /// Class and id words of an `<h1>` that holds the site's name, not the article's headline.
@@ -240,7 +242,7 @@ static SITE_TITLE: LazyLock<regex::Regex> =
 /// Whether an `<h1>` is the site's name, as blog themes print it at the top of every page: marked
 /// as the logo or site title, or nothing but a link to the home page.
 fn is_site_title(h1: &NodeRef) -> bool {
-    if [h1.attr("class"), h1.attr("id")].into_iter().flatten().any(|c| SITE_TITLE.is_match(&c)) {
+    if class_or_id_matches(h1, &SITE_TITLE) {
         return true;
     }
     let links: Vec<NodeRef> = h1.descendants_it().filter(|n| n.node_name().as_deref() == Some("a")).collect();

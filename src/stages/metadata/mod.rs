@@ -420,12 +420,17 @@ fn cue_before(text: &str) -> bool {
 /// headline stands outside the part of the page the cleaner read.
 fn headline_date(meta: &html_meta::HtmlMeta, order: DayOrder) -> Option<PublishedAt> {
     let around = &meta.around_headline;
-    let mut lines: Vec<(usize, &str, bool)> =
-        around.below.iter().enumerate().map(|(i, line)| (i + 1, line.as_str(), false)).collect();
-    lines.extend(around.above.iter().enumerate().map(|(i, line)| (i + 1, line.as_str(), false)));
-    // Nearest first; at equal distance the line under the headline, where bylines stand.
-    lines.sort_by_key(|(distance, ..)| *distance);
-    lines.into_iter().find_map(|line| dated_line(line, order)).map(|(_, date)| PublishedAt::Date(date))
+    // The lines under the headline first, so at equal distance the one where bylines stand wins.
+    let below = around.below.iter().enumerate().map(|(i, line)| (i + 1, line.as_str(), false));
+    let above = around.above.iter().enumerate().map(|(i, line)| (i + 1, line.as_str(), false));
+    nearest_dated(below.chain(above), order)
+}
+
+/// The date of the nearest line (by the distance each comes with) that states one as its own;
+/// among equally near lines, the first given.
+fn nearest_dated<'a>(lines: impl IntoIterator<Item = (usize, &'a str, bool)>, order: DayOrder) -> Option<PublishedAt> {
+    let dated = lines.into_iter().filter_map(|line| dated_line(line, order));
+    dated.min_by_key(|(distance, _)| *distance).map(|(_, date)| PublishedAt::Date(date))
 }
 
 /// Removed lines after the title's line searched for its date, and before it.
@@ -442,17 +447,15 @@ fn title_line_date(article: &Article, order: DayOrder) -> Option<PublishedAt> {
     let beside = |i: usize| kept_before(i).abs_diff(kept_before(at)) <= 1;
     let below = (at + 1..article.removed.len()).take(LINES_BELOW_TITLE).map(|i| (i - at, i));
     let above = (at.saturating_sub(LINES_ABOVE_TITLE)..at).rev().map(|i| (at - i, i));
-    let mut lines: Vec<(usize, usize)> = below.chain(above).filter(|(_, i)| beside(*i)).collect();
-    lines.sort_by_key(|(distance, _)| *distance);
-    lines
-        .into_iter()
+    let lines = below
+        .chain(above)
+        .filter(|(_, i)| beside(*i))
         .map(|(distance, i)| (distance, &article.removed[i]))
         .filter(|(_, line)| line.reason != Reason::Caption.as_str())
         // Next to the title, a line the cleaner took for a teaser ("Video - December 19, 2025")
         // is the article's own.
-        .map(|(distance, line)| (distance, line.line.as_str(), false))
-        .find_map(|line| dated_line(line, order))
-        .map(|(_, date)| PublishedAt::Date(date))
+        .map(|(distance, line)| (distance, line.line.as_str(), false));
+    nearest_dated(lines, order)
 }
 
 /// A date on a short header line near the headline (never a caption's or a teaser's), else on any

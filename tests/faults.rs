@@ -23,9 +23,14 @@ const TOPIC: &str = "articles";
 
 /// `count` distinct short articles, keyed, spread over the partitions by key.
 async fn produce(brokers: &str, count: usize) {
+    produce_range(brokers, 0..count).await;
+}
+
+/// Produces messages `a-{i}` for each `i` of `numbers`.
+async fn produce_range(brokers: &str, numbers: std::ops::Range<usize>) {
     let producer: FutureProducer =
         ClientConfig::new().set("bootstrap.servers", brokers).set("linger.ms", "5").create().unwrap();
-    let sends = (0..count).map(|i| {
+    let sends = numbers.map(|i| {
         let producer = producer.clone();
         async move {
             let (key, value) = (format!("a-{i}"), format!("Report {i}\n{}", common::distinct_story(i as u64, 40)));
@@ -232,20 +237,25 @@ async fn wait_until_settled(workers: &[InProcessWorker], partitions: i64) {
     eventually(Duration::from_secs(30), || async { owned() == partitions }).await;
 }
 
-/// Workers join and leave every `every` (once the group has settled) while `total` messages over 8 partitions are worked off.
+/// Workers join and leave every `every` (once the group has settled) while `total` messages over 8
+/// partitions are worked off. The messages come in waves, one before each membership change, so the
+/// group keeps changing while there is work however fast the workers drain it.
 async fn rebalance_storm(total: usize, every: Duration) {
+    const WAVES: usize = 5;
     let (cluster, db) = watched_run(8).await;
     let mut settings = settings_for(&db.url, &cluster.bootstrap_servers(), &[TOPIC]);
     settings.worker.batch_max_rows = 200;
-    let producing = {
-        let brokers = cluster.bootstrap_servers();
-        tokio::spawn(async move { produce(&brokers, total).await })
-    };
     let mut workers: Vec<InProcessWorker> = Vec::new();
-    let mut changes = 0;
+    let (mut changes, mut produced) = (0, 0);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
     while stored_total(&db).await < total as i64 {
         assert!(tokio::time::Instant::now() < deadline, "the storm never drained");
+        if produced < total {
+            let wave = produced..(produced + total.div_ceil(WAVES)).min(total);
+            produced = wave.end;
+            let brokers = cluster.bootstrap_servers();
+            tokio::spawn(async move { produce_range(&brokers, wave).await });
+        }
         // Grow to three workers, then alternate: one leaves, one joins.
         if workers.len() < 3 || changes % 2 == 1 {
             workers.push(InProcessWorker::start(
@@ -260,12 +270,11 @@ async fn rebalance_storm(total: usize, every: Duration) {
         wait_until_settled(&workers, 8).await;
         tokio::time::sleep(every).await;
     }
-    producing.await.unwrap();
     for worker in workers {
         worker.stop().await;
     }
     eprintln!("{total} messages over 8 partitions with {changes} membership changes");
-    assert!(changes >= 4, "the group changed while it worked");
+    assert!(changes >= WAVES, "the group changed while it worked");
     assert_exactly_once(&db, total).await;
 }
 

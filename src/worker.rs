@@ -5,10 +5,13 @@
 //! crash loses only unstored work, which is read again. A worker that lost a partition to another
 //! member is fenced by the stored position (it no longer matches), so it cannot write it twice.
 //!
-//! Three steps overlap, each on its own resources: the event loop decodes messages as they arrive;
-//! a sealed batch runs through the stages on every core (rayon, order kept); and the previous batch
-//! is written to Postgres meanwhile. One batch at a time is written, and its positions are computed
-//! only when its write starts, after the previous one committed, so positions advance in order.
+//! Four steps overlap: the event loop decodes messages as they arrive; a sealed batch runs through
+//! the stages on every core (rayon, order kept); the batch before it has its copies and stories
+//! linked and committed (`PgSink::link_batch`, short); and the one before that has its articles
+//! written (the longest step, on its own Postgres connection). Batches are linked one at a time in
+//! arrival order, so each is linked against every batch before it, and written one at a time in
+//! the same order; a write's positions are computed only when it starts, after the previous write
+//! committed, so positions advance in order.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -93,6 +96,8 @@ pub struct RunSummary {
     pub decode_time: Duration,
     /// Each stage, summed over the threads that ran it.
     pub stage_times: Vec<(&'static str, Duration)>,
+    /// Linking batches ahead of their writes (`PgSink::link_batch`), retries included.
+    pub link_time: Duration,
     /// Whole batch writes, retries included.
     pub write_time: Duration,
     pub sink_times: SinkTimes,
@@ -185,7 +190,8 @@ enum Positions {
     NotStored,
 }
 
-/// Batches through the stages that may wait for the writer.
+/// Batches through the stages that may wait to be linked, and linked batches that may wait for the
+/// writer.
 const MAX_WAITING_BATCHES: usize = 1;
 
 /// A message decoded in the event loop, waiting for the stages.
@@ -194,9 +200,11 @@ enum Decoded {
     Dead(DeadLetter),
 }
 
-/// What a write task hands back: the batch (what is left of it), how the write went, and how long
-/// it took, retries included.
-type Written = (Batch, Result<BatchReport, SinkError>, Duration);
+/// What a sink task hands back: the batch (what is left of it), how its link or write went, and how
+/// long it took, retries included.
+type Done<T> = (Batch, Result<T, SinkError>, Duration);
+type Linked = Done<()>;
+type Written = Done<BatchReport>;
 
 struct Worker {
     sink: PgSink,
@@ -217,8 +225,12 @@ struct Worker {
     batch_started: Option<Instant>,
     /// The batch in the stages, if any.
     staging: Option<JoinHandle<(Batch, Duration)>>,
-    /// Batches through the stages, waiting for the writer, oldest first.
+    /// Batches through the stages, waiting to be linked, oldest first.
     staged: VecDeque<Batch>,
+    /// The batch being linked, if any.
+    linking: Option<JoinHandle<Linked>>,
+    /// Linked batches waiting for the writer, oldest first.
+    linked: VecDeque<Batch>,
     /// The batch being written, if any.
     writing: Option<JoinHandle<Written>>,
     summary: RunSummary,
@@ -254,6 +266,8 @@ impl Worker {
             batch_started: None,
             staging: None,
             staged: VecDeque::new(),
+            linking: None,
+            linked: VecDeque::new(),
             writing: None,
             summary: RunSummary::default(),
             templates: template_cache(&settings.templates),
@@ -290,6 +304,7 @@ impl Worker {
                 }
                 _ = sleep_until(seal_at.unwrap_or_else(far_future)), if seal_at.is_some() => self.seal(),
                 staged = join(&mut self.staging), if self.staging.is_some() => self.staged_batch(staged),
+                linked = join(&mut self.linking), if self.linking.is_some() => self.linked_batch(linked)?,
                 written = join(&mut self.writing), if self.writing.is_some() => {
                     self.written(written)?;
                 }
@@ -305,6 +320,7 @@ impl Worker {
                     Some(ConsumerEvent::Resynced(partition, stored)) => {
                         // Everything from the stored position on is delivered again.
                         self.finish_staging().await;
+                        self.finish_linking().await?;
                         self.forget_read(&partition);
                         self.ops.metrics.stored_position(&partition, stored);
                         self.own(partition, stored);
@@ -329,19 +345,39 @@ impl Worker {
         self.drain().await
     }
 
-    /// Moves work along: a full batch into the stages, a staged batch to the writer.
+    /// Moves work along: a full batch into the stages, a staged batch to be linked, a linked batch
+    /// to the writer.
     fn advance(&mut self) {
         if self.batch_is_full() {
             self.seal();
         }
-        self.write_next();
+        self.feed_sink();
     }
 
-    /// Starts writing the oldest staged batch, unless a write is under way. A batch left empty
+    /// Starts the next link and the next write, where there is room for them.
+    fn feed_sink(&mut self) {
+        self.link_next();
+        self.write_next();
+        // The write just started may have made room for the next link.
+        self.link_next();
+    }
+
+    /// Starts linking the oldest staged batch, unless a link is under way or a linked batch already
+    /// waits for the writer. A batch left empty (its partitions went to another member) is skipped.
+    fn link_next(&mut self) {
+        while self.linking.is_none()
+            && self.linked.len() < MAX_WAITING_BATCHES
+            && let Some(batch) = self.staged.pop_front()
+        {
+            self.start_link(batch);
+        }
+    }
+
+    /// Starts writing the oldest linked batch, unless a write is under way. A batch left empty
     /// (its partitions went to another member) is skipped for the next.
     fn write_next(&mut self) {
         while self.writing.is_none()
-            && let Some(batch) = self.staged.pop_front()
+            && let Some(batch) = self.linked.pop_front()
         {
             self.start_write(batch);
         }
@@ -349,12 +385,13 @@ impl Worker {
 
     /// Stop reading while the batch being filled is full and cannot be sealed yet: the consumer
     /// thread then blocks on the bounded channel and stops fetching. A batch never grows past its
-    /// limits, and at most four are in memory (filling, in the stages, waiting, being written).
+    /// limits, and at most six are in memory (filling, in the stages, waiting to be linked, being
+    /// linked, waiting for the writer, being written).
     fn backed_up(&self) -> bool {
         self.batch_is_full() && !self.can_seal()
     }
 
-    /// A batch goes into the stages when none is there and at most one waits for the writer.
+    /// A batch goes into the stages when none is there and at most one waits to be linked.
     fn can_seal(&self) -> bool {
         self.staging.is_none() && self.staged.len() < MAX_WAITING_BATCHES
     }
@@ -437,17 +474,28 @@ impl Worker {
         }
     }
 
-    /// Writes everything read so far, waiting for each write: before partitions are let go, and
-    /// before stopping.
+    /// Waits for the batch being linked, if any, and queues it for the writer.
+    async fn finish_linking(&mut self) -> anyhow::Result<()> {
+        if self.linking.is_some() {
+            let linked = join(&mut self.linking).await;
+            self.linked_batch(linked)?;
+        }
+        Ok(())
+    }
+
+    /// Writes everything read so far, waiting for each link and write: before partitions are let
+    /// go, and before stopping.
     async fn drain(&mut self) -> anyhow::Result<()> {
         loop {
             self.seal();
             self.finish_staging().await;
-            self.write_next();
+            self.feed_sink();
             if self.writing.is_some() {
                 let written = join(&mut self.writing).await;
                 self.written(written)?;
-            } else if self.pending.is_empty() && self.staged.is_empty() {
+            } else if self.linking.is_some() {
+                self.finish_linking().await?;
+            } else if self.pending.is_empty() && self.staged.is_empty() && self.linked.is_empty() {
                 return Ok(());
             }
         }
@@ -460,9 +508,29 @@ impl Worker {
             Decoded::Raw { message, .. } => !from(&message.origin),
             Decoded::Dead(dead) => !from(&dead.origin),
         });
-        for batch in &mut self.staged {
+        for batch in self.staged.iter_mut().chain(&mut self.linked) {
             batch.remove_partition(partition);
         }
+    }
+
+    /// Starts linking `batch`. Messages from partitions this worker no longer owns are left out.
+    fn start_link(&mut self, mut batch: Batch) {
+        batch.retain_partitions(|p| self.owned.contains_key(p));
+        if batch.is_empty() {
+            return;
+        }
+        let (sink, retry, shutdown, ops) = self.sink_task();
+        self.linking = Some(tokio::spawn(until_done(sink, batch, retry, shutdown, ops, LinkStep)));
+    }
+
+    /// A linked batch (or one that could not be linked while stopping): queued for the writer.
+    fn linked_batch(&mut self, (batch, result, took): Linked) -> anyhow::Result<()> {
+        self.summary.link_time += took;
+        if let Err(error) = result {
+            anyhow::bail!("stopping with an unwritten batch (it will be read again): {error}");
+        }
+        self.linked.push_back(batch);
+        Ok(())
     }
 
     /// Starts writing `batch` with the positions it advances, from the last stored ones. Messages
@@ -475,11 +543,13 @@ impl Worker {
         if self.positions == Positions::Stored {
             batch.positions = self.positions_after(&batch);
         }
-        let sink = self.sink.clone();
-        let retry = Retry::from(&self.settings);
-        let shutdown = self.shutdown.clone();
-        let ops = self.ops.clone();
-        self.writing = Some(tokio::spawn(write_until_done(sink, batch, retry, shutdown, ops)));
+        let (sink, retry, shutdown, ops) = self.sink_task();
+        self.writing = Some(tokio::spawn(until_done(sink, batch, retry, shutdown, ops, WriteStep)));
+    }
+
+    /// What a link or write task needs of the worker.
+    fn sink_task(&self) -> (PgSink, Retry, CancellationToken, Arc<Ops>) {
+        (self.sink.clone(), Retry::from(&self.settings), self.shutdown.clone(), self.ops.clone())
     }
 
     /// After a write: count it and commit to Kafka; on a fence, let the partition go and write the
@@ -498,7 +568,7 @@ impl Worker {
                 batch.remove_partition(&partition);
                 self.forget_read(&partition);
                 let _ = self.consumer.requests.send(ConsumerRequest::Resync(partition));
-                self.staged.push_front(batch);
+                self.linked.push_front(batch);
                 Ok(())
             }
             Err(error) => anyhow::bail!("stopping with an unwritten batch (it will be read again): {error}"),
@@ -630,26 +700,56 @@ impl From<&WorkerSettings> for Retry {
     }
 }
 
-/// Writes the batch, retrying with backoff while Postgres is away. Returns on success, on a fence,
-/// or on an error once shutdown was asked and the backoff reached its longest.
-async fn write_until_done(
+/// What a sink task does with its batch.
+trait SinkStep: Send + 'static {
+    type Output: Send + 'static;
+    const NAME: &'static str;
+    fn attempt(sink: &PgSink, batch: &mut Batch) -> impl Future<Output = Result<Self::Output, SinkError>> + Send;
+}
+
+/// Links copies and stories ahead of the write (`PgSink::link_batch`).
+struct LinkStep;
+
+impl SinkStep for LinkStep {
+    type Output = ();
+    const NAME: &'static str = "link";
+    fn attempt(sink: &PgSink, batch: &mut Batch) -> impl Future<Output = Result<(), SinkError>> + Send {
+        sink.link_batch(batch)
+    }
+}
+
+/// Writes the batch's articles, dead letters and positions (`PgSink::write_batch`).
+struct WriteStep;
+
+impl SinkStep for WriteStep {
+    type Output = BatchReport;
+    const NAME: &'static str = "write";
+    fn attempt(sink: &PgSink, batch: &mut Batch) -> impl Future<Output = Result<BatchReport, SinkError>> + Send {
+        sink.write_batch(batch)
+    }
+}
+
+/// Links or writes the batch, retrying with backoff while Postgres is away. Returns on success, on
+/// a fence, or on an error once shutdown was asked and the backoff reached its longest.
+async fn until_done<S: SinkStep>(
     sink: PgSink,
     mut batch: Batch,
     retry: Retry,
     shutdown: CancellationToken,
     ops: Arc<Ops>,
-) -> Written {
+    _step: S,
+) -> Done<S::Output> {
     let started = Instant::now();
     let mut delay = retry.initial;
     loop {
-        match sink.write_batch(&mut batch).await {
-            Ok(report) => return (batch, Ok(report), started.elapsed()),
+        match S::attempt(&sink, &mut batch).await {
+            Ok(done) => return (batch, Ok(done), started.elapsed()),
             Err(fenced @ SinkError::Fenced { .. }) => return (batch, Err(fenced), started.elapsed()),
             Err(error) if shutdown.is_cancelled() && delay >= retry.max => {
                 return (batch, Err(error), started.elapsed());
             }
             Err(error) => {
-                BatchWriteFailed { error: &error, rows: batch.len(), retry_in: delay }.emit(&ops);
+                BatchWriteFailed { error: &error, step: S::NAME, rows: batch.len(), retry_in: delay }.emit(&ops);
                 sleep(delay).await;
                 delay = (delay * 2).min(retry.max);
             }

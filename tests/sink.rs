@@ -252,6 +252,89 @@ async fn replaying_the_first_of_a_copy_set_keeps_it_canonical_and_its_copy_linke
     assert_eq!((copies, near), (1, 1), "the copy_sets view shows the set");
 }
 
+/// The worker links a batch (its copies and stories, committed) while the batch before it is still
+/// being written: the links must not depend on that batch's articles being stored.
+#[tokio::test]
+async fn a_batch_linked_while_the_batch_before_it_is_unwritten_links_its_copies_to_that_batch() {
+    let db = TestDb::new().await;
+    let sink = db.sink("g").await;
+    let (wire, edit) = wire_story(1);
+    let mut first = article_batch(&[("wire", wire.as_str(), 0, 0)]);
+    first.positions = vec![position(0, None, 1)];
+    sink.link_batch(&mut first).await.unwrap();
+    let mut second = article_batch(&[("edit", edit.as_str(), 0, 1), ("wire-again", wire.as_str(), 0, 2)]);
+    sink.link_batch(&mut second).await.unwrap();
+    assert_eq!(db.count("SELECT count(*) FROM articles").await, 0, "linking writes no article");
+
+    sink.write_batch(&mut first).await.unwrap();
+    second.positions = vec![position(0, Some(1), 3)];
+    let report = sink.write_batch(&mut second).await.unwrap();
+    assert_eq!((report.exact_duplicates, report.near_duplicates), (1, 1));
+    let rows: Vec<(String, Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT id, duplicate_of, duplicate_kind FROM articles ORDER BY id")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("edit".into(), Some("wire".into()), Some("near".into())),
+            ("wire".into(), None, None),
+            ("wire-again".into(), Some("wire".into()), Some("exact".into())),
+        ]
+    );
+}
+
+/// A copy of a copy whose article is not stored yet still points at the canonical article: the
+/// signature records it. Here the second article repeats half of the first, and the third repeats
+/// the second's own half, so the third is a copy of the second but not of the first.
+#[tokio::test]
+async fn a_copy_of_a_copy_linked_before_the_first_copy_is_written_points_at_the_canonical_article() {
+    let db = TestDb::new().await;
+    let sink = db.sink("g").await;
+    let wire = common::distinct_story(2001, 120);
+    let (wire_half, follow_up) =
+        (wire.lines().take(6).collect::<Vec<_>>().join("\n"), common::distinct_story(2002, 80));
+    let edit = format!("{wire_half}\n{follow_up}");
+    let re_edit = format!("{follow_up}\n{}", common::distinct_story(2003, 80));
+    let mut first = article_batch(&[("wire", wire.as_str(), 0, 0)]);
+    first.positions = vec![position(0, None, 1)];
+    sink.write_batch(&mut first).await.unwrap();
+    let mut second = article_batch(&[("edit", edit.as_str(), 0, 1)]);
+    sink.link_batch(&mut second).await.unwrap();
+    assert_eq!(second.articles[0].0.duplicate_of.as_deref(), Some("wire"));
+    let mut third = article_batch(&[("re-edit", re_edit.as_str(), 0, 2)]);
+    sink.link_batch(&mut third).await.unwrap();
+    assert_eq!(third.articles[0].0.duplicate_of.as_deref(), Some("wire"), "the canonical, not the copy");
+
+    second.positions = vec![position(0, Some(1), 2)];
+    sink.write_batch(&mut second).await.unwrap();
+    third.positions = vec![position(0, Some(2), 3)];
+    sink.write_batch(&mut third).await.unwrap();
+    assert_eq!(db.count("SELECT count(*) FROM articles WHERE duplicate_of = 'wire'").await, 2);
+}
+
+/// A batch fenced after it was linked leaves only claims keyed by its own articles: the worker
+/// that owns the partition now writes the same messages and finds them its own.
+#[tokio::test]
+async fn a_linked_batch_refused_by_a_fence_leaves_links_the_new_owner_agrees_with() {
+    let db = TestDb::new().await;
+    let (zombie, owner) = (db.sink("g").await, db.sink("g").await);
+    let (wire, edit) = wire_story(3);
+    let messages = [("wire", wire.as_str(), 0, 0), ("edit", edit.as_str(), 0, 1)];
+    let mut stale = article_batch(&messages);
+    zombie.link_batch(&mut stale).await.unwrap();
+    let mut current = article_batch(&messages);
+    current.positions = vec![position(0, None, 2)];
+    owner.write_batch(&mut current).await.unwrap();
+
+    stale.positions = vec![position(0, None, 2)];
+    assert!(matches!(zombie.write_batch(&mut stale).await, Err(SinkError::Fenced { .. })));
+    let near = "SELECT count(*) FROM articles WHERE id = 'edit' AND duplicate_of = 'wire' AND duplicate_kind = 'near'";
+    assert_eq!(db.count(near).await, 1);
+    assert_eq!(db.count("SELECT count(*) FROM articles").await, 2);
+}
+
 const ACCOUNT_ONE: &str = "Russia said it would press on with its bombing campaign in Syria. Kremlin spokesman Dmitry \
     Peskov said Moscow was still interested in the ceasefire deal with Washington. US Secretary of State John Kerry \
     warned Sergei Lavrov that talks on Aleppo would end.";

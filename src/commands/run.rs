@@ -47,6 +47,7 @@ pub async fn run(settings: &Settings, args: &RunArgs) -> anyhow::Result<()> {
         clean_secs = stage("clean"),
         dedup_secs = stage("dedup"),
         metadata_secs = stage("metadata"),
+        link_secs = summary.link_time.as_secs_f64(),
         write_secs = summary.write_time.as_secs_f64(),
         sink_positions_secs = sink.positions.as_secs_f64(),
         sink_exact_secs = sink.exact.as_secs_f64(),

@@ -131,6 +131,8 @@ impl InternalEvent for BatchStored<'_> {
 /// A batch write failed and will be tried again.
 pub struct BatchWriteFailed<'a> {
     pub error: &'a SinkError,
+    /// "link" (copies and stories, ahead of the write) or "write".
+    pub step: &'static str,
     pub rows: usize,
     pub retry_in: Duration,
 }
@@ -138,7 +140,7 @@ pub struct BatchWriteFailed<'a> {
 impl InternalEvent for BatchWriteFailed<'_> {
     fn emit(self, ops: &Ops) {
         ops.metrics.sink_retries.inc();
-        warn!(error = %self.error, retry_in_ms = self.retry_in.as_millis() as u64, rows = self.rows, "batch not written; retrying");
+        warn!(error = %self.error, step = self.step, retry_in_ms = self.retry_in.as_millis() as u64, rows = self.rows, "batch not written; retrying");
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use super::postgres::Linked;
 use crate::article::{Article, DeadLetter, Origin};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -41,6 +42,9 @@ pub struct Batch {
     pub retired_dead_letters: Vec<Origin>,
     /// Message bytes the batch was made from.
     pub bytes: usize,
+    /// Set once the batch's copies and stories are linked and committed (`PgSink::link_batch`): its
+    /// write then stores the articles as linked. Unset, the write links them in its own transaction.
+    pub linked: Option<Linked>,
 }
 
 impl Batch {
@@ -56,6 +60,7 @@ impl Batch {
     /// that did not commit starts from the batch as the stages left it, not from that attempt's links
     /// (a near copy would otherwise be counted again as an exact one).
     pub fn clear_links(&mut self) {
+        self.linked = None;
         for (article, _) in &mut self.articles {
             article.duplicate_of = None;
             article.duplicate_kind = None;

@@ -1,7 +1,9 @@
 //! The Postgres sink: one transaction per batch holding its articles, its dead letters and the next
 //! offset of every partition it covers — so a crash anywhere leaves either all of it or none of it.
-//! Only the stories the batch's articles join are committed just before, in a short transaction of
-//! their own (`stories`), recorded per article so that a retry places nothing twice.
+//! Only its links are committed just before (`PgSink::link_batch`): the copy claims and signatures in
+//! one short transaction, the stories its articles join in another (`stories`). Both are keyed by the
+//! articles' own ids and recorded per article, so a retry, or another worker reading the batch
+//! again, finds them and places nothing twice.
 
 mod batch;
 mod connection;
@@ -11,4 +13,4 @@ mod stories;
 pub mod templates;
 
 pub use batch::{Batch, PartitionPosition, TopicPartition};
-pub use postgres::{BatchReport, PgSink, SinkError, SinkTimes};
+pub use postgres::{BatchReport, Linked, PgSink, SinkError, SinkTimes};

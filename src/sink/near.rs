@@ -1,4 +1,4 @@
-//! Near-duplicate linking inside the batch transaction: band claims in `lsh_bands`, the signatures
+//! Near-duplicate linking inside the batch's link transaction: band claims in `lsh_bands`, the signatures
 //! and arrival order of the holders from `article_signatures`, then the pure linker
 //! (`stages::dedup::near::link_near_copies`).
 
@@ -98,7 +98,7 @@ async fn stored_signatures(
     ids: &[&str],
 ) -> Result<HashMap<String, Indexed>, SinkError> {
     let rows = sqlx::query(
-        "SELECT s.article_id, s.seq, s.minhash, s.shingles, COALESCE(a.duplicate_of, s.article_id)
+        "SELECT s.article_id, s.seq, s.minhash, s.shingles, COALESCE(s.canonical_id, a.duplicate_of, s.article_id)
          FROM article_signatures s LEFT JOIN articles a ON a.id = s.article_id
          WHERE s.article_id = ANY($1)",
     )
@@ -114,9 +114,8 @@ async fn stored_signatures(
         .collect())
 }
 
-/// Stores the written articles' signatures. New ones are numbered (`seq`) in arrival order; a
-/// rewrite keeps its number. `batch` gives the arrival order. (No lock-order hazard in inserting by
-/// arrival: the batch already holds its `articles` rows, locked in id order.)
+/// Stores the written articles' signatures with their canonical articles. New ones are numbered
+/// (`seq`) in arrival order; a rewrite keeps its number. `batch` gives the arrival order.
 pub(super) async fn store_signatures(
     tx: &mut Transaction<'_, Postgres>,
     written: &[&(Article, Origin)],
@@ -126,27 +125,29 @@ pub(super) async fn store_signatures(
     for (i, (article, _)) in batch.iter().enumerate() {
         arrival.entry(article.id.as_str()).or_insert(i);
     }
-    let mut with_signature: Vec<(&str, &Signature)> =
-        written.iter().filter_map(|(a, _)| a.input.signature.as_ref().map(|s| (a.id.as_str(), s))).collect();
-    with_signature.sort_by_key(|(id, _)| arrival.get(id).copied().unwrap_or(usize::MAX));
+    let mut with_signature: Vec<(&Article, &Signature)> =
+        written.iter().filter_map(|(a, _)| a.input.signature.as_ref().map(|s| (a, s))).collect();
+    with_signature.sort_by_key(|(a, _)| arrival.get(a.id.as_str()).copied().unwrap_or(usize::MAX));
     if with_signature.is_empty() {
         return Ok(());
     }
-    let ids: Vec<&str> = with_signature.iter().map(|(id, _)| *id).collect();
+    let ids: Vec<&str> = with_signature.iter().map(|(a, _)| a.id.as_str()).collect();
     let minhashes: Vec<Vec<u8>> = with_signature.iter().map(|(_, s)| s.minhash_bytes()).collect();
     let shingles: Vec<i32> =
         with_signature.iter().map(|(_, s)| i32::try_from(s.shingles).unwrap_or(i32::MAX)).collect();
+    let canonical: Vec<Option<&str>> = with_signature.iter().map(|(a, _)| a.duplicate_of.as_deref()).collect();
     sqlx::query(
-        "INSERT INTO article_signatures (article_id, minhash, shingles)
-         SELECT id, minhash, shingles FROM UNNEST($1::text[], $2::bytea[], $3::int[]) WITH ORDINALITY
-             AS u(id, minhash, shingles, arrival)
+        "INSERT INTO article_signatures (article_id, minhash, shingles, canonical_id)
+         SELECT id, minhash, shingles, canonical FROM UNNEST($1::text[], $2::bytea[], $3::int[], $4::text[])
+             WITH ORDINALITY AS u(id, minhash, shingles, canonical, arrival)
          ORDER BY arrival
          ON CONFLICT (article_id) DO UPDATE SET minhash = EXCLUDED.minhash, shingles = EXCLUDED.shingles,
-             updated_at = now()",
+             canonical_id = EXCLUDED.canonical_id, updated_at = now()",
     )
     .bind(&ids)
     .bind(&minhashes)
     .bind(&shingles)
+    .bind(&canonical)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -16,7 +16,7 @@ use super::connection::{LOOKUP_TIMEOUT, on_connection};
 use super::near::{link_near, store_signatures};
 use super::stories::StoryCache;
 use super::templates::{LearnedTemplate, record_sightings};
-use crate::article::{Article, DeadLetter, Entities, Origin, PublishedAt, Quote, RemovedLine};
+use crate::article::{Article, DeadLetter, DuplicateKind, Entities, Origin, PublishedAt, Quote, RemovedLine};
 use crate::settings::DatabaseSettings;
 use crate::stages::clean::templates::TemplateRule;
 use crate::stages::dedup::near::NearRule;
@@ -111,6 +111,14 @@ impl std::ops::AddAssign for SinkTimes {
         self.dead_letters += other.dead_letters;
         self.commit += other.commit;
     }
+}
+
+/// What linking a batch did (`PgSink::link_batch`), kept on the batch for its write's report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Linked {
+    pub new_stories: usize,
+    /// The exact, near, signatures and stories steps.
+    pub times: SinkTimes,
 }
 
 /// The step of a batch's write under way, named by a write given up after its timeout.
@@ -284,28 +292,77 @@ impl PgSink {
             .collect())
     }
 
-    /// Writes the batch and advances its partitions, all in one transaction. Links exact copies
-    /// (filling `duplicate_of` in the batch's articles) against the shared `content_hashes`, then
-    /// near copies against `lsh_bands` and `article_signatures`. Stories are assigned in between, in
-    /// a short transaction of their own (`sink::stories`), so the story lock is not held while the
-    /// articles are written. Uses two connections while it runs.
+    /// Links the batch's copies and gives its articles their stories, and commits that ahead of the
+    /// articles (`write_batch`): exact copies against the shared `content_hashes`, near copies
+    /// against `lsh_bands` and `article_signatures` (this batch's signatures stored with their
+    /// canonical article), in one transaction; stories in a short one of their own
+    /// (`sink::stories`). The next batch is then linked against this one while this one's articles
+    /// are still being written: the articles' write, the longest step, overlaps the next batch's
+    /// links instead of waiting for them.
+    ///
+    /// What is committed here is keyed by the articles' own ids, so a write that fails afterwards,
+    /// or a batch fenced and read again by another worker, finds the same claims and links the
+    /// same way. With deduplication off, or rolling back (`replay --dry-run`), it does nothing and
+    /// the write links inside its own transaction. Given up like a write after
+    /// `database.transaction_timeout_ms`.
+    pub async fn link_batch(&self, batch: &mut Batch) -> Result<(), SinkError> {
+        if !self.dedup || self.dry_run {
+            return Ok(());
+        }
+        batch.clear_links();
+        let step = StepUnderWay::new("acquire");
+        let mut laps = Laps { since: Instant::now(), step: &step };
+        let linked = self
+            .within_timeout(&step, async {
+                let mut linked = on_connection(&self.pool, None, async |connection| {
+                    let mut tx = sqlx::Connection::begin(connection).await?;
+                    let linked = link_in(&mut tx, batch, &self.near_rule, &mut laps).await?;
+                    tx.commit().await?;
+                    Ok(linked)
+                })
+                .await?;
+                laps.enter("stories");
+                linked.new_stories = self.stories.assign(&self.pool, &mut batch.articles, &self.story_rule).await?;
+                linked.times.stories = laps.lap();
+                Ok(linked)
+            })
+            .await?;
+        batch.linked = Some(linked);
+        Ok(())
+    }
+
+    /// Writes the batch and advances its partitions, all in one transaction. A batch not linked
+    /// ahead (`link_batch`) is linked first in the same transaction, its stories in a short one
+    /// of their own (rolled back with the rest in a dry run).
     ///
     /// Work still unfinished after `database.transaction_timeout_ms` is given up with
     /// `SinkError::TimedOut`: its connections are closed, so its transaction never commits, and the
     /// batch can be written again from the start.
     pub async fn write_batch(&self, batch: &mut Batch) -> Result<BatchReport, SinkError> {
         let step = StepUnderWay::new("acquire");
-        let written = on_connection(&self.pool, self.transaction_timeout, async |connection| {
-            self.write_batch_on(connection, batch, &step).await
-        })
-        .await;
-        written.map_err(|error| match error {
-            SinkError::TimedOut { after, .. } => SinkError::TimedOut {
-                after,
+        self.within_timeout(
+            &step,
+            on_connection(&self.pool, None, async |connection| self.write_batch_on(connection, batch, &step).await),
+        )
+        .await
+    }
+
+    /// `work` given up after `database.transaction_timeout_ms`, naming the step under way.
+    async fn within_timeout<T>(
+        &self,
+        step: &StepUnderWay,
+        work: impl Future<Output = Result<T, SinkError>>,
+    ) -> Result<T, SinkError> {
+        let Some(limit) = self.transaction_timeout else {
+            return work.await;
+        };
+        match tokio::time::timeout(limit, work).await {
+            Ok(done) => done,
+            Err(_) => Err(SinkError::TimedOut {
+                after: limit,
                 during: Some(*step.lock().unwrap_or_else(|poisoned| poisoned.into_inner())),
-            },
-            other => other,
-        })
+            }),
+        }
     }
 
     async fn write_batch_on(
@@ -314,29 +371,18 @@ impl PgSink {
         batch: &mut Batch,
         step: &StepUnderWay,
     ) -> Result<BatchReport, SinkError> {
-        batch.clear_links();
         let mut laps = Laps { since: Instant::now(), step };
-        let mut times = SinkTimes::default();
         laps.enter("positions");
         let mut tx = sqlx::Connection::begin(connection).await?;
         self.check_positions(&mut tx, &batch.positions).await?;
-        times.positions = laps.lap();
-        let (mut exact_duplicates, mut near_duplicates, mut new_stories) = (0, 0, 0);
-        if self.dedup {
-            laps.enter("exact");
-            exact_duplicates = link_copies(&mut tx, batch).await?;
-            times.exact = laps.lap();
-            laps.enter("near");
-            near_duplicates = link_near(&mut tx, &mut batch.articles, &self.near_rule).await?;
-            times.near = laps.lap();
-            laps.enter("stories");
-            new_stories = if self.dry_run {
-                self.stories.assign_in(&mut tx, &mut batch.articles, &self.story_rule).await?
-            } else {
-                self.stories.assign(&self.pool, &mut batch.articles, &self.story_rule).await?
-            };
-            times.stories = laps.lap();
-        }
+        let positions = laps.lap();
+        let linked = match batch.linked {
+            Some(linked) => linked,
+            None if self.dedup => self.link_within(&mut tx, batch, &mut laps).await?,
+            None => Linked::default(),
+        };
+        let mut times = linked.times;
+        times.positions = positions;
         laps.enter("articles");
         let written = last_write_per_id(&batch.articles);
         let rows = ArticleColumns::from_articles(&written);
@@ -346,11 +392,6 @@ impl PgSink {
         let rewritten: Vec<&str> = inserted_ids.iter().chain(&updated_ids).map(String::as_str).collect();
         write_entities_and_quotes(&mut tx, &rewritten).await?;
         times.articles = laps.lap();
-        if self.dedup {
-            laps.enter("signatures");
-            store_signatures(&mut tx, &written, &batch.articles).await?;
-            times.signatures = laps.lap();
-        }
         laps.enter("templates");
         let learned_templates = match &self.template_rule {
             Some(rule) => record_sightings(&mut tx, &written, &inserted_ids, rule).await?,
@@ -370,19 +411,40 @@ impl PgSink {
         }
         times.commit = laps.lap();
         let (inserted, updated) = (inserted_ids.len(), updated_ids.len());
+        let copies = |kind| batch.articles.iter().filter(|(a, _)| a.duplicate_kind == Some(kind)).count();
         Ok(BatchReport {
             inserted,
             updated,
             unchanged: written.len() - inserted - updated,
             changed_columns,
             retired_dead_letters,
-            exact_duplicates,
-            near_duplicates,
-            new_stories,
+            exact_duplicates: copies(DuplicateKind::Exact),
+            near_duplicates: copies(DuplicateKind::Near),
+            new_stories: linked.new_stories,
             dead_letters,
             learned_templates,
             times,
         })
+    }
+
+    /// Links a batch that was not linked ahead, inside its write's transaction: its stories in a
+    /// transaction of their own, or, in a dry run, in this one (rolled back with it).
+    async fn link_within(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        batch: &mut Batch,
+        laps: &mut Laps<'_>,
+    ) -> Result<Linked, SinkError> {
+        batch.clear_links();
+        let mut linked = link_in(tx, batch, &self.near_rule, laps).await?;
+        laps.enter("stories");
+        linked.new_stories = if self.dry_run {
+            self.stories.assign_in(tx, &mut batch.articles, &self.story_rule).await?
+        } else {
+            self.stories.assign(&self.pool, &mut batch.articles, &self.story_rule).await?
+        };
+        linked.times.stories = laps.lap();
+        Ok(linked)
     }
 
     /// Locks the batch's position rows and fails if any moved since this worker last saw it.
@@ -493,6 +555,28 @@ async fn link_copies(tx: &mut Transaction<'_, Postgres>, batch: &mut Batch) -> R
         .map(|row| (row.get::<String, _>(0), row.get::<String, _>(1)))
         .collect();
     Ok(link_exact_copies(batch.articles.iter_mut().map(|(article, _)| article), &mut ClaimedHashes(holders)))
+}
+
+/// Links the batch's exact and near copies and stores its signatures, in `tx`. The signatures go in
+/// before the articles: two workers writing the same articles at once meet first on their
+/// `content_hashes` claims (taken in hash order), so the second waits there for the first to commit.
+async fn link_in(
+    tx: &mut Transaction<'_, Postgres>,
+    batch: &mut Batch,
+    near_rule: &NearRule,
+    laps: &mut Laps<'_>,
+) -> Result<Linked, SinkError> {
+    let mut times = SinkTimes::default();
+    laps.enter("exact");
+    link_copies(tx, batch).await?;
+    times.exact = laps.lap();
+    laps.enter("near");
+    link_near(tx, &mut batch.articles, near_rule).await?;
+    times.near = laps.lap();
+    laps.enter("signatures");
+    store_signatures(tx, &last_write_per_id(&batch.articles), &batch.articles).await?;
+    times.signatures = laps.lap();
+    Ok(Linked { new_stories: 0, times })
 }
 
 /// The same id twice in one batch (a re-sent article): the later message wins, as it would across

@@ -110,6 +110,8 @@ pub struct WorkerSettings {
     pub batch_max_bytes: usize,
     pub batch_linger_ms: u64,
     pub max_in_flight: usize,
+    /// Batches written at once, each in its own transaction, committing in batch order.
+    pub concurrent_writes: usize,
     pub retry_initial_ms: u64,
     pub retry_max_ms: u64,
 }

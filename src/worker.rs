@@ -8,10 +8,12 @@
 //! Four steps overlap: the event loop decodes messages as they arrive; a sealed batch runs through
 //! the stages on every core (rayon, order kept); the batch before it has its copies and stories
 //! linked and committed (`PgSink::link_batch`, short); and the one before that has its articles
-//! written (the longest step, on its own Postgres connection). Batches are linked one at a time in
-//! arrival order, so each is linked against every batch before it, and written one at a time in
-//! the same order; a write's positions are computed only when it starts, after the previous write
-//! committed, so positions advance in order.
+//! written (the longest step), `worker.concurrent_writes` at a time, each in a transaction on its
+//! own connection. Batches are linked one at a time in arrival order, so each is linked against
+//! every batch before it. Writes start in the same order and commit in it (`sink::order`): a write's
+//! positions continue from the write before it, and are checked and stored only once that one has
+//! committed, so positions advance in order. When a write is fenced or given up, the writes after it
+//! are written again after it.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -36,7 +38,9 @@ use crate::ops::events::{
 use crate::ops::metrics::StageLabel;
 use crate::settings::{Settings, TemplateSettings, WorkerSettings};
 use crate::sink::templates::TemplateCache;
-use crate::sink::{Batch, BatchReport, PartitionPosition, PgSink, SinkError, SinkTimes, TopicPartition};
+use crate::sink::{
+    Batch, BatchReport, PartitionPosition, PgSink, SinkError, SinkTimes, TopicPartition, WriteOrder, WriteTurn,
+};
 use crate::stages::Pipeline;
 use crate::stages::clean::templates::{SiteTemplates, site_key};
 
@@ -231,8 +235,13 @@ struct Worker {
     linking: Option<JoinHandle<Linked>>,
     /// Linked batches waiting for the writer, oldest first.
     linked: VecDeque<Batch>,
-    /// The batch being written, if any.
-    writing: Option<JoinHandle<Written>>,
+    /// Batches being written, oldest first.
+    writing: VecDeque<InFlight>,
+    /// Hands each write its turn in the commit order.
+    order: WriteOrder,
+    /// Batches whose write did not commit (fenced, or after one that was), oldest first: written
+    /// again, before any other, once every write under way has ended.
+    requeued: Vec<Batch>,
     summary: RunSummary,
     /// Site templates learned so far, when learning is on.
     templates: Option<TemplateCache>,
@@ -268,7 +277,9 @@ impl Worker {
             staged: VecDeque::new(),
             linking: None,
             linked: VecDeque::new(),
-            writing: None,
+            writing: VecDeque::new(),
+            order: WriteOrder::default(),
+            requeued: Vec::new(),
             summary: RunSummary::default(),
             templates: template_cache(&settings.templates),
         }
@@ -305,7 +316,7 @@ impl Worker {
                 _ = sleep_until(seal_at.unwrap_or_else(far_future)), if seal_at.is_some() => self.seal(),
                 staged = join(&mut self.staging), if self.staging.is_some() => self.staged_batch(staged),
                 linked = join(&mut self.linking), if self.linking.is_some() => self.linked_batch(linked)?,
-                written = join(&mut self.writing), if self.writing.is_some() => {
+                written = join_oldest(&mut self.writing), if !self.writing.is_empty() => {
                     self.written(written)?;
                 }
                 event = events.recv(), if !self.backed_up() => match event {
@@ -321,6 +332,7 @@ impl Worker {
                         // Everything from the stored position on is delivered again.
                         self.finish_staging().await;
                         self.finish_linking().await?;
+                        self.finish_writes().await?;
                         self.forget_read(&partition);
                         self.ops.metrics.stored_position(&partition, stored);
                         self.own(partition, stored);
@@ -373,10 +385,20 @@ impl Worker {
         }
     }
 
-    /// Starts writing the oldest linked batch, unless a write is under way. A batch left empty
-    /// (its partitions went to another member) is skipped for the next.
+    /// Starts writing the oldest linked batches, up to `worker.concurrent_writes` at once. After a
+    /// write that did not commit, none starts until every write under way has ended; then the
+    /// batches to write again go first. A batch left empty (its partitions went to another member)
+    /// is skipped for the next.
     fn write_next(&mut self) {
-        while self.writing.is_none()
+        if !self.requeued.is_empty() {
+            if !self.writing.is_empty() {
+                return;
+            }
+            for batch in std::mem::take(&mut self.requeued).into_iter().rev() {
+                self.linked.push_front(batch);
+            }
+        }
+        while self.writing.len() < self.settings.concurrent_writes.max(1)
             && let Some(batch) = self.linked.pop_front()
         {
             self.start_write(batch);
@@ -483,6 +505,15 @@ impl Worker {
         Ok(())
     }
 
+    /// Waits for every write under way, oldest first, and takes in how each went.
+    async fn finish_writes(&mut self) -> anyhow::Result<()> {
+        while !self.writing.is_empty() {
+            let written = join_oldest(&mut self.writing).await;
+            self.written(written)?;
+        }
+        Ok(())
+    }
+
     /// Writes everything read so far, waiting for each link and write: before partitions are let
     /// go, and before stopping.
     async fn drain(&mut self) -> anyhow::Result<()> {
@@ -490,12 +521,16 @@ impl Worker {
             self.seal();
             self.finish_staging().await;
             self.feed_sink();
-            if self.writing.is_some() {
-                let written = join(&mut self.writing).await;
+            if !self.writing.is_empty() {
+                let written = join_oldest(&mut self.writing).await;
                 self.written(written)?;
             } else if self.linking.is_some() {
                 self.finish_linking().await?;
-            } else if self.pending.is_empty() && self.staged.is_empty() && self.linked.is_empty() {
+            } else if self.pending.is_empty()
+                && self.staged.is_empty()
+                && self.linked.is_empty()
+                && self.requeued.is_empty()
+            {
                 return Ok(());
             }
         }
@@ -508,7 +543,7 @@ impl Worker {
             Decoded::Raw { message, .. } => !from(&message.origin),
             Decoded::Dead(dead) => !from(&dead.origin),
         });
-        for batch in self.staged.iter_mut().chain(&mut self.linked) {
+        for batch in self.staged.iter_mut().chain(&mut self.linked).chain(&mut self.requeued) {
             batch.remove_partition(partition);
         }
     }
@@ -533,8 +568,8 @@ impl Worker {
         Ok(())
     }
 
-    /// Starts writing `batch` with the positions it advances, from the last stored ones. Messages
-    /// from partitions this worker no longer owns are left out.
+    /// Starts writing `batch` with the positions it advances, from where the writes before it
+    /// leave them. Messages from partitions this worker no longer owns are left out.
     fn start_write(&mut self, mut batch: Batch) {
         batch.retain_partitions(|p| self.owned.contains_key(p));
         if batch.is_empty() {
@@ -543,8 +578,11 @@ impl Worker {
         if self.positions == Positions::Stored {
             batch.positions = self.positions_after(&batch);
         }
+        let positions = batch.positions.clone();
         let (sink, retry, shutdown, ops) = self.sink_task();
-        self.writing = Some(tokio::spawn(until_done(sink, batch, retry, shutdown, ops, WriteStep)));
+        let step = WriteStep { turn: self.order.next_turn() };
+        let task = tokio::spawn(until_done(sink, batch, retry, shutdown, ops, step));
+        self.writing.push_back(InFlight { task, positions });
     }
 
     /// What a link or write task needs of the worker.
@@ -568,7 +606,11 @@ impl Worker {
                 batch.remove_partition(&partition);
                 self.forget_read(&partition);
                 let _ = self.consumer.requests.send(ConsumerRequest::Resync(partition));
-                self.linked.push_front(batch);
+                self.requeued.push(batch);
+                Ok(())
+            }
+            Err(SinkError::PredecessorGivenUp) => {
+                self.requeued.push(batch);
                 Ok(())
             }
             Err(error) => anyhow::bail!("stopping with an unwritten batch (it will be read again): {error}"),
@@ -579,12 +621,18 @@ impl Worker {
         batch
             .next_offsets()
             .into_iter()
-            .map(|(partition, next)| PartitionPosition {
-                expected: self.owned.get(&partition).copied().flatten(),
-                partition,
-                next,
-            })
+            .map(|(partition, next)| PartitionPosition { expected: self.position_before(&partition), partition, next })
             .collect()
+    }
+
+    /// Where `partition` stands once the writes under way have committed: the next offset of the
+    /// latest of them that covers it, else the last stored position.
+    fn position_before(&self, partition: &TopicPartition) -> Option<i64> {
+        let in_flight = self.writing.iter().rev().flat_map(|write| &write.positions);
+        match in_flight.into_iter().find(|p| &p.partition == partition) {
+            Some(written) => Some(written.next),
+            None => self.owned.get(partition).copied().flatten(),
+        }
     }
 
     fn stored(&mut self, batch: &Batch, report: BatchReport, took: Duration) {
@@ -704,7 +752,16 @@ impl From<&WorkerSettings> for Retry {
 trait SinkStep: Send + 'static {
     type Output: Send + 'static;
     const NAME: &'static str;
-    fn attempt(sink: &PgSink, batch: &mut Batch) -> impl Future<Output = Result<Self::Output, SinkError>> + Send;
+    fn attempt(&self, sink: &PgSink, batch: &mut Batch)
+    -> impl Future<Output = Result<Self::Output, SinkError>> + Send;
+
+    /// After `SinkError::OutOfTurn`: waits until the write before is over; true to try again.
+    fn predecessor_committed(&mut self) -> impl Future<Output = bool> + Send {
+        std::future::ready(false)
+    }
+
+    /// The work is over: committed, or given up.
+    fn finished(&self, _committed: bool) {}
 }
 
 /// Links copies and stories ahead of the write (`PgSink::link_batch`).
@@ -713,48 +770,85 @@ struct LinkStep;
 impl SinkStep for LinkStep {
     type Output = ();
     const NAME: &'static str = "link";
-    fn attempt(sink: &PgSink, batch: &mut Batch) -> impl Future<Output = Result<(), SinkError>> + Send {
+    fn attempt(&self, sink: &PgSink, batch: &mut Batch) -> impl Future<Output = Result<(), SinkError>> + Send {
         sink.link_batch(batch)
     }
 }
 
-/// Writes the batch's articles, dead letters and positions (`PgSink::write_batch`).
-struct WriteStep;
+/// Writes the batch's articles, dead letters and positions at its turn (`PgSink::write_batch_in_turn`).
+struct WriteStep {
+    turn: WriteTurn,
+}
 
 impl SinkStep for WriteStep {
     type Output = BatchReport;
     const NAME: &'static str = "write";
-    fn attempt(sink: &PgSink, batch: &mut Batch) -> impl Future<Output = Result<BatchReport, SinkError>> + Send {
-        sink.write_batch(batch)
+    fn attempt(&self, sink: &PgSink, batch: &mut Batch) -> impl Future<Output = Result<BatchReport, SinkError>> + Send {
+        sink.write_batch_in_turn(batch, &self.turn)
+    }
+
+    fn predecessor_committed(&mut self) -> impl Future<Output = bool> + Send {
+        self.turn.predecessor_outcome()
+    }
+
+    fn finished(&self, committed: bool) {
+        if committed {
+            self.turn.committed();
+        } else {
+            self.turn.given_up();
+        }
     }
 }
 
 /// Links or writes the batch, retrying with backoff while Postgres is away. Returns on success, on
-/// a fence, or on an error once shutdown was asked and the backoff reached its longest.
+/// a fence, when the write before it was given up, or on an error once shutdown was asked and the
+/// backoff reached its longest.
 async fn until_done<S: SinkStep>(
     sink: PgSink,
     mut batch: Batch,
     retry: Retry,
     shutdown: CancellationToken,
     ops: Arc<Ops>,
-    _step: S,
+    mut step: S,
 ) -> Done<S::Output> {
     let started = Instant::now();
     let mut delay = retry.initial;
-    loop {
-        match S::attempt(&sink, &mut batch).await {
-            Ok(done) => return (batch, Ok(done), started.elapsed()),
-            Err(fenced @ SinkError::Fenced { .. }) => return (batch, Err(fenced), started.elapsed()),
-            Err(error) if shutdown.is_cancelled() && delay >= retry.max => {
-                return (batch, Err(error), started.elapsed());
+    let result = loop {
+        match step.attempt(&sink, &mut batch).await {
+            Ok(done) => break Ok(done),
+            Err(SinkError::OutOfTurn) => {
+                if !step.predecessor_committed().await {
+                    break Err(SinkError::PredecessorGivenUp);
+                }
             }
+            Err(fenced @ SinkError::Fenced { .. }) => break Err(fenced),
+            Err(error) if shutdown.is_cancelled() && delay >= retry.max => break Err(error),
             Err(error) => {
                 BatchWriteFailed { error: &error, step: S::NAME, rows: batch.len(), retry_in: delay }.emit(&ops);
                 sleep(delay).await;
                 delay = (delay * 2).min(retry.max);
             }
         }
-    }
+    };
+    step.finished(result.is_ok());
+    (batch, result, started.elapsed())
+}
+
+/// A batch being written, and the positions it will store.
+struct InFlight {
+    task: JoinHandle<Written>,
+    positions: Vec<PartitionPosition>,
+}
+
+/// The oldest write's result, removing it from `writing` once in. Cancel-safe, like `join`.
+async fn join_oldest(writing: &mut VecDeque<InFlight>) -> Written {
+    let oldest = writing.front_mut().expect("a write to wait for");
+    let written = match (&mut oldest.task).await {
+        Ok(written) => written,
+        Err(error) => std::panic::resume_unwind(error.into_panic()),
+    };
+    writing.pop_front();
+    written
 }
 
 /// The result of the task held in `slot` (which must hold one), emptying the slot once it is in.

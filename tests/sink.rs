@@ -3,7 +3,7 @@
 mod common;
 
 use article_ingest::article::{DeadLetter, Origin};
-use article_ingest::sink::{Batch, PartitionPosition, SinkError, TopicPartition};
+use article_ingest::sink::{Batch, PartitionPosition, PgSink, SinkError, TopicPartition, WriteOrder, WriteTurn};
 use article_ingest::stages::Pipeline;
 use article_ingest::worker::{Outcome, process_message};
 use common::TestDb;
@@ -333,6 +333,77 @@ async fn a_linked_batch_refused_by_a_fence_leaves_links_the_new_owner_agrees_wit
     let near = "SELECT count(*) FROM articles WHERE id = 'edit' AND duplicate_of = 'wire' AND duplicate_kind = 'near'";
     assert_eq!(db.count(near).await, 1);
     assert_eq!(db.count("SELECT count(*) FROM articles").await, 2);
+}
+
+/// Writes `batch` at `turn` as the worker does: when the write before has not committed yet, waits
+/// for it and writes again; marks the turn committed.
+async fn write_in_turn(sink: &PgSink, batch: &mut Batch, turn: &mut WriteTurn) -> Result<(), SinkError> {
+    loop {
+        match sink.write_batch_in_turn(batch, turn).await {
+            Err(SinkError::OutOfTurn) if turn.predecessor_outcome().await => continue,
+            Err(SinkError::OutOfTurn) => return Err(SinkError::PredecessorGivenUp),
+            done => {
+                done?;
+                turn.committed();
+                return Ok(());
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_write_continuing_from_one_not_yet_committed_stores_nothing_until_that_one_has() {
+    let db = TestDb::new().await;
+    let sink = db.sink("g").await;
+    let mut order = WriteOrder::default();
+    let (mut first_turn, second_turn) = (order.next_turn(), order.next_turn());
+    let mut first = article_batch(&[("a", BODY_A, 0, 0)]);
+    first.positions = vec![position(0, None, 1)];
+    let mut second = article_batch(&[("b", BODY_B, 0, 1)]);
+    second.positions = vec![position(0, Some(1), 2)];
+
+    let refused = sink.write_batch_in_turn(&mut second, &second_turn).await;
+    assert!(matches!(refused, Err(SinkError::OutOfTurn)), "{refused:?}");
+    assert_eq!(db.count("SELECT count(*) FROM articles").await, 0, "rolled back whole");
+    write_in_turn(&sink, &mut first, &mut first_turn).await.unwrap();
+    sink.write_batch_in_turn(&mut second, &second_turn).await.unwrap();
+    assert_eq!(db.count("SELECT count(*) FROM articles").await, 2);
+    assert_eq!(db.count("SELECT next_offset FROM kafka_offsets WHERE kafka_partition = 0").await, 2);
+}
+
+#[tokio::test]
+async fn consecutive_batches_of_one_partition_written_at_once_commit_in_order() {
+    let db = TestDb::new().await;
+    let sink = db.sink("g").await;
+    let mut order = WriteOrder::default();
+    let mut batches: Vec<(Batch, WriteTurn)> = (0..6)
+        .map(|i| {
+            let body = common::distinct_story(3000 + i as u64, 60);
+            let mut batch = article_batch(&[(&format!("s{i}"), &body, 0, i)]);
+            batch.positions = vec![position(0, (i > 0).then_some(i), i + 1)];
+            (batch, order.next_turn())
+        })
+        .collect();
+    let writes = batches.iter_mut().map(|(batch, turn)| write_in_turn(&sink, batch, turn));
+    for result in futures_util::future::join_all(writes).await {
+        result.unwrap();
+    }
+    assert_eq!(db.count("SELECT count(*) FROM articles").await, 6);
+    assert_eq!(db.count("SELECT next_offset FROM kafka_offsets WHERE kafka_partition = 0").await, 6);
+}
+
+#[tokio::test]
+async fn a_write_after_one_given_up_is_given_up_too() {
+    let db = TestDb::new().await;
+    let sink = db.sink("g").await;
+    let mut order = WriteOrder::default();
+    let (first_turn, mut second_turn) = (order.next_turn(), order.next_turn());
+    let mut second = article_batch(&[("b", BODY_B, 0, 1)]);
+    second.positions = vec![position(0, Some(1), 2)];
+    first_turn.given_up();
+    let result = write_in_turn(&sink, &mut second, &mut second_turn).await;
+    assert!(matches!(result, Err(SinkError::PredecessorGivenUp)), "{result:?}");
+    assert_eq!(db.count("SELECT count(*) FROM articles").await, 0);
 }
 
 const ACCOUNT_ONE: &str = "Russia said it would press on with its bombing campaign in Syria. Kremlin spokesman Dmitry \

@@ -8,9 +8,11 @@
 mod batch;
 mod connection;
 mod near;
+mod order;
 mod postgres;
 mod stories;
 pub mod templates;
 
 pub use batch::{Batch, PartitionPosition, TopicPartition};
+pub use order::{WriteOrder, WriteTurn};
 pub use postgres::{BatchReport, Linked, PgSink, SinkError, SinkTimes};

@@ -14,6 +14,7 @@ use thiserror::Error;
 use super::batch::{Batch, PartitionPosition, TopicPartition};
 use super::connection::{LOOKUP_TIMEOUT, on_connection};
 use super::near::{link_near, store_signatures};
+use super::order::WriteTurn;
 use super::stories::StoryCache;
 use super::templates::{LearnedTemplate, record_sightings};
 use crate::article::{Article, DeadLetter, DuplicateKind, Entities, Origin, PublishedAt, Quote, RemovedLine};
@@ -39,6 +40,15 @@ pub enum SinkError {
         .during.map(|step| format!(" (batch write, step {step})")).unwrap_or_default()
     )]
     TimedOut { after: Duration, during: Option<&'static str> },
+    /// The batch before this one in the worker's write order had not committed when this one
+    /// checked its positions (it failed and is being retried): this write waits for it, then
+    /// starts over (`sink::order`).
+    #[error("the batch written before this one had not committed")]
+    OutOfTurn,
+    /// The batch before this one in the worker's write order was given up (fenced, or stopping):
+    /// this one is written again after it.
+    #[error("the batch written before this one was given up")]
+    PredecessorGivenUp,
     #[error("postgres: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migrations: {0}")]
@@ -332,17 +342,31 @@ impl PgSink {
     }
 
     /// Writes the batch and advances its partitions, all in one transaction. A batch not linked
-    /// ahead (`link_batch`) is linked first in the same transaction, its stories in a short one
-    /// of their own (rolled back with the rest in a dry run).
+    /// ahead is linked first (`link_batch`); in a dry run, inside the write's transaction, rolled
+    /// back with the rest.
     ///
     /// Work still unfinished after `database.transaction_timeout_ms` is given up with
     /// `SinkError::TimedOut`: its connections are closed, so its transaction never commits, and the
     /// batch can be written again from the start.
     pub async fn write_batch(&self, batch: &mut Batch) -> Result<BatchReport, SinkError> {
+        self.write_batch_in_turn(batch, &WriteTurn::alone()).await
+    }
+
+    /// `write_batch` at the batch's place in its worker's write order (`sink::order`): the articles
+    /// are upserted while the batch before may still be written, the positions checked and stored
+    /// only once its transaction has ended. `SinkError::OutOfTurn` when it had not committed then.
+    pub async fn write_batch_in_turn(&self, batch: &mut Batch, turn: &WriteTurn) -> Result<BatchReport, SinkError> {
+        if batch.linked.is_none() {
+            // Linked first, on a connection of its own: a write never needs a second connection
+            // while it holds one, so writes at once cannot starve the pool.
+            self.link_batch(batch).await?;
+        }
         let step = StepUnderWay::new("acquire");
         self.within_timeout(
             &step,
-            on_connection(&self.pool, None, async |connection| self.write_batch_on(connection, batch, &step).await),
+            on_connection(&self.pool, None, async |connection| {
+                self.write_batch_on(connection, batch, turn, &step).await
+            }),
         )
         .await
     }
@@ -369,20 +393,25 @@ impl PgSink {
         &self,
         connection: &mut sqlx::PgConnection,
         batch: &mut Batch,
+        turn: &WriteTurn,
         step: &StepUnderWay,
     ) -> Result<BatchReport, SinkError> {
         let mut laps = Laps { since: Instant::now(), step };
         laps.enter("positions");
         let mut tx = sqlx::Connection::begin(connection).await?;
-        self.check_positions(&mut tx, &batch.positions).await?;
-        let positions = laps.lap();
+        take_turn(&mut tx, turn.key()).await?;
+        let waits_for = turn.waits_for();
+        if waits_for.is_none() {
+            // Nothing before it is still being written: fail fast on a fence.
+            self.check_positions_in_turn(&mut tx, &batch.positions, turn).await?;
+        }
+        let mut positions = laps.lap();
         let linked = match batch.linked {
             Some(linked) => linked,
-            None if self.dedup => self.link_within(&mut tx, batch, &mut laps).await?,
+            None if self.dedup && self.dry_run => self.link_within(&mut tx, batch, &mut laps).await?,
             None => Linked::default(),
         };
         let mut times = linked.times;
-        times.positions = positions;
         laps.enter("articles");
         let written = last_write_per_id(&batch.articles);
         let rows = ArticleColumns::from_articles(&written);
@@ -392,6 +421,17 @@ impl PgSink {
         let rewritten: Vec<&str> = inserted_ids.iter().chain(&updated_ids).map(String::as_str).collect();
         write_entities_and_quotes(&mut tx, &rewritten).await?;
         times.articles = laps.lap();
+        if let Some(predecessor) = waits_for {
+            laps.enter("turn");
+            take_turn(&mut tx, predecessor).await?;
+            if let Err(error) = self.check_positions_in_turn(&mut tx, &batch.positions, turn).await {
+                // Let go of the predecessor's lock at once: its retry takes it again.
+                tx.rollback().await?;
+                return Err(error);
+            }
+            positions += laps.lap();
+        }
+        times.positions = positions;
         laps.enter("templates");
         let learned_templates = match &self.template_rule {
             Some(rule) => record_sightings(&mut tx, &written, &inserted_ids, rule).await?,
@@ -427,8 +467,7 @@ impl PgSink {
         })
     }
 
-    /// Links a batch that was not linked ahead, inside its write's transaction: its stories in a
-    /// transaction of their own, or, in a dry run, in this one (rolled back with it).
+    /// Links a batch inside its write's transaction, its stories too: a dry run, rolled back whole.
     async fn link_within(
         &self,
         tx: &mut Transaction<'_, Postgres>,
@@ -438,13 +477,25 @@ impl PgSink {
         batch.clear_links();
         let mut linked = link_in(tx, batch, &self.near_rule, laps).await?;
         laps.enter("stories");
-        linked.new_stories = if self.dry_run {
-            self.stories.assign_in(tx, &mut batch.articles, &self.story_rule).await?
-        } else {
-            self.stories.assign(&self.pool, &mut batch.articles, &self.story_rule).await?
-        };
+        linked.new_stories = self.stories.assign_in(tx, &mut batch.articles, &self.story_rule).await?;
         linked.times.stories = laps.lap();
         Ok(linked)
+    }
+
+    /// `check_positions`, except that positions left where they were by a predecessor that has not
+    /// committed are `SinkError::OutOfTurn`, not a fence.
+    async fn check_positions_in_turn(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        positions: &[PartitionPosition],
+        turn: &WriteTurn,
+    ) -> Result<(), SinkError> {
+        // Read before the positions are: a predecessor committing in between leaves them as expected.
+        let committed = turn.predecessor_committed();
+        match self.check_positions(tx, positions).await {
+            Err(SinkError::Fenced { .. }) if !committed => Err(SinkError::OutOfTurn),
+            checked => checked,
+        }
     }
 
     /// Locks the batch's position rows and fails if any moved since this worker last saw it.
@@ -555,6 +606,13 @@ async fn link_copies(tx: &mut Transaction<'_, Postgres>, batch: &mut Batch) -> R
         .map(|row| (row.get::<String, _>(0), row.get::<String, _>(1)))
         .collect();
     Ok(link_exact_copies(batch.articles.iter_mut().map(|(article, _)| article), &mut ClaimedHashes(holders)))
+}
+
+/// Takes the advisory lock of a write turn until the end of `tx`: one's own as the write begins, the
+/// predecessor's to wait until its transaction has ended.
+async fn take_turn(tx: &mut Transaction<'_, Postgres>, (tag, seq): (i32, i32)) -> Result<(), SinkError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)").bind(tag).bind(seq).execute(&mut **tx).await?;
+    Ok(())
 }
 
 /// Links the batch's exact and near copies and stores its signatures, in `tx`. The signatures go in

@@ -407,8 +407,8 @@ impl Worker {
 
     /// Stop reading while the batch being filled is full and cannot be sealed yet: the consumer
     /// thread then blocks on the bounded channel and stops fetching. A batch never grows past its
-    /// limits, and at most six are in memory (filling, in the stages, waiting to be linked, being
-    /// linked, waiting for the writer, being written).
+    /// limits, and at most 5 + `worker.concurrent_writes` are in memory (filling, in the stages,
+    /// waiting to be linked, being linked, waiting for a writer, being written).
     fn backed_up(&self) -> bool {
         self.batch_is_full() && !self.can_seal()
     }
@@ -843,10 +843,7 @@ struct InFlight {
 /// The oldest write's result, removing it from `writing` once in. Cancel-safe, like `join`.
 async fn join_oldest(writing: &mut VecDeque<InFlight>) -> Written {
     let oldest = writing.front_mut().expect("a write to wait for");
-    let written = match (&mut oldest.task).await {
-        Ok(written) => written,
-        Err(error) => std::panic::resume_unwind(error.into_panic()),
-    };
+    let written = task_result((&mut oldest.task).await);
     writing.pop_front();
     written
 }
@@ -855,12 +852,14 @@ async fn join_oldest(writing: &mut VecDeque<InFlight>) -> Written {
 /// Cancel-safe: dropped before the task ends, it leaves the task in the slot. A panic in the task
 /// is a bug: re-raised.
 async fn join<T>(slot: &mut Option<JoinHandle<T>>) -> T {
-    let value = match slot.as_mut().expect("a task to wait for").await {
-        Ok(value) => value,
-        Err(error) => std::panic::resume_unwind(error.into_panic()),
-    };
+    let value = task_result(slot.as_mut().expect("a task to wait for").await);
     *slot = None;
     value
+}
+
+/// A finished task's value; its panic, a bug, re-raised.
+fn task_result<T>(joined: Result<T, tokio::task::JoinError>) -> T {
+    joined.unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()))
 }
 
 fn far_future() -> Instant {

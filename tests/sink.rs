@@ -351,6 +351,12 @@ async fn write_in_turn(sink: &PgSink, batch: &mut Batch, turn: &mut WriteTurn) -
     }
 }
 
+/// How many articles are stored, and partition 0's stored next offset.
+async fn articles_and_next_offset(db: &TestDb) -> (i64, i64) {
+    let next = db.count("SELECT next_offset FROM kafka_offsets WHERE kafka_partition = 0").await;
+    (db.count("SELECT count(*) FROM articles").await, next)
+}
+
 #[tokio::test]
 async fn a_write_continuing_from_one_not_yet_committed_stores_nothing_until_that_one_has() {
     let db = TestDb::new().await;
@@ -367,8 +373,7 @@ async fn a_write_continuing_from_one_not_yet_committed_stores_nothing_until_that
     assert_eq!(db.count("SELECT count(*) FROM articles").await, 0, "rolled back whole");
     write_in_turn(&sink, &mut first, &mut first_turn).await.unwrap();
     sink.write_batch_in_turn(&mut second, &second_turn).await.unwrap();
-    assert_eq!(db.count("SELECT count(*) FROM articles").await, 2);
-    assert_eq!(db.count("SELECT next_offset FROM kafka_offsets WHERE kafka_partition = 0").await, 2);
+    assert_eq!(articles_and_next_offset(&db).await, (2, 2));
 }
 
 #[tokio::test]
@@ -388,8 +393,7 @@ async fn consecutive_batches_of_one_partition_written_at_once_commit_in_order() 
     for result in futures_util::future::join_all(writes).await {
         result.unwrap();
     }
-    assert_eq!(db.count("SELECT count(*) FROM articles").await, 6);
-    assert_eq!(db.count("SELECT next_offset FROM kafka_offsets WHERE kafka_partition = 0").await, 6);
+    assert_eq!(articles_and_next_offset(&db).await, (6, 6));
 }
 
 #[tokio::test]

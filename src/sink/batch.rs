@@ -43,7 +43,8 @@ pub struct Batch {
     /// Message bytes the batch was made from.
     pub bytes: usize,
     /// Set once the batch's copies and stories are linked and committed (`PgSink::link_batch`): its
-    /// write then stores the articles as linked. Unset, the write links them in its own transaction.
+    /// write then stores the articles as linked. Unset, the write links them first (in a dry run,
+    /// inside its own transaction).
     pub linked: Option<Linked>,
 }
 

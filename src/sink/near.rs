@@ -21,14 +21,14 @@ fn takes_part(article: &Article) -> bool {
 }
 
 /// Claims the batch's bands (first article in batch order, sorted by band so two workers never wait
-/// on each other in a cycle), reads the holders, and links near copies. Returns how many were linked.
+/// on each other in a cycle), reads the holders, and links near copies (`duplicate_of`, `duplicate_kind`).
 pub(super) async fn link_near(
     tx: &mut Transaction<'_, Postgres>,
     articles: &mut [(Article, Origin)],
     rule: &NearRule,
-) -> Result<usize, SinkError> {
+) -> Result<(), SinkError> {
     if articles.iter().all(|(a, _)| a.input.signature.is_none()) {
-        return Ok(0);
+        return Ok(());
     }
     let mut claims: BTreeMap<i64, &str> = BTreeMap::new();
     for (article, _) in articles.iter().filter(|(a, _)| takes_part(a)) {
@@ -50,7 +50,8 @@ pub(super) async fn link_near(
             article,
         })
         .collect();
-    Ok(link_near_copies(&mut pending, &|band| holders.get(&band).map(String::as_str), &indexed, rule))
+    link_near_copies(&mut pending, &|band| holders.get(&band).map(String::as_str), &indexed, rule);
+    Ok(())
 }
 
 /// Inserts the claims (band → first article of the batch with it) and returns each band's holder.

@@ -312,9 +312,9 @@ impl PgSink {
     ///
     /// What is committed here is keyed by the articles' own ids, so a write that fails afterwards,
     /// or a batch fenced and read again by another worker, finds the same claims and links the
-    /// same way. With deduplication off, or rolling back (`replay --dry-run`), it does nothing and
-    /// the write links inside its own transaction. Given up like a write after
-    /// `database.transaction_timeout_ms`.
+    /// same way. With deduplication off it does nothing; rolling back (`replay --dry-run`), it does
+    /// nothing and the write links inside its own transaction, rolled back with the rest. Given up
+    /// like a write after `database.transaction_timeout_ms`.
     pub async fn link_batch(&self, batch: &mut Batch) -> Result<(), SinkError> {
         if !self.dedup || self.dry_run {
             return Ok(());
@@ -579,13 +579,13 @@ impl ExactIndex for ClaimedHashes {
 
 /// Claims each new body hash for its first article in the batch, then links every copy to the
 /// holder. Claims go in hash order so two workers' batches never wait on each other in a cycle.
-async fn link_copies(tx: &mut Transaction<'_, Postgres>, batch: &mut Batch) -> Result<usize, SinkError> {
+async fn link_copies(tx: &mut Transaction<'_, Postgres>, batch: &mut Batch) -> Result<(), SinkError> {
     let mut first_claims: HashMap<&str, &str> = HashMap::new();
     for (article, _) in batch.articles.iter().filter(|(a, _)| crate::stages::dedup::is_dedup_candidate(a)) {
         first_claims.entry(article.content_hash.as_str()).or_insert(article.id.as_str());
     }
     if first_claims.is_empty() {
-        return Ok(0);
+        return Ok(());
     }
     let mut claims: Vec<(&str, &str)> = first_claims.into_iter().collect();
     claims.sort_unstable();
@@ -605,7 +605,8 @@ async fn link_copies(tx: &mut Transaction<'_, Postgres>, batch: &mut Batch) -> R
         .into_iter()
         .map(|row| (row.get::<String, _>(0), row.get::<String, _>(1)))
         .collect();
-    Ok(link_exact_copies(batch.articles.iter_mut().map(|(article, _)| article), &mut ClaimedHashes(holders)))
+    link_exact_copies(batch.articles.iter_mut().map(|(article, _)| article), &mut ClaimedHashes(holders));
+    Ok(())
 }
 
 /// Takes the advisory lock of a write turn until the end of `tx`: one's own as the write begins, the

@@ -2,9 +2,10 @@
 
 mod common;
 
-use article_ingest::article::{DeadLetter, Origin};
+use article_ingest::article::{Article, DeadLetter, Origin};
 use article_ingest::sink::{Batch, PartitionPosition, PgSink, SinkError, TopicPartition, WriteOrder, WriteTurn};
 use article_ingest::stages::Pipeline;
+use article_ingest::stages::clean::templates::TemplateRule;
 use article_ingest::worker::{Outcome, process_message};
 use common::TestDb;
 
@@ -180,15 +181,7 @@ async fn two_workers_writing_the_same_body_at_once_agree_on_one_canonical_articl
 async fn writing_an_article_again_never_counts_its_lines_twice_towards_site_templates() {
     let db = TestDb::new().await;
     let sink = db.sink("g").await.learning_templates(Default::default());
-    let with_site = |id: &str| {
-        let payload = serde_json::json!({"id": id, "url": "https://example.org/a", "text": BODY_A}).to_string();
-        let Outcome::Article(article) =
-            process_message(&Pipeline::default(), payload.as_bytes(), None, || unreachable!(), 1 << 20, |_| None)
-        else {
-            panic!("fixture article is valid")
-        };
-        (*article, Origin { topic: "t".into(), partition: 0, offset: 0 })
-    };
+    let with_site = |id: &str| article_of_example_org(id, BODY_A, 0);
     let candidates = with_site("a").0.input.template_sightings.len() as i64;
     assert!(candidates > 0);
     let mut first = Batch { articles: vec![with_site("a")], ..Batch::default() };
@@ -201,6 +194,45 @@ async fn writing_an_article_again_never_counts_its_lines_twice_towards_site_temp
     assert_eq!(db.count("SELECT articles FROM sites WHERE site = 'example.org'").await, 1);
     assert_eq!(db.count("SELECT count(*) FROM site_lines").await, candidates);
     assert_eq!(db.count("SELECT max(sightings) FROM site_lines").await, 1);
+}
+
+/// An article of the site example.org at offset `offset` of partition 0.
+fn article_of_example_org(id: &str, body: &str, offset: i64) -> (Article, Origin) {
+    let payload = serde_json::json!({"id": id, "url": format!("https://example.org/{id}"), "text": body}).to_string();
+    let Outcome::Article(article) =
+        process_message(&Pipeline::default(), payload.as_bytes(), None, || unreachable!(), 1 << 20, |_| None)
+    else {
+        panic!("fixture article is valid")
+    };
+    (*article, Origin { topic: "t".into(), partition: 0, offset })
+}
+
+#[tokio::test]
+async fn a_sites_one_off_lines_are_forgotten_after_twice_min_articles_while_its_template_stays() {
+    let db = TestDb::new().await;
+    let rule = TemplateRule { min_articles: 3, min_share: 0.5, forget_after_articles: 1000 };
+    let sink = db.sink("g").await.learning_templates(rule);
+    for i in 0..40 {
+        let body = format!(
+            "The Harbour Gazette has covered the coast and its people since 1921.\n{}",
+            common::distinct_story(i as u64, 60)
+        );
+        let mut batch =
+            Batch { articles: vec![article_of_example_org(&format!("s{i}"), &body, i)], ..Batch::default() };
+        batch.positions = vec![position(0, (i > 0).then_some(i), i + 1)];
+        sink.write_batch(&mut batch).await.unwrap();
+    }
+    let lines_per_article =
+        article_of_example_org("s0", &common::distinct_story(0, 60), 0).0.input.template_sightings.len();
+    let stored = db.count("SELECT count(*) FROM site_lines").await;
+    assert!(
+        stored <= 1 + 6 * lines_per_article as i64,
+        "the template and the last six articles' own lines stay, not all 40 articles': {stored} rows"
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM site_lines WHERE is_template AND line LIKE 'The Harbour Gazette%'").await,
+        1
+    );
 }
 
 /// A wire story of about 120 words and an outlet's edit of it: the last sentence cut, a local one added.

@@ -137,7 +137,8 @@ async fn upsert_lines(
     Ok(learned)
 }
 
-/// Deletes the lines of these sites unseen in their last `forget_after_articles` articles. Rows
+/// Deletes the lines of these sites that `TemplateRule::keeps` no longer: templates unseen in their
+/// last `forget_after_articles` articles, other lines unseen in their last `candidate_window`. Rows
 /// another batch holds are skipped (they are being seen again, or go next time), so this never waits.
 async fn forget_old_lines(
     tx: &mut Transaction<'_, Postgres>,
@@ -147,11 +148,13 @@ async fn forget_old_lines(
     sqlx::query(
         "DELETE FROM site_lines WHERE (site, line_hash) IN (
              SELECT l.site, l.line_hash FROM site_lines l JOIN sites s ON s.site = l.site
-             WHERE l.site = ANY($1) AND l.last_sight <= s.articles - $2
+             WHERE l.site = ANY($1) AND l.last_sight <= s.articles - $3
+                 AND (NOT l.is_template OR l.last_sight <= s.articles - $2)
              FOR UPDATE OF l SKIP LOCKED)",
     )
     .bind(sites)
     .bind(rule.forget_after_articles)
+    .bind(rule.candidate_window())
     .execute(&mut **tx)
     .await?;
     Ok(())

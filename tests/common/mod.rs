@@ -167,7 +167,8 @@ pub fn spawn_worker(db: &TestDb, brokers: &str, topic: &str, extra: &[(&str, &st
         .env("ARTICLE_INGEST__KAFKA__SESSION_TIMEOUT_MS", "6000")
         // Several workers run at once: each serves /metrics on a free port of its own.
         .env("ARTICLE_INGEST__OPS__LISTEN", "127.0.0.1:0")
-        .env("RUST_LOG", "warn")
+        // E2E_WORKER_LOG=info (say) shows the workers' assignments and batches when a test fails.
+        .env("RUST_LOG", std::env::var("E2E_WORKER_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
     for (key, value) in extra {

@@ -11,8 +11,11 @@
 //! protects a sentence that legitimately recurs — a background paragraph a site repeats across a
 //! series of stories, a correction notice on a few articles: it appears in a small share of the
 //! site's output, never in most of it, so it is never learned. A line not seen in the site's last
-//! `forget_after_articles` articles is forgotten, template or not, which bounds what is stored to
-//! about `2 × EDGE_LINES × forget_after_articles` lines a site and lets a redesign's old lines go.
+//! `forget_after_articles` articles is forgotten, template or not, which lets a redesign's old lines
+//! go. A line not yet learned is forgotten sooner, once unseen for `TemplateRule::candidate_window`
+//! articles: most candidates are an article's own first and last lines, seen once, and keeping each
+//! for the whole window stored about `2 × EDGE_LINES × forget_after_articles` lines a site (16,000),
+//! which across thousands of sites made the table, and every batch's writes to it, grow for good.
 //!
 //! State lives in Postgres (`site_lines`, `sites`), shared by every worker; `MemoryTemplates` applies
 //! the same rule in memory for `process` and tests.
@@ -95,6 +98,20 @@ impl TemplateRule {
         let span = (last - first + 1).max(1);
         sightings >= i64::from(self.min_articles) && sightings as f64 >= self.min_share * span as f64
     }
+
+    /// Articles of its site a line not yet learned may go unseen before it is forgotten:
+    /// `2 × min_articles`, within `forget_after_articles`. A line on half of a site's articles is all
+    /// but never missing from 40 in a row (one chance in 2^40), and a line that comes back after
+    /// that is counted afresh, with a shorter span, so it is learned no later than it would have been.
+    pub fn candidate_window(&self) -> i64 {
+        (2 * i64::from(self.min_articles)).clamp(1, self.forget_after_articles.max(1))
+    }
+
+    /// Whether a line last seen at article `last` of its site is kept at article `now`.
+    pub fn keeps(&self, is_template: bool, last: i64, now: i64) -> bool {
+        let window = if is_template { self.forget_after_articles } else { self.candidate_window() };
+        last > now - window
+    }
 }
 
 /// Site templates learned in memory, by the same rule as the Postgres sink.
@@ -142,7 +159,11 @@ impl MemoryTemplates {
                 learned.push(sighting.key);
             }
         }
-        state.lines.retain(|_, count| count.last > now - rule.forget_after_articles);
+        let templates = &state.templates;
+        state.lines.retain(|key, count| {
+            let is_template = templates.contains(key) || learned.contains(key);
+            rule.keeps(is_template, count.last, now)
+        });
         let forgotten = state.templates.iter().any(|key| !state.lines.contains_key(key));
         if !learned.is_empty() || forgotten {
             let mut templates: SiteTemplates =
@@ -223,5 +244,40 @@ mod tests {
         }
         assert!(memory.templates("example.com").is_none());
         assert!(memory.sites["example.com"].lines.len() <= 10);
+    }
+
+    #[test]
+    fn a_line_not_yet_learned_is_forgotten_after_twice_min_articles_a_template_only_after_the_window() {
+        let rule = TemplateRule { min_articles: 3, min_share: 0.5, forget_after_articles: 100 };
+        let mut memory = MemoryTemplates::new(rule);
+        memory.record("example.com", &[line("Slogan"), line("Seen once")]);
+        for i in 0..2 {
+            memory.record("example.com", &[line("Slogan"), line(&format!("Story {i}."))]);
+        }
+        assert!(memory.templates("example.com").is_some_and(|t| t.contains(&line_key("Slogan"))));
+        for i in 2..50 {
+            memory.record("example.com", &[line(&format!("Story {i}."))]);
+        }
+        let site = &memory.sites["example.com"];
+        assert!(!site.lines.contains_key(&line_key("Seen once")));
+        assert!(site.lines.contains_key(&line_key("Slogan")), "a template stays for forget_after_articles");
+        assert!(site.lines.len() <= 1 + 2 * 3, "one template and the last six articles' lines: {}", site.lines.len());
+    }
+
+    #[test]
+    fn a_line_back_after_a_long_absence_is_counted_afresh_and_learned() {
+        let mut memory = MemoryTemplates::new(TemplateRule::default());
+        for i in 0..100 {
+            let mut seen = vec![line(&format!("Story {i}."))];
+            // Every other article, but missing from the 41 from the 9th to the 49th: counted from
+            // its first sighting it would stay under half of the site's articles for good.
+            if i % 2 == 0 && !(10..50).contains(&i) {
+                seen.push(line("Support independent journalism."));
+            }
+            memory.record("example.com", &seen);
+        }
+        assert!(
+            memory.templates("example.com").is_some_and(|t| t.contains(&line_key("Support independent journalism.")))
+        );
     }
 }

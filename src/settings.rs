@@ -101,6 +101,9 @@ pub struct DatabaseSettings {
     /// A batch's work still unfinished after this many ms is given up and retried, and Postgres ends
     /// sessions idle inside a transaction this long (`idle_in_transaction_session_timeout`); 0: none.
     pub transaction_timeout_ms: u64,
+    /// Where Postgres's autovacuum is off, the worker vacuums the tables it churns this often (s);
+    /// 0: never.
+    pub vacuum_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -3,11 +3,15 @@
 mod common;
 
 use article_ingest::article::{Article, DeadLetter, Origin};
+use article_ingest::sink::maintenance::{VACUUM_LOCK, vacuum_churned_tables};
 use article_ingest::sink::{Batch, PartitionPosition, PgSink, SinkError, TopicPartition, WriteOrder, WriteTurn};
 use article_ingest::stages::Pipeline;
 use article_ingest::stages::clean::templates::TemplateRule;
 use article_ingest::worker::{Outcome, process_message};
-use common::TestDb;
+use std::time::Duration;
+
+use common::{TestDb, eventually};
+use sqlx::Connection;
 
 fn article_batch(items: &[(&str, &str, i32, i64)]) -> Batch {
     fetched_batch(items, None)
@@ -233,6 +237,29 @@ async fn a_sites_one_off_lines_are_forgotten_after_twice_min_articles_while_its_
         db.count("SELECT count(*) FROM site_lines WHERE is_template AND line LIKE 'The Harbour Gazette%'").await,
         1
     );
+}
+
+#[tokio::test]
+async fn vacuuming_clears_the_churned_tables_dead_rows_and_waits_for_no_other_worker() {
+    let db = TestDb::new().await;
+    sqlx::raw_sql("INSERT INTO sites (site) VALUES ('example.org')").execute(&db.pool).await.unwrap();
+    for _ in 0..50 {
+        sqlx::raw_sql("UPDATE sites SET articles = articles + 1").execute(&db.pool).await.unwrap();
+    }
+    let dead_rows = "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'sites'";
+    assert!(eventually(Duration::from_secs(10), || async { db.count(dead_rows).await >= 50 }).await);
+
+    let mut other_worker = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1)").bind(VACUUM_LOCK).execute(&mut other_worker).await.unwrap();
+    assert!(!vacuum_churned_tables(&db.pool).await.unwrap(), "another worker is at it: skipped, not queued");
+    assert!(db.count(dead_rows).await >= 50);
+    other_worker.close().await.unwrap();
+
+    assert!(vacuum_churned_tables(&db.pool).await.unwrap());
+    assert_eq!(db.count(dead_rows).await, 0);
+    let vacuumed = "SELECT count(*) FROM pg_stat_user_tables
+                    WHERE relname IN ('site_lines', 'sites', 'stories', 'kafka_offsets') AND last_vacuum IS NOT NULL";
+    assert_eq!(db.count(vacuumed).await, 4);
 }
 
 /// A wire story of about 120 words and an outlet's edit of it: the last sentence cut, a local one added.

@@ -8,6 +8,7 @@ use crate::cli::RunArgs;
 use crate::ops::Ops;
 use crate::ops::server::{self, Served};
 use crate::settings::{Settings, redact_url};
+use crate::sink::maintenance;
 use crate::worker::{self, StopWhen};
 
 pub async fn run(settings: &Settings, args: &RunArgs) -> anyhow::Result<()> {
@@ -30,8 +31,16 @@ pub async fn run(settings: &Settings, args: &RunArgs) -> anyhow::Result<()> {
         database = %redact_url(&settings.database.url),
         "worker starting"
     );
+    let vacuuming = (settings.database.vacuum_interval_secs > 0).then(|| {
+        let every = Duration::from_secs(settings.database.vacuum_interval_secs);
+        tokio::spawn(maintenance::vacuum_while_autovacuum_is_off(sink.pool().clone(), every, shutdown.clone()))
+    });
     let stop = StopWhen { shutdown, idle_for: args.exit_on_idle.map(Duration::from_secs) };
-    let summary = worker::run_observed(settings, sink, stop, ops).await?;
+    let summary = worker::run_observed(settings, sink, stop, ops).await;
+    if let Some(task) = vacuuming {
+        task.abort();
+    }
+    let summary = summary?;
     let stage = |name: &str| summary.stage_times.iter().find(|(n, _)| *n == name).map_or(0.0, |(_, d)| d.as_secs_f64());
     let sink = &summary.sink_times;
     info!(

@@ -7,6 +7,7 @@
 
 mod batch;
 mod connection;
+pub mod maintenance;
 mod near;
 mod order;
 mod postgres;

@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::{TestDb, eventually, spawn_worker};
+use common::{SESSION_TIMEOUT, TestDb, eventually, spawn_worker};
 use tansu::{Tansu, tool};
 
 fn produce_script() -> String {
@@ -179,6 +179,12 @@ async fn sigkill_three_times_during_20000_messages_loses_nothing_and_doubles_not
         worker.kill().unwrap(); // SIGKILL: no flush, no goodbye
         worker.wait().unwrap();
         kills.push(written().await);
+        // Restart once the killed member's session has run out, as a supervisor's restart delay
+        // would. Tansu 0.6 wedges the group otherwise: a member joining while the dead leader is
+        // still within its session is told to follow it; by its SyncGroup the leader has expired,
+        // and Tansu takes that follower's empty assignment as the group's, leaving every partition
+        // unassigned for good (seen in its coordinator log; Kafka itself rebalances).
+        tokio::time::sleep(SESSION_TIMEOUT + Duration::from_secs(2)).await;
     }
     let mut last = spawn_worker(&db, &tansu.brokers(), "stream", settings, &["--exit-on-idle", "5"]);
     assert!(wait_with_timeout(&mut last, Duration::from_secs(600)).success());

@@ -155,6 +155,10 @@ pub fn binary() -> &'static str {
 }
 
 /// The worker binary as a child process, with the given environment.
+/// The Kafka session timeout of the workers `spawn_worker` starts: a worker killed without leaving
+/// its group stays a member this long.
+pub const SESSION_TIMEOUT: Duration = Duration::from_secs(6);
+
 pub fn spawn_worker(db: &TestDb, brokers: &str, topic: &str, extra: &[(&str, &str)], args: &[&str]) -> KilledOnDrop {
     let mut command = Command::new(binary());
     command
@@ -164,7 +168,7 @@ pub fn spawn_worker(db: &TestDb, brokers: &str, topic: &str, extra: &[(&str, &st
         .env("DATABASE_URL", &db.url)
         .env("ARTICLE_INGEST__KAFKA__BROKERS", brokers)
         .env("ARTICLE_INGEST__KAFKA__TOPICS", topic)
-        .env("ARTICLE_INGEST__KAFKA__SESSION_TIMEOUT_MS", "6000")
+        .env("ARTICLE_INGEST__KAFKA__SESSION_TIMEOUT_MS", SESSION_TIMEOUT.as_millis().to_string())
         // Several workers run at once: each serves /metrics on a free port of its own.
         .env("ARTICLE_INGEST__OPS__LISTEN", "127.0.0.1:0")
         // E2E_WORKER_LOG=info (say) shows the workers' assignments and batches when a test fails.

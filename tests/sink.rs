@@ -2,14 +2,14 @@
 
 mod common;
 
+use std::time::Duration;
+
 use article_ingest::article::{Article, DeadLetter, Origin};
 use article_ingest::sink::maintenance::{VACUUM_LOCK, vacuum_churned_tables};
 use article_ingest::sink::{Batch, PartitionPosition, PgSink, SinkError, TopicPartition, WriteOrder, WriteTurn};
 use article_ingest::stages::Pipeline;
 use article_ingest::stages::clean::templates::TemplateRule;
 use article_ingest::worker::{Outcome, process_message};
-use std::time::Duration;
-
 use common::{TestDb, eventually};
 use sqlx::Connection;
 

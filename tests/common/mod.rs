@@ -122,7 +122,7 @@ pub fn settings_for(database_url: &str, brokers: &str, topics: &[&str]) -> Setti
         ("DATABASE_URL".to_string(), database_url.to_string()),
         ("ARTICLE_INGEST__KAFKA__BROKERS".to_string(), brokers.to_string()),
         ("ARTICLE_INGEST__KAFKA__TOPICS".to_string(), topics.join(",")),
-        ("ARTICLE_INGEST__KAFKA__SESSION_TIMEOUT_MS".to_string(), "6000".to_string()),
+        ("ARTICLE_INGEST__KAFKA__SESSION_TIMEOUT_MS".to_string(), SESSION_TIMEOUT.as_millis().to_string()),
         ("ARTICLE_INGEST__WORKER__BATCH_LINGER_MS".to_string(), "50".to_string()),
     ]
     .into_iter()
@@ -154,11 +154,11 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_article-ingest")
 }
 
-/// The worker binary as a child process, with the given environment.
-/// The Kafka session timeout of the workers `spawn_worker` starts: a worker killed without leaving
-/// its group stays a member this long.
+/// The Kafka session timeout of the workers the tests start: a worker killed without leaving its
+/// group stays a member this long.
 pub const SESSION_TIMEOUT: Duration = Duration::from_secs(6);
 
+/// The worker binary as a child process, with the given environment.
 pub fn spawn_worker(db: &TestDb, brokers: &str, topic: &str, extra: &[(&str, &str)], args: &[&str]) -> KilledOnDrop {
     let mut command = Command::new(binary());
     command

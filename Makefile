@@ -20,9 +20,12 @@ COMPOSE_VENV := $(TOOLS_DIR)/compose-venv
 DEPLOY_VENV  := $(TOOLS_DIR)/deploy-venv
 SHARED       ?= $(CURDIR)/../shared
 # make bench N=1000000; make bench BENCH_ARGS=--without-dedup (what deduplication costs);
-# BENCH_ARGS=--without-ceiling skips the COPY ceiling (a long run compared by rate with a shorter one)
+# BENCH_ARGS=--without-ceiling skips the COPY ceiling (a long run compared by rate with a shorter one).
+# The bench runs its own Postgres (scripts/bench-postgres.sh: deploy/postgres/article-ingest.conf's
+# settings); BENCH_DATABASE_URL=postgres://… measures another server instead.
 N            ?= 100000
 BENCH_ARGS   ?=
+BENCH_DATABASE_URL ?=
 CORPUS       := $(SHARED)/corpus/wcxb-dev
 
 export TANSU_BIN KAFKA_PYTHON
@@ -66,7 +69,10 @@ $(DEPLOY_VENV)/bin/kubernetes-validate: deploy/check/requirements.txt
 	touch $@
 
 bench: tansu ## end to end: N articles (default 100000) through Tansu, the worker and Postgres, beside a COPY ceiling
-	DATABASE_URL="$$(scripts/ensure-postgres.sh)" $(CARGO) bench --locked --bench e2e -- --articles $(N) --corpus $(CORPUS) $(BENCH_ARGS)
+	scripts/ensure-postgres.sh >/dev/null # installs the server binaries when missing
+	if [ -n "$(BENCH_DATABASE_URL)" ]; then url="$(BENCH_DATABASE_URL)"; else url="$$(scripts/bench-postgres.sh start)"; fi && \
+	DATABASE_URL="$$url" $(CARGO) bench --locked --bench e2e -- --articles $(N) --corpus $(CORPUS) $(BENCH_ARGS); \
+	status=$$?; [ -n "$(BENCH_DATABASE_URL)" ] || scripts/bench-postgres.sh stop; exit $$status
 
 bench-stages: ## criterion benches of the stages (wcxb-dev when present)
 	$(CARGO) bench --locked --bench stages

@@ -7,6 +7,7 @@
 # Everything it says goes to stderr; stdout carries only the URL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/cluster.sh
 
 default_url="postgres://postgres@127.0.0.1:5432/postgres"
 url="${DATABASE_URL:-$default_url}"
@@ -14,11 +15,6 @@ throwaway_port=55432
 throwaway_dir="$PWD/target/pg"
 
 answers() { psql "$1" -qAtc 'select 1' >/dev/null 2>&1; }
-
-pg_bin() {
-  command -v "$1" 2>/dev/null && return
-  ls -d /usr/lib/postgresql/*/bin/"$1" 2>/dev/null | sort -V | tail -n 1
-}
 
 if command -v psql >/dev/null && answers "$url"; then
   echo "$url"; exit 0
@@ -36,8 +32,7 @@ if [ -z "$(pg_bin initdb)" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/n
   echo "ensure-postgres: installing PostgreSQL from Debian's packages" >&2
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >&2
 fi
-initdb=$(pg_bin initdb); pg_ctl=$(pg_bin pg_ctl)
-if [ -z "$initdb" ] || [ -z "$pg_ctl" ]; then
+if [ -z "$(pg_bin initdb)" ] || [ -z "$(pg_bin pg_ctl)" ]; then
   echo "ensure-postgres: no PostgreSQL answers at $url and none can be started; set DATABASE_URL" >&2
   exit 1
 fi
@@ -45,18 +40,6 @@ fi
 throwaway_url="postgres://postgres@127.0.0.1:$throwaway_port/postgres"
 if answers "$throwaway_url"; then echo "$throwaway_url"; exit 0; fi
 
-# PostgreSQL refuses to run as root: run the throwaway cluster as the postgres user when we are root.
-as_owner=()
-if [ "$(id -u)" = 0 ]; then
-  id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
-  as_owner=(runuser -u postgres --)
-fi
-if [ ! -f "$throwaway_dir/PG_VERSION" ]; then
-  echo "ensure-postgres: creating a throwaway cluster in $throwaway_dir" >&2
-  mkdir -p "$throwaway_dir"
-  [ "$(id -u)" = 0 ] && chown postgres "$throwaway_dir"
-  "${as_owner[@]}" "$initdb" -D "$throwaway_dir" -U postgres --auth=trust >&2
-fi
-"${as_owner[@]}" "$pg_ctl" -D "$throwaway_dir" -l "$throwaway_dir/server.log" -w \
-  -o "-p $throwaway_port -c listen_addresses=127.0.0.1 -k /tmp" start >&2
+cluster_create "$throwaway_dir"
+cluster_start "$throwaway_dir" "$throwaway_port"
 echo "$throwaway_url"

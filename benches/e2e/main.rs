@@ -19,6 +19,7 @@ mod generate;
 mod probe;
 #[path = "../../tests/support/process.rs"]
 mod process;
+mod server;
 #[path = "../../tests/support/tansu.rs"]
 mod tansu;
 
@@ -131,6 +132,7 @@ async fn run(args: &Args) -> anyhow::Result<Value> {
     let drained = watch_drain(&db.pool, args.articles, worker_pid, tansu.pid()).await?;
     let rate = drained.rate();
     eprintln!("drained at {rate:.0} articles/s");
+    let settings = server::settings(&db.pool).await?;
 
     let offered = (rate / 2.0).max(1.0);
     let source_pages = generator.source_pages();
@@ -163,7 +165,9 @@ async fn run(args: &Args) -> anyhow::Result<Value> {
             "peak_rss_bytes": peak_rss,
             "cpu_seconds": { "worker": drained.worker_cpu, "postgres": drained.postgres_cpu, "tansu": drained.tansu_cpu },
             "stage_seconds": stage_secs,
+            "stretches": drained.stretches,
         },
+        "postgres": { "settings": settings, "per_article": drained.server },
         "latency": latency,
         "worker_over_ceiling": ceiling.as_ref().map(|c| rate / c["articles_per_sec"].as_f64().unwrap_or(f64::NAN)),
         "ceiling": ceiling,
@@ -311,6 +315,10 @@ struct Drained {
     worker_cpu: f64,
     postgres_cpu: f64,
     tansu_cpu: f64,
+    /// The server's WAL and checkpoints per article over the whole drain.
+    server: Value,
+    /// Rate and server counters over each tenth of the topic: how the cost grows with the tables.
+    stretches: Vec<Value>,
 }
 
 impl Drained {
@@ -332,8 +340,13 @@ async fn stored_positions(pool: &PgPool) -> anyhow::Result<HashMap<i32, i64>> {
 }
 
 async fn watch_drain(pool: &PgPool, total: u64, worker: u32, tansu: u32) -> anyhow::Result<Drained> {
+    const STRETCHES: u64 = 10;
     let deadline = Instant::now() + Duration::from_secs(6 * 3600);
-    let mut first: Option<(Instant, u64, [f64; 3])> = None;
+    let mut first: Option<[f64; 3]> = None;
+    // (when, stored, counters) at the first stored batch and at each tenth of the topic after it,
+    // and the worker's resident memory at each tenth.
+    let mut marks: Vec<(Instant, u64, server::Counters)> = Vec::new();
+    let mut rss: Vec<u64> = Vec::new();
     loop {
         anyhow::ensure!(Instant::now() < deadline, "the worker did not drain the topic in time");
         anyhow::ensure!(probe::cpu_seconds(worker).is_some(), "the worker exited");
@@ -347,21 +360,41 @@ async fn watch_drain(pool: &PgPool, total: u64, worker: u32, tansu: u32) -> anyh
             ]
         };
         if stored > 0 && first.is_none() {
-            first = Some((now, stored, cpu()));
+            first = Some(cpu());
+            marks.push((now, stored, server::Counters::read(pool).await?));
+        }
+        let next_mark = total * marks.len() as u64 / STRETCHES;
+        if marks.last().is_some_and(|&(_, at, _)| stored > at && (stored >= next_mark || stored >= total)) {
+            marks.push((now, stored, server::Counters::read(pool).await?));
+            rss.push(probe::current_rss(worker).unwrap_or(0));
         }
         if stored >= total {
-            let (since, at_first, cpu_first) = first.unwrap();
+            let cpu_first = first.unwrap();
             let cpu_last = cpu();
+            let (since, at_first, counters_first) = marks[0];
+            let counters_last = marks[marks.len() - 1].2;
             return Ok(Drained {
                 articles: stored - at_first,
                 elapsed: now - since,
                 worker_cpu: cpu_last[0] - cpu_first[0],
                 postgres_cpu: cpu_last[1] - cpu_first[1],
                 tansu_cpu: cpu_last[2] - cpu_first[2],
+                server: counters_first.per_article(&counters_last, stored - at_first),
+                stretches: marks.windows(2).zip(&rss).map(|(w, &rss)| stretch(w[0], w[1], rss)).collect(),
             });
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// One stretch of the drain; `rss` is the worker's resident memory at its end.
+fn stretch(from: (Instant, u64, server::Counters), to: (Instant, u64, server::Counters), rss: u64) -> Value {
+    let articles = to.1 - from.1;
+    let mut stretch = from.2.per_article(&to.2, articles);
+    stretch["to_articles"] = json!(to.1);
+    stretch["worker_rss_bytes"] = json!(rss);
+    stretch["articles_per_sec"] = json!(articles as f64 / (to.0 - from.0).as_secs_f64());
+    stretch
 }
 
 /// Offers `rate` articles/s for `secs` seconds; returns latency percentiles.
@@ -552,6 +585,34 @@ fn print_table(report: &Value) {
         report["latency"]["messages"]
     );
     println!("| worker peak RSS | {:.0} MB |", f(&["worker", "peak_rss_bytes"]) / 1e6);
+    let stretches: Vec<String> = report["worker"]["stretches"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| format!("{:.0}", s["articles_per_sec"].as_f64().unwrap_or(f64::NAN)))
+        .collect();
+    println!("| rate by tenth of the topic, articles/s | {} |", stretches.join(", "));
+    let rss: Vec<String> = report["worker"]["stretches"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| format!("{:.0}", s["worker_rss_bytes"].as_f64().unwrap_or(f64::NAN) / 1e6))
+        .collect();
+    println!("| worker RSS at the end of each tenth, MB | {} |", rss.join(", "));
+    println!(
+        "| Postgres per article while draining | WAL {:.0} KB, {:.1} full-page images, {:.1} pages written by the inserting sessions; {} checkpoints |",
+        f(&["postgres", "per_article", "wal_kb"]),
+        f(&["postgres", "per_article", "full_page_images"]),
+        f(&["postgres", "per_article", "backend_writes"]),
+        report["postgres"]["per_article"]["checkpoints"]
+    );
+    let settings: Vec<String> = report["postgres"]["settings"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, value)| format!("{name} {}", value.as_str().unwrap_or("")))
+        .collect();
+    println!("| Postgres settings | {} |", settings.join(", "));
     println!(
         "| CPU seconds while draining | worker {:.1}, Postgres {:.1}, Tansu {:.1} |",
         f(&["worker", "cpu_seconds", "worker"]),

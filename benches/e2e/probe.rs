@@ -22,22 +22,35 @@ fn status_bytes(pid: u32, field: &str) -> Option<u64> {
 
 /// User + system CPU seconds `pid` has used so far.
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    stat_seconds(pid, &[11, 12])
+}
+
+/// User + system CPU seconds of `pid`'s children that have exited and been waited for.
+fn reaped_children_cpu_seconds(pid: u32) -> Option<f64> {
+    stat_seconds(pid, &[13, 14])
+}
+
+/// The sum of the given fields of /proc/`pid`/stat, counted from the field after the process
+/// name (state is field 3 of stat(5), so utime (14) and stime (15) are at 11 and 12, cutime and
+/// cstime at 13 and 14), in seconds.
+fn stat_seconds(pid: u32, fields: &[usize]) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let (_, after_name) = stat.rsplit_once(')')?;
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // After the name: state is field 3 of stat(5), so utime (14) and stime (15) are at 11 and 12.
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let values: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = fields.iter().map(|&i| values.get(i)?.parse::<u64>().ok()).sum::<Option<u64>>()?;
     Some(ticks as f64 / clock_ticks())
 }
 
-/// CPU seconds used so far by every live process named `name`.
+/// CPU seconds used so far by every process named `name`, and by the children they reaped: a
+/// Postgres connection closed during the run (the pool recycles them) still counts, through the
+/// postmaster that waited for it.
 pub fn cpu_seconds_named(name: &str) -> f64 {
     let Ok(entries) = std::fs::read_dir("/proc") else { return 0.0 };
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name))
-        .filter_map(cpu_seconds)
+        .filter_map(|pid| Some(cpu_seconds(pid)? + reaped_children_cpu_seconds(pid).unwrap_or(0.0)))
         .sum()
 }
 

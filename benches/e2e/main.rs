@@ -585,20 +585,8 @@ fn print_table(report: &Value) {
         report["latency"]["messages"]
     );
     println!("| worker peak RSS | {:.0} MB |", f(&["worker", "peak_rss_bytes"]) / 1e6);
-    let stretches: Vec<String> = report["worker"]["stretches"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|s| format!("{:.0}", s["articles_per_sec"].as_f64().unwrap_or(f64::NAN)))
-        .collect();
-    println!("| rate by tenth of the topic, articles/s | {} |", stretches.join(", "));
-    let rss: Vec<String> = report["worker"]["stretches"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|s| format!("{:.0}", s["worker_rss_bytes"].as_f64().unwrap_or(f64::NAN) / 1e6))
-        .collect();
-    println!("| worker RSS at the end of each tenth, MB | {} |", rss.join(", "));
+    println!("| rate by tenth of the topic, articles/s | {} |", by_tenth(report, "articles_per_sec", 1.0));
+    println!("| worker RSS at the end of each tenth, MB | {} |", by_tenth(report, "worker_rss_bytes", 1e-6));
     println!(
         "| Postgres per article while draining | WAL {:.0} KB, {:.1} full-page images, {:.1} pages written by the inserting sessions; {} checkpoints |",
         f(&["postgres", "per_article", "wal_kb"]),
@@ -636,6 +624,14 @@ fn print_table(report: &Value) {
         rows["stories"],
         rows["dead_letters"]
     );
+}
+
+/// One figure of every stretch of the drain, scaled by `scale`, as a list.
+fn by_tenth(report: &Value, key: &str, scale: f64) -> String {
+    let stretches = report["worker"]["stretches"].as_array().into_iter().flatten();
+    let values: Vec<String> =
+        stretches.map(|s| format!("{:.0}", s[key].as_f64().unwrap_or(f64::NAN) * scale)).collect();
+    values.join(", ")
 }
 
 fn print_ceiling(report: &Value) {

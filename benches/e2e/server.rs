@@ -19,7 +19,7 @@ pub async fn settings(pool: &PgPool) -> anyhow::Result<Value> {
 }
 
 /// Cumulative WAL and checkpoint counters at one moment.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct Counters {
     wal_bytes: f64,
     full_page_images: i64,

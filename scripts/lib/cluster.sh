@@ -37,9 +37,10 @@ cluster_start() {
     -o "-p $port -c listen_addresses=127.0.0.1 -k /tmp" start >&2
 }
 
-# cluster_stop DIR: stops it when it runs.
+# cluster_stop DIR: stops it when it runs (a pid file left by a crash is not a running server).
 cluster_stop() {
   local dir=$1
-  [ -f "$dir/postmaster.pid" ] || return 0
+  [ -f "$dir/PG_VERSION" ] || return 0
+  "${as_owner[@]}" "$(pg_bin pg_ctl)" -D "$dir" status >/dev/null 2>&1 || return 0
   "${as_owner[@]}" "$(pg_bin pg_ctl)" -D "$dir" -m fast -w stop >&2
 }

@@ -339,61 +339,73 @@ async fn stored_positions(pool: &PgPool) -> anyhow::Result<HashMap<i32, i64>> {
     Ok(rows.into_iter().map(|(p, n)| (p, n.unwrap_or(0))).collect())
 }
 
+/// The drain at one moment: the first stored batch, each tenth of the topic, the end.
+#[derive(Clone, Copy)]
+struct Mark {
+    at: Instant,
+    stored: u64,
+    /// CPU seconds of the worker, Postgres and the broker.
+    cpu: [f64; 3],
+    counters: server::Counters,
+    worker_rss: u64,
+}
+
+impl Mark {
+    async fn take(pool: &PgPool, stored: u64, worker: u32, tansu: u32) -> anyhow::Result<Mark> {
+        Ok(Mark {
+            at: Instant::now(),
+            stored,
+            cpu: [
+                probe::cpu_seconds(worker).unwrap_or(0.0),
+                probe::cpu_seconds_named("postgres"),
+                probe::cpu_seconds(tansu).unwrap_or(0.0),
+            ],
+            counters: server::Counters::read(pool).await?,
+            worker_rss: probe::current_rss(worker).unwrap_or(0),
+        })
+    }
+}
+
 async fn watch_drain(pool: &PgPool, total: u64, worker: u32, tansu: u32) -> anyhow::Result<Drained> {
     const STRETCHES: u64 = 10;
     let deadline = Instant::now() + Duration::from_secs(6 * 3600);
-    let mut first: Option<[f64; 3]> = None;
-    // (when, stored, counters) at the first stored batch and at each tenth of the topic after it,
-    // and the worker's resident memory at each tenth.
-    let mut marks: Vec<(Instant, u64, server::Counters)> = Vec::new();
-    let mut rss: Vec<u64> = Vec::new();
+    let mut marks: Vec<Mark> = Vec::new();
     loop {
         anyhow::ensure!(Instant::now() < deadline, "the worker did not drain the topic in time");
         anyhow::ensure!(probe::cpu_seconds(worker).is_some(), "the worker exited");
         let stored: u64 = stored_positions(pool).await?.values().map(|&n| n as u64).sum();
-        let now = Instant::now();
-        let cpu = || {
-            [
-                probe::cpu_seconds(worker).unwrap_or(0.0),
-                probe::cpu_seconds_named("postgres"),
-                probe::cpu_seconds(tansu).unwrap_or(0.0),
-            ]
-        };
-        if stored > 0 && first.is_none() {
-            first = Some(cpu());
-            marks.push((now, stored, server::Counters::read(pool).await?));
-        }
         let next_mark = total * marks.len() as u64 / STRETCHES;
-        if marks.last().is_some_and(|&(_, at, _)| stored > at && (stored >= next_mark || stored >= total)) {
-            marks.push((now, stored, server::Counters::read(pool).await?));
-            rss.push(probe::current_rss(worker).unwrap_or(0));
+        let is_mark = match marks.last() {
+            None => stored > 0,
+            Some(last) => stored > last.stored && (stored >= next_mark || stored >= total),
+        };
+        if is_mark {
+            marks.push(Mark::take(pool, stored, worker, tansu).await?);
         }
         if stored >= total {
-            let cpu_first = first.unwrap();
-            let cpu_last = cpu();
-            let (since, at_first, counters_first) = marks[0];
-            let counters_last = marks[marks.len() - 1].2;
+            let (first, last) = (marks[0], marks[marks.len() - 1]);
+            let articles = last.stored - first.stored;
             return Ok(Drained {
-                articles: stored - at_first,
-                elapsed: now - since,
-                worker_cpu: cpu_last[0] - cpu_first[0],
-                postgres_cpu: cpu_last[1] - cpu_first[1],
-                tansu_cpu: cpu_last[2] - cpu_first[2],
-                server: counters_first.per_article(&counters_last, stored - at_first),
-                stretches: marks.windows(2).zip(&rss).map(|(w, &rss)| stretch(w[0], w[1], rss)).collect(),
+                articles,
+                elapsed: last.at - first.at,
+                worker_cpu: last.cpu[0] - first.cpu[0],
+                postgres_cpu: last.cpu[1] - first.cpu[1],
+                tansu_cpu: last.cpu[2] - first.cpu[2],
+                server: first.counters.per_article(&last.counters, articles),
+                stretches: marks.windows(2).map(|w| stretch(&w[0], &w[1])).collect(),
             });
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 
-/// One stretch of the drain; `rss` is the worker's resident memory at its end.
-fn stretch(from: (Instant, u64, server::Counters), to: (Instant, u64, server::Counters), rss: u64) -> Value {
-    let articles = to.1 - from.1;
-    let mut stretch = from.2.per_article(&to.2, articles);
-    stretch["to_articles"] = json!(to.1);
-    stretch["worker_rss_bytes"] = json!(rss);
-    stretch["articles_per_sec"] = json!(articles as f64 / (to.0 - from.0).as_secs_f64());
+/// One stretch of the drain, with the worker's resident memory at its end.
+fn stretch(from: &Mark, to: &Mark) -> Value {
+    let articles = to.stored - from.stored;
+    let mut stretch = from.counters.per_article(&to.counters, articles);
+    stretch["to_articles"] = json!(to.stored);
+    stretch["worker_rss_bytes"] = json!(to.worker_rss);
+    stretch["articles_per_sec"] = json!(articles as f64 / (to.at - from.at).as_secs_f64());
     stretch
 }
 

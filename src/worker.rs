@@ -481,7 +481,8 @@ impl Worker {
 
     /// A batch out of the stages: queued for the writer.
     fn staged_batch(&mut self, (batch, took): (Batch, Duration)) {
-        BatchStaged { took }.emit(&self.ops);
+        let cached_sites = self.templates.as_ref().map(TemplateCache::len);
+        BatchStaged { took, cached_sites }.emit(&self.ops);
         for dead in &batch.dead_letters {
             DeadLettered { dead }.emit(&self.ops);
         }

@@ -203,6 +203,10 @@ async fn metrics_count_the_run_and_lag_falls_to_zero() {
     assert_eq!(sample(&text, r#"article_ingest_dead_letters_total{kind="broken_json"}"#), Some(1.0));
     assert!(sample(&text, r#"article_ingest_stage_seconds_count{stage="clean"}"#) == Some(100.0), "{text}");
     assert!(sample(&text, "article_ingest_sink_seconds_count").unwrap() >= 5.0, "{text}");
+    // One worker, every article of one moment: each story it opened is still in its cache.
+    let opened = sample(&text, "article_ingest_stories_opened_total").unwrap();
+    assert!(opened >= 1.0, "{text}");
+    assert_eq!(sample(&text, "article_ingest_story_cache_stories"), Some(opened), "{text}");
     assert_eq!(http_get(&format!("http://{address}/healthz")).await.0, 200);
     assert_eq!(http_get(&format!("http://{address}/readyz")).await.0, 200);
 

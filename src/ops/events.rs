@@ -73,11 +73,16 @@ impl InternalEvent for DeadLettered<'_> {
 /// A batch came out of the stages.
 pub struct BatchStaged {
     pub took: Duration,
+    /// Sites in the worker's template cache, when it learns templates.
+    pub cached_sites: Option<usize>,
 }
 
 impl InternalEvent for BatchStaged {
     fn emit(self, ops: &Ops) {
         ops.metrics.batch_stages_seconds.observe(self.took.as_secs_f64());
+        if let Some(sites) = self.cached_sites {
+            ops.metrics.template_cache_sites.set(sites as i64);
+        }
     }
 }
 
@@ -99,6 +104,7 @@ impl InternalEvent for BatchStored<'_> {
         metrics.duplicates.get_or_create(&KindLabel { kind: "exact" }).inc_by(report.exact_duplicates as u64);
         metrics.duplicates.get_or_create(&KindLabel { kind: "near" }).inc_by(report.near_duplicates as u64);
         metrics.stories_opened.inc_by(report.new_stories as u64);
+        metrics.story_cache_stories.set(report.cached_stories as i64);
         for dead in &self.batch.dead_letters {
             metrics.dead_letters.get_or_create(&KindLabel { kind: dead.kind }).inc();
         }

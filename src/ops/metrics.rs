@@ -77,6 +77,8 @@ pub struct Metrics {
     pub stories_opened: Counter,
     pub dead_letters: Family<KindLabel, Counter>,
     pub templates_learned: Counter,
+    pub story_cache_stories: Gauge,
+    pub template_cache_sites: Gauge,
     pub batch_rows: Histogram,
     pub batch_bytes: Histogram,
     pub stage_seconds: HistogramFamily<StageLabel>,
@@ -124,6 +126,8 @@ impl Metrics {
             stories_opened: Counter::default(),
             dead_letters: Family::default(),
             templates_learned: Counter::default(),
+            story_cache_stories: Gauge::default(),
+            template_cache_sites: Gauge::default(),
             batch_rows: rows_histogram(),
             batch_bytes: bytes_histogram(),
             stage_seconds: Family::new_with_constructor(seconds_histogram),
@@ -152,6 +156,16 @@ impl Metrics {
         r.register("stories_opened", "Articles that opened a new story", metrics.stories_opened.clone());
         r.register("dead_letters", "Messages stored as dead letters, by kind", metrics.dead_letters.clone());
         r.register("templates_learned", "Lines learned as a site's template", metrics.templates_learned.clone());
+        r.register(
+            "story_cache_stories",
+            "Stories held in the worker's story cache (those active within the window of recent articles)",
+            metrics.story_cache_stories.clone(),
+        );
+        r.register(
+            "template_cache_sites",
+            "Sites whose templates the worker holds (at most templates.cache_sites)",
+            metrics.template_cache_sites.clone(),
+        );
         r.register("batch_rows", "Messages per written batch", metrics.batch_rows.clone());
         r.register("batch_bytes", "Message bytes per written batch", metrics.batch_bytes.clone());
         r.register("stage_seconds", "Time one article spent in a stage", metrics.stage_seconds.clone());

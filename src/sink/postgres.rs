@@ -70,6 +70,8 @@ pub struct BatchReport {
     pub exact_duplicates: usize,
     pub near_duplicates: usize,
     pub new_stories: usize,
+    /// Stories held in the worker's story cache after this batch.
+    pub cached_stories: usize,
     pub dead_letters: usize,
     /// Lines this batch's articles made templates of their site.
     pub learned_templates: Vec<LearnedTemplate>,
@@ -127,6 +129,8 @@ impl std::ops::AddAssign for SinkTimes {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Linked {
     pub new_stories: usize,
+    /// Stories the worker's cache held after this batch (none in a dry run, which drops it).
+    pub cached_stories: usize,
     /// The exact, near, signatures and stories steps.
     pub times: SinkTimes,
 }
@@ -332,7 +336,8 @@ impl PgSink {
                 })
                 .await?;
                 laps.enter("stories");
-                linked.new_stories = self.stories.assign(&self.pool, &mut batch.articles, &self.story_rule).await?;
+                (linked.new_stories, linked.cached_stories) =
+                    self.stories.assign(&self.pool, &mut batch.articles, &self.story_rule).await?;
                 linked.times.stories = laps.lap();
                 Ok(linked)
             })
@@ -460,6 +465,7 @@ impl PgSink {
             exact_duplicates: copies(DuplicateKind::Exact),
             near_duplicates: copies(DuplicateKind::Near),
             new_stories: linked.new_stories,
+            cached_stories: linked.cached_stories,
             dead_letters,
             learned_templates,
             times,
@@ -634,7 +640,7 @@ async fn link_in(
     laps.enter("signatures");
     store_signatures(tx, &last_write_per_id(&batch.articles), &batch.articles).await?;
     times.signatures = laps.lap();
-    Ok(Linked { new_stories: 0, times })
+    Ok(Linked { new_stories: 0, cached_stories: 0, times })
 }
 
 /// The same id twice in one batch (a re-sent article): the later message wins, as it would across

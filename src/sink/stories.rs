@@ -41,13 +41,14 @@ pub(super) struct StoryCache(Arc<tokio::sync::Mutex<Option<SyncedStories>>>);
 
 impl StoryCache {
     /// Gives each article of the batch its story and commits that in a transaction of its own;
-    /// returns how many stories were opened. Copies must be linked first (`duplicate_of`).
+    /// returns how many stories were opened and how many the cache now holds. Copies must be linked
+    /// first (`duplicate_of`).
     pub(super) async fn assign(
         &self,
         pool: &PgPool,
         articles: &mut [(Article, Origin)],
         rule: &StoryRule,
-    ) -> Result<usize, SinkError> {
+    ) -> Result<(usize, usize), SinkError> {
         let mut cache = self.0.lock().await;
         // Taken, not borrowed: if anything below fails or is cancelled, the cache is gone.
         let cached = cache.take();
@@ -55,8 +56,9 @@ impl StoryCache {
         let (opened, synced) =
             on_connection(pool, None, async |connection| assign_and_commit(connection, articles, rule, cached).await)
                 .await?;
+        let held = synced.candidates.len();
         *cache = Some(synced);
-        Ok(opened)
+        Ok((opened, held))
     }
 
     /// The same inside the caller's transaction, which will be rolled back (`replay --dry-run`): the

@@ -203,6 +203,15 @@ impl TemplateCache {
         self.sites.get(site).map(|cached| cached.templates.clone()).filter(|t| !t.is_empty())
     }
 
+    /// How many sites' templates are held.
+    pub fn len(&self) -> usize {
+        self.sites.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sites.is_empty()
+    }
+
     pub fn add_learned(&mut self, learned: &[LearnedTemplate]) {
         for (site, key) in learned {
             if let Some(cached) = self.sites.get_mut(site) {

@@ -293,11 +293,24 @@ pub fn consumer_config(settings: &KafkaSettings) -> ClientConfig {
         // Lag and broker connectivity come from librdkafka's statistics.
         config.set("statistics.interval.ms", DEFAULT_STATISTICS_INTERVAL_MS);
     }
-    if !settings.options.contains_key("queued.max.messages.kbytes") {
-        config.set("queued.max.messages.kbytes", DEFAULT_QUEUED_KBYTES_PER_PARTITION);
+    for (key, value) in [
+        ("queued.max.messages.kbytes", DEFAULT_QUEUED_KBYTES_PER_PARTITION),
+        ("fetch.max.bytes", DEFAULT_FETCH_MAX_BYTES),
+    ] {
+        if !settings.options.contains_key(key) {
+            config.set(key, value);
+        }
     }
     config
 }
+
+/// The most one fetch brings back, unless `kafka.options` says (librdkafka's default is 50 MB).
+/// librdkafka lists the partitions of each fetch starting one further each time, but a broker may
+/// fill a fetch from the first partition it lists, ignoring the per-partition limit (Tansu 0.6
+/// does): with 50 MB a fetch was one partition's whole backlog, and in `make bench` the four
+/// partitions of a 40,000-article topic were read one after another, so the stories of early days
+/// were loaded again for each. With 1 MB they were read side by side at the same rate.
+const DEFAULT_FETCH_MAX_BYTES: &str = "1048576";
 
 /// How much librdkafka prefetches per partition, unless `kafka.options` says (its default is 64 MB).
 /// The worker keeps its own bounded queue (`worker.max_in_flight`) and batches, so a deep prefetch
@@ -370,5 +383,36 @@ fn commit_informational(consumer: &BaseConsumer<IngestContext>, request: &[(Topi
     }
     if let Err(error) = consumer.commit(&tpl, CommitMode::Async) {
         debug!(%error, "informational Kafka commit not sent");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::settings::Settings;
+
+    fn kafka_settings(options: &[(&str, &str)]) -> KafkaSettings {
+        let mut settings = Settings::load(None, &BTreeMap::new()).expect("defaults load").kafka;
+        settings.options.extend(options.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        settings
+    }
+
+    #[test]
+    fn fetches_are_small_and_prefetch_shallow_unless_the_options_say_otherwise() {
+        let config = consumer_config(&kafka_settings(&[]));
+        assert_eq!(config.get("fetch.max.bytes"), Some("1048576"));
+        assert_eq!(config.get("queued.max.messages.kbytes"), Some("4096"));
+
+        let config = consumer_config(&kafka_settings(&[("fetch.max.bytes", "52428800")]));
+        assert_eq!(config.get("fetch.max.bytes"), Some("52428800"));
+    }
+
+    #[test]
+    fn options_never_turn_off_what_exactly_once_relies_on() {
+        let config = consumer_config(&kafka_settings(&[("enable.auto.commit", "true")]));
+        assert_eq!(config.get("enable.auto.commit"), Some("false"));
+        assert_eq!(config.get("enable.auto.offset.store"), Some("false"));
     }
 }

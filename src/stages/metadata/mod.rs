@@ -14,8 +14,9 @@
 //!   element (`post-date`, `<time>`), on a line next to the title's, else on a header line (date
 //!   lines, bylines — never captions or the story, which name other days) — preferred to a
 //!   disagreeing metadata date when it is one of the first three, or the page shows at most two
-//!   days, and the metadata's publication date preferred when the day shown is its update's; HTML metadata; a date in the URL path (`/2016/09/30/`); the dated line nearest the
-//!   article (`nearest_dated_line`); the metadata's update time; else, with `fetched_at`, the
+//!   days, and the metadata's publication date preferred when the day shown is its update's; HTML
+//!   metadata; a date in the URL path (`/2016/09/30/`); the dated line nearest the article
+//!   (`nearest_dated_line`); the metadata's update time; else, with `fetched_at`, the
 //!   lead's "today" or weekday ("on Thursday") as the most recent such day. Numeric dates are read
 //!   in the order the page writes its dates out in words (`DayOrder`). Never after `fetched_at`,
 //!   never before 1990; a date alone stays a date.
@@ -207,8 +208,7 @@ fn headline_of_h1(h1: &str) -> &str {
     let enough = |rest: &str| rest.split_whitespace().count() >= MIN_HEADLINE_WORDS;
     let mut headline = h1.trim();
     if let Some(found) = find_date(headline).filter(|found| found.start == 0)
-        && let rest =
-            headline[found.end..].trim_start_matches(|c: char| c.is_whitespace() || HEADLINE_PUNCTUATION.contains(c))
+        && let rest = after_separator(&headline[found.end..])
         && enough(rest)
     {
         headline = rest;
@@ -229,11 +229,14 @@ fn headline_of_h1(h1: &str) -> &str {
 /// "davidbau.com Vibe Coding" → "Vibe Coding": a host name before a headline is the site's name.
 fn without_host_name(title: &str) -> &str {
     match title.split_once(' ') {
-        Some((first, rest)) if is_host_name(first) && rest.chars().any(char::is_alphabetic) => {
-            rest.trim_start_matches(|c: char| c.is_whitespace() || HEADLINE_PUNCTUATION.contains(c))
-        }
+        Some((first, rest)) if is_host_name(first) && rest.chars().any(char::is_alphabetic) => after_separator(rest),
         _ => title,
     }
+}
+
+/// `rest` without the spaces and separator that lead it ("— Preparing a transition" → "Preparing a transition").
+fn after_separator(rest: &str) -> &str {
+    rest.trim_start_matches(|c: char| c.is_whitespace() || HEADLINE_PUNCTUATION.contains(c))
 }
 
 /// "davidbau.com": a word of letters, digits and hyphens with a dot before an alphabetic ending.

@@ -556,6 +556,24 @@ async fn an_article_from_days_before_joins_its_story_after_the_worker_moved_on()
     assert_eq!(stories_of(&db, &["one", "two"]).await, vec![("one".to_owned(), 2), ("one".to_owned(), 2)]);
 }
 
+#[tokio::test]
+async fn partitions_days_apart_cache_the_stories_around_each_and_not_those_between() {
+    let db = TestDb::new().await;
+    let sink = db.sink("g").await;
+    let mut middle = fetched_batch(&[("middle", BODY_B, 0, 0)], Some("2016-09-08T10:00:00Z"));
+    middle.positions = vec![position(0, None, 1)];
+    sink.write_batch(&mut middle).await.unwrap();
+    let mut ahead = fetched_batch(&[("ahead", BODY_A, 0, 1)], Some("2016-09-15T10:00:00Z"));
+    ahead.positions = vec![position(0, Some(1), 2)];
+    assert_eq!(sink.write_batch(&mut ahead).await.unwrap().cached_stories, 1, "partition 0 moved on");
+    // Partition 1 starts two weeks behind partition 0: the week between is nobody's.
+    let mut behind = fetched_batch(&[("behind", ACCOUNT_ONE, 1, 0)], Some("2016-09-01T10:00:00Z"));
+    behind.positions = vec![position(1, None, 1)];
+    let report = sink.write_batch(&mut behind).await.unwrap();
+    assert_eq!((report.new_stories, report.cached_stories), (1, 2));
+    assert_eq!(db.count("SELECT count(DISTINCT story_id) FROM articles").await, 3);
+}
+
 /// Makes every insert into articles fail, so a batch's own transaction fails after its links and
 /// stories are made; `accept_articles` undoes it.
 async fn refuse_articles(db: &TestDb) {

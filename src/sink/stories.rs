@@ -21,8 +21,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use sqlx::{Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 
-use super::SinkError;
 use super::connection::on_connection;
+use super::{SinkError, TopicPartition};
 use crate::article::{Article, Origin};
 use crate::stages::dedup::stories::{Story, StoryCandidates, StoryRule, TermVector, article_time};
 
@@ -86,13 +86,14 @@ async fn assign_and_commit(
     Ok(assigned)
 }
 
-/// Stories as stored at `version`: every story active in `span` (last seen at or after its start,
-/// first seen at or before its end), and the stories of copies' canonical articles met outside it.
+/// Stories as stored at `version`: every story active in `held`, and the stories of copies'
+/// canonical articles met outside it.
 #[derive(Debug)]
 struct SyncedStories {
     candidates: StoryCandidates,
     version: i64,
-    span: Option<Span>,
+    held: Spans,
+    readings: Readings,
 }
 
 /// A range of times; a story is in it when its own span overlaps it.
@@ -112,9 +113,91 @@ impl Span {
         Span { from: self.from.min(other.from), to: self.to.max(other.to) }
     }
 
-    /// The span whose stories are the ones both spans hold.
-    fn intersection(self, other: Span) -> Span {
-        Span { from: self.from.max(other.from), to: self.to.min(other.to) }
+    /// Whether this span reaches more than `slack` beyond `other` on either side.
+    fn reaches_beyond(&self, other: Span, slack: chrono::Duration) -> bool {
+        self.from < other.from - slack || self.to > other.to + slack
+    }
+}
+
+/// A union of spans, kept apart, in order, none overlapping another.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Spans(Vec<Span>);
+
+impl Spans {
+    fn of(spans: impl IntoIterator<Item = Span>) -> Spans {
+        let mut spans: Vec<Span> = spans.into_iter().collect();
+        spans.sort_by_key(|span| span.from);
+        let mut merged: Vec<Span> = Vec::with_capacity(spans.len());
+        for span in spans {
+            match merged.last_mut() {
+                Some(last) if span.from <= last.to => last.to = last.to.max(span.to),
+                _ => merged.push(span),
+            }
+        }
+        Spans(merged)
+    }
+
+    fn holds(&self, story: &Story) -> bool {
+        self.0.iter().any(|span| span.holds(story))
+    }
+
+    /// The parts of these spans that `other` does not cover, in order.
+    fn beyond(&self, other: &Spans) -> Vec<Span> {
+        let mut parts = Vec::new();
+        for span in &self.0 {
+            let mut from = span.from;
+            for cut in other.0.iter().filter(|cut| cut.to >= span.from && cut.from <= span.to) {
+                if cut.from > from {
+                    parts.push(Span { from, to: cut.from });
+                }
+                from = from.max(cut.to);
+            }
+            if from < span.to {
+                parts.push(Span { from, to: span.to });
+            }
+        }
+        parts
+    }
+}
+
+/// After this many batches without an article of a partition, its span is let go: the partition
+/// went to another worker, or is quiet (it loads its stories again when it speaks).
+const FORGET_AFTER_BATCHES: u64 = 64;
+
+/// Where in time each partition the worker reads has got to: the span its latest batches need.
+/// Kept per partition, so that partitions days apart (one lagging behind the others, or replayed
+/// from the start) cost their own days' stories each, never the days between them.
+#[derive(Debug, Default)]
+struct Readings {
+    by_partition: HashMap<TopicPartition, Reading>,
+    batches: u64,
+}
+
+#[derive(Debug)]
+struct Reading {
+    span: Span,
+    last_batch: u64,
+}
+
+impl Readings {
+    /// Records the span a batch needs for each of its partitions, and returns the union of what
+    /// every partition read lately needs. A partition's span grows to take in what it needs until
+    /// it reaches more than a quarter window beyond that (the partition moved on); it is then cut
+    /// down to what is needed. So for partitions moving forward the cache holds, per partition, the
+    /// stories seen within about a window and a quarter, whatever the size of the corpus.
+    fn advance(&mut self, needed: HashMap<TopicPartition, Span>, rule: &StoryRule) -> Spans {
+        let slack = chrono::Duration::days(rule.window_days) / 4;
+        self.batches += 1;
+        for (partition, need) in needed {
+            let span = match self.by_partition.get(&partition) {
+                Some(reading) if !reading.span.reaches_beyond(need, slack) => reading.span.hull(need),
+                _ => need,
+            };
+            self.by_partition.insert(partition, Reading { span, last_batch: self.batches });
+        }
+        let batches = self.batches;
+        self.by_partition.retain(|_, reading| batches - reading.last_batch < FORGET_AFTER_BATCHES);
+        Spans::of(self.by_partition.values().map(|reading| reading.span))
     }
 }
 
@@ -132,7 +215,8 @@ async fn assign_stories(
         None => SyncedStories {
             candidates: StoryCandidates::new(*rule, []),
             version: stored_version(tx).await?,
-            span: None,
+            held: Spans::default(),
+            readings: Readings::default(),
         },
     };
     let mut known_ids: Vec<&str> = articles.iter().map(|(a, _)| a.id.as_str()).collect();
@@ -146,9 +230,8 @@ async fn assign_stories(
             .map(|row| (row.get(0), row.get(1)))
             .collect();
     let placed: Vec<usize> = (0..articles.len()).filter(|&i| !story_of.contains_key(&articles[i].0.id)).collect();
-    if let Some(needed) = needed_span(placed.iter().map(|&i| &articles[i].0), rule) {
-        cover(tx, &mut synced, needed, rule).await?;
-    }
+    let wanted = synced.readings.advance(needed_spans(placed.iter().map(|&i| &articles[i]), rule), rule);
+    cover(tx, &mut synced, wanted).await?;
     let copy_stories: Vec<&str> = placed
         .iter()
         .filter_map(|&i| articles[i].0.duplicate_of.as_ref().and_then(|c| story_of.get(c)))
@@ -225,77 +308,56 @@ async fn stored_version(tx: &mut Transaction<'_, Postgres>) -> Result<i64, SinkE
 }
 
 /// Applies the stories changed since the cache's version: replaced where cached, added where in its
-/// span, ignored otherwise (a story outside the span that is not cached is not needed).
+/// spans, ignored otherwise (a story outside them that is not cached is not needed).
 async fn catch_up(tx: &mut Transaction<'_, Postgres>, mut synced: SyncedStories) -> Result<SyncedStories, SinkError> {
     let changed = load(tx, &format!("{STORY_COLUMNS} WHERE version > $1"), |q| q.bind(synced.version)).await?;
     for (story, version) in changed {
         synced.version = synced.version.max(version);
-        if synced.candidates.contains(&story.id) || synced.span.is_some_and(|span| span.holds(&story)) {
+        if synced.candidates.contains(&story.id) || synced.held.holds(&story) {
             synced.candidates.replace(story);
         }
     }
     Ok(synced)
 }
 
-/// The times the batch's articles may find stories in: theirs, widened by the window on each side.
-fn needed_span<'a>(articles: impl Iterator<Item = &'a Article>, rule: &StoryRule) -> Option<Span> {
+/// The times each partition's articles in the batch may find stories in: theirs, widened by the
+/// window on each side.
+fn needed_spans<'a>(
+    articles: impl Iterator<Item = &'a (Article, Origin)>,
+    rule: &StoryRule,
+) -> HashMap<TopicPartition, Span> {
     let window = chrono::Duration::days(rule.window_days);
-    articles.map(article_time).fold(None, |span: Option<Span>, at| {
+    let mut needed: HashMap<TopicPartition, Span> = HashMap::new();
+    for (article, origin) in articles {
+        let at = article_time(article);
         let point = Span { from: at - window, to: at + window };
-        Some(span.map_or(point, |span| span.hull(point)))
-    })
+        needed
+            .entry(TopicPartition::new(origin.topic.as_str(), origin.partition))
+            .and_modify(|span| *span = span.hull(point))
+            .or_insert(point);
+    }
+    needed
 }
 
-/// Makes the cache hold every story active in `needed`, loading the stories of the span it then
-/// covers that its old span did not hold. Once the old span reaches more than a quarter window
-/// beyond what is needed (the stream moved on), it is first cut down to `needed`: so for a stream
-/// moving forward the cache holds the stories seen within about a window and a quarter, whatever
-/// the size of the corpus.
-async fn cover(
-    tx: &mut Transaction<'_, Postgres>,
-    synced: &mut SyncedStories,
-    needed: Span,
-    rule: &StoryRule,
-) -> Result<(), SinkError> {
-    let slack = chrono::Duration::days(rule.window_days) / 4;
-    let held = match synced.span {
-        Some(old) if old.from < needed.from - slack || old.to > needed.to + slack => {
-            let kept = old.intersection(needed);
-            synced.candidates.retain(|story| kept.holds(story));
-            Some(kept)
-        }
-        old => old,
-    };
-    let span = held.map_or(needed, |held| held.hull(needed));
-    if held == Some(span) {
-        return Ok(());
+/// Makes the cache hold every story active in `wanted` and, once it held more, only those: the
+/// stories outside it are dropped, and those of the parts it did not hold before are loaded.
+async fn cover(tx: &mut Transaction<'_, Postgres>, synced: &mut SyncedStories, wanted: Spans) -> Result<(), SinkError> {
+    if !synced.held.beyond(&wanted).is_empty() {
+        synced.candidates.retain(|story| wanted.holds(story));
     }
-    let loaded = match held {
-        Some(held) => {
-            load(
-                tx,
-                &format!(
-                    "{STORY_COLUMNS} WHERE last_seen >= $1 AND first_seen <= $2
-                     AND NOT (last_seen >= $3 AND first_seen <= $4)"
-                ),
-                |q| q.bind(span.from).bind(span.to).bind(held.from).bind(held.to),
-            )
-            .await?
-        }
-        None => {
-            load(tx, &format!("{STORY_COLUMNS} WHERE last_seen >= $1 AND first_seen <= $2"), |q| {
-                q.bind(span.from).bind(span.to)
-            })
-            .await?
-        }
-    };
-    for (story, _) in loaded {
-        // A copy's story met outside the old span is cached already, and current.
-        if !synced.candidates.contains(&story.id) {
-            synced.candidates.replace(story);
+    for part in wanted.beyond(&synced.held) {
+        let loaded = load(tx, &format!("{STORY_COLUMNS} WHERE last_seen >= $1 AND first_seen <= $2"), |q| {
+            q.bind(part.from).bind(part.to)
+        })
+        .await?;
+        for (story, _) in loaded {
+            // Cached already, and current: a story of the spans held, or a copy's story met outside them.
+            if !synced.candidates.contains(&story.id) {
+                synced.candidates.replace(story);
+            }
         }
     }
-    synced.span = Some(span);
+    synced.held = wanted;
     Ok(())
 }
 
@@ -353,4 +415,69 @@ async fn store_stories(
     .bind(&lasts)
     .fetch_all(&mut **tx)
     .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn day(n: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2016, 9, n, 0, 0, 0).unwrap()
+    }
+
+    fn span(from: u32, to: u32) -> Span {
+        Span { from: day(from), to: day(to) }
+    }
+
+    /// What a batch with one article per partition, each at its day, needs under a 3-day window.
+    fn needs(partitions_at_days: &[(i32, u32)]) -> HashMap<TopicPartition, Span> {
+        partitions_at_days
+            .iter()
+            .map(|&(partition, at)| (TopicPartition::new("t", partition), span(at - 3, at + 3)))
+            .collect()
+    }
+
+    #[test]
+    fn partitions_days_apart_need_their_own_days_and_not_those_between() {
+        let mut readings = Readings::default();
+        let wanted = readings.advance(needs(&[(0, 5), (1, 25)]), &StoryRule::default());
+        assert_eq!(wanted, Spans(vec![span(2, 8), span(22, 28)]));
+    }
+
+    #[test]
+    fn a_partition_keeps_its_span_until_it_moves_a_quarter_window_beyond_it() {
+        let rule = StoryRule::default();
+        let mut readings = Readings::default();
+        readings.advance(needs(&[(0, 5)]), &rule);
+        // Half a day on is within the slack: the span grows.
+        let grown =
+            readings.advance(HashMap::from([(TopicPartition::new("t", 0), span(2, 8).hull(span(3, 9)))]), &rule);
+        assert_eq!(grown, Spans(vec![span(2, 9)]));
+        // A day further, the span starts again from what is needed.
+        let moved = readings.advance(needs(&[(0, 7)]), &rule);
+        assert_eq!(moved, Spans(vec![span(4, 10)]));
+    }
+
+    #[test]
+    fn a_partition_no_batch_read_from_lately_is_let_go() {
+        let rule = StoryRule::default();
+        let mut readings = Readings::default();
+        readings.advance(needs(&[(0, 5), (1, 25)]), &rule);
+        for _ in 1..FORGET_AFTER_BATCHES {
+            assert_eq!(readings.advance(needs(&[(1, 25)]), &rule).0.len(), 2);
+        }
+        assert_eq!(readings.advance(needs(&[(1, 25)]), &rule), Spans(vec![span(22, 28)]));
+    }
+
+    #[test]
+    fn overlapping_spans_merge_and_the_uncovered_parts_are_what_is_left() {
+        let wanted = Spans::of([span(20, 26), span(2, 8), span(6, 12)]);
+        assert_eq!(wanted, Spans(vec![span(2, 12), span(20, 26)]));
+        let held = Spans(vec![span(1, 4), span(10, 22)]);
+        assert_eq!(wanted.beyond(&held), vec![span(4, 10), span(22, 26)]);
+        assert_eq!(held.beyond(&wanted), vec![span(1, 2), span(12, 20)]);
+        assert!(wanted.beyond(&wanted).is_empty());
+    }
 }

@@ -4,6 +4,7 @@ mod common;
 
 use std::time::Duration;
 
+use article_ingest::input::kafka::{ConsumerEvent, spawn_consumer};
 use article_ingest::settings::Settings;
 use article_ingest::worker::{self, RunSummary, StopWhen};
 use common::{InProcessWorker, TestDb, settings_for};
@@ -152,6 +153,58 @@ async fn two_workers_in_one_group_write_each_message_exactly_once_across_a_rebal
     assert_eq!(db.max_write_attempts().await, 1, "no message written twice");
     assert_eq!(db.count("SELECT sum(next_offset)::bigint FROM kafka_offsets").await, total as i64);
     assert_eq!(one.inserted + two.inserted, total as u64);
+}
+
+/// Produces the messages to one partition in as few record batches as the producer makes: the mock
+/// broker answers a fetch with a batch or two of each partition, so a partition produced this way
+/// hands over hundreds of messages a fetch where one produced message by message hands over two.
+async fn produce_in_large_batches(brokers: &str, partition: i32, messages: &[Message]) {
+    let producer: FutureProducer =
+        ClientConfig::new().set("bootstrap.servers", brokers).set("linger.ms", "100").create().unwrap();
+    let deliveries: Vec<_> = messages
+        .iter()
+        .map(|message| {
+            let record = FutureRecord::<(), _>::to(TOPIC).payload(&message.value).partition(partition);
+            producer.send_result(record).map_err(|(error, _)| error).unwrap()
+        })
+        .collect();
+    for delivery in deliveries {
+        delivery.await.unwrap().unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_with_a_backlog_are_read_in_turn_whatever_order_fetches_bring_them() {
+    let cluster = mock_cluster(2);
+    let db = TestDb::new().await;
+    let settings = settings_for(&db.url, &cluster.bootstrap_servers(), &[TOPIC]);
+    // Fetches bring partition 0's backlog hundreds at a time and partition 1's two at a time.
+    produce_in_large_batches(&cluster.bootstrap_servers(), 0, &(0..500).map(article).collect::<Vec<_>>()).await;
+    let one_by_one: Vec<Message> = (500..1000).map(|i| Message { partition: Some(1), ..article(i) }).collect();
+    produce(&cluster.bootstrap_servers(), &one_by_one).await;
+
+    let (events_tx, mut events) = tokio::sync::mpsc::channel(1);
+    let sink = db.sink(&settings.kafka.group_id).await;
+    let consumer = spawn_consumer(&settings.kafka, sink, Default::default(), events_tx).unwrap();
+    let mut next_event = async || tokio::time::timeout(Duration::from_secs(30), events.recv()).await.unwrap().unwrap();
+    assert!(matches!(next_event().await, ConsumerEvent::Assigned(_)));
+    // Let both backlogs be fetched before reading: then only the order they are read in decides.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut first_read = Vec::new();
+    while first_read.len() < 200 {
+        match next_event().await {
+            ConsumerEvent::Message(message) => first_read.push(message.origin.partition),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    drop(events);
+    tokio::task::spawn_blocking(move || consumer.join()).await.unwrap();
+
+    let from_partition_1 = first_read.iter().filter(|&&partition| partition == 1).count();
+    assert!(
+        (90..=110).contains(&from_partition_1),
+        "{from_partition_1} of the first 200 from partition 1: {first_read:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -158,7 +158,7 @@ impl Metrics {
         r.register("templates_learned", "Lines learned as a site's template", metrics.templates_learned.clone());
         r.register(
             "story_cache_stories",
-            "Stories held in the worker's story cache (those active within the window of the articles its batches place)",
+            "Stories held in the worker's story cache (active within the window around where each partition is reading)",
             metrics.story_cache_stories.clone(),
         );
         r.register(

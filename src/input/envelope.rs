@@ -13,6 +13,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::article::{Content, PublishedAt, RawArticle};
+use crate::stages::text::repair_mojibake;
 
 /// Ids longer than this are refused: they are keys in Postgres indexes and in logs.
 pub const MAX_ID_BYTES: usize = 512;
@@ -147,13 +148,27 @@ pub fn looks_like_html(body: &str) -> bool {
     OPENERS.iter().any(|opener| head.starts_with(opener))
 }
 
-/// Postgres text cannot hold NUL; other control characters are noise in every field.
+/// Postgres text cannot hold NUL; other control characters are noise in every field. Control
+/// characters from U+0080 to U+009F are, nearly always, the middle bytes of UTF-8 read as Latin-1
+/// ("Investorâ\u{80}\u{99}s"): a word holding them is first read again as UTF-8 ("Investor’s").
 fn strip_control_chars(value: String) -> String {
-    if value.chars().any(is_unwanted_control) {
-        value.chars().filter(|c| !is_unwanted_control(*c)).collect()
-    } else {
-        value
+    if !value.chars().any(is_unwanted_control) {
+        return value;
     }
+    let value = if value.chars().any(is_c1_control) { with_mojibake_words_repaired(&value) } else { value };
+    value.chars().filter(|c| !is_unwanted_control(*c)).collect()
+}
+
+fn is_c1_control(c: char) -> bool {
+    ('\u{80}'..='\u{9f}').contains(&c)
+}
+
+/// Word by word, because a page often mixes characters written right with ones read wrong.
+fn with_mojibake_words_repaired(value: &str) -> String {
+    value
+        .split_inclusive(char::is_whitespace)
+        .map(|word| if word.chars().any(is_c1_control) { repair_mojibake(word) } else { word.into() })
+        .collect()
 }
 
 fn is_unwanted_control(c: char) -> bool {
@@ -269,6 +284,12 @@ mod tests {
     fn nul_and_control_characters_are_stripped_from_bodies() {
         let raw = decode_bytes(b"{\"text\":\"a\\u0000b\\u0007c\\nd\"}", None).unwrap();
         assert_eq!(raw.content, Content::Text("abc\nd".into()));
+    }
+
+    #[test]
+    fn utf8_read_as_latin1_is_repaired_before_its_control_characters_are_stripped() {
+        let raw = decode_bytes("{\"text\":\"An Investor\u{e2}\u{80}\u{99}s “guide”\u{85}\"}".as_bytes(), None).unwrap();
+        assert_eq!(raw.content, Content::Text("An Investor’s “guide”".into()));
     }
 
     #[test]

@@ -20,6 +20,29 @@ pub fn prefix_chars(text: &str, chars: usize) -> &str {
     text.char_indices().nth(chars).map_or(text, |(end, _)| &text[..end])
 }
 
+/// Text whose UTF-8 was read as Latin-1 or Windows-1252 somewhere before it reached us
+/// ("Investorâ€™s", "Investorâ\u{80}\u{99}s"), read again as UTF-8 ("Investor’s"). Text that does
+/// not re-encode to valid UTF-8 holding a multi-byte character is returned as it is, so ordinary
+/// accented text ("Café", "naïve") is never touched: its bytes are not valid UTF-8.
+pub fn repair_mojibake(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.is_ascii() {
+        return text.into();
+    }
+    let bytes = if text.chars().all(|c| u32::from(c) <= 0xFF) {
+        text.chars().map(|c| u32::from(c) as u8).collect()
+    } else {
+        let (bytes, _, unmappable) = encoding_rs::WINDOWS_1252.encode(text);
+        if unmappable {
+            return text.into();
+        }
+        bytes.into_owned()
+    };
+    match String::from_utf8(bytes) {
+        Ok(repaired) if !repaired.is_ascii() => repaired.into(),
+        _ => text.into(),
+    }
+}
+
 /// Trims a line and folds every run of whitespace (including no-break spaces) into one space.
 pub fn normalize_line(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
@@ -90,5 +113,20 @@ mod tests {
     fn title_case_ratio_ignores_minor_words() {
         assert_eq!(title_case_ratio("Airstrikes Hit Two Hospitals in Besieged Syrian City of Aleppo"), 1.0);
         assert!(title_case_ratio("Russia says Syria bombing continues") < 0.5);
+    }
+
+    #[test]
+    fn utf8_read_as_latin1_or_windows_1252_is_read_again_as_utf8() {
+        assert_eq!(repair_mojibake("A DIY Investor\u{e2}\u{80}\u{99}s Guide"), "A DIY Investor’s Guide");
+        assert_eq!(repair_mojibake("Investorâ€™s Guide"), "Investor’s Guide");
+        assert_eq!(repair_mojibake("SÃ£o Paulo"), "São Paulo");
+    }
+
+    #[test]
+    fn accented_text_is_left_as_it_is() {
+        for text in ["Café au lait", "naïve façade", "Ürümqi – a city", "plain ascii", "Zürich’s “new” plan"]
+        {
+            assert_eq!(repair_mojibake(text), text);
+        }
     }
 }

@@ -109,7 +109,7 @@ pub fn read(document: &Document) -> HtmlMeta {
         authors = marked_authors(document);
     }
     HtmlMeta {
-        headline: structured.headline.or_else(|| first_value(document, &HEADLINE, &["content"])),
+        headline: whole_headline(structured.headline, first_value(document, &HEADLINE, &["content"])),
         title_tag: document.select_matcher(&TITLE_TAG).nodes().first().map(|n| squeeze(&n.text())),
         h1: H1.iter().find_map(|m| {
             let headlines = document.select_matcher(m);
@@ -123,6 +123,25 @@ pub fn read(document: &Document) -> HtmlMeta {
         marked_date: marked_date(document),
         around_headline: AroundHeadline::default(),
     }
+}
+
+/// The structured data's headline, unless the social tags' goes on where it stops: SEO plugins cut
+/// the JSON-LD headline at about 110 characters ("… Find Solutions (Including"), the social tags
+/// keep it whole. A social headline that only adds the site's name after a separator is not longer.
+fn whole_headline(structured: Option<String>, social: Option<String>) -> Option<String> {
+    match (structured, social) {
+        (Some(cut), Some(whole)) if continues(&whole, &cut) => Some(whole),
+        (structured, social) => structured.or(social),
+    }
+}
+
+/// Whether `whole` is `start` followed by more words of the same sentence.
+fn continues(whole: &str, start: &str) -> bool {
+    let start = start.trim_end_matches(['…', '.', ' ']);
+    whole
+        .strip_prefix(start)
+        .and_then(|rest| rest.strip_prefix(' '))
+        .is_some_and(|rest| rest.chars().next().is_some_and(char::is_alphanumeric))
 }
 
 /// Elements whose class or link says they show the author's name.
@@ -293,9 +312,14 @@ fn first_value(document: &Document, matchers: &[Matcher], attributes: &[&str]) -
 /// Whitespace folded, and entities the parser left decoded: JSON-LD strings are not HTML, so
 /// "Rates &amp; Fees" arrives as written, and attributes escaped twice ("&amp;#8211;") keep one
 /// layer after parsing.
+/// Mojibake (UTF-8 read as Windows-1252 by the publisher's tooling) is read again as UTF-8.
 fn squeeze(text: &str) -> String {
     let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if folded.contains('&') { html_escape::decode_html_entities(&folded).into_owned() } else { folded }
+    let decoded = if folded.contains('&') { html_escape::decode_html_entities(&folded).into_owned() } else { folded };
+    match crate::stages::text::repair_mojibake(&decoded) {
+        std::borrow::Cow::Owned(repaired) => repaired,
+        std::borrow::Cow::Borrowed(_) => decoded,
+    }
 }
 
 /// Names as bylines print them: "By Jane Doe" → "Jane Doe"; links to profile pages and long texts
@@ -432,6 +456,25 @@ mod tests {
         let found = meta(page);
         assert_eq!(found.headline.as_deref(), Some("Movers – Rates & Fees"));
         assert_eq!(found.authors, vec!["Jane O'Neil".to_owned()]);
+    }
+
+    #[test]
+    fn a_structured_headline_cut_short_gives_way_to_the_whole_social_one() {
+        let page = r#"<html><head><meta property="og:title" content="We Help 4 Readers (Including One Trick) - Emily">
+            <script type="application/ld+json">{"@type":"Article","headline":"We Help 4 Readers (Including"}</script>
+            </head><body></body></html>"#;
+        assert_eq!(meta(page).headline.as_deref(), Some("We Help 4 Readers (Including One Trick) - Emily"));
+        let with_site = r#"<html><head><meta property="og:title" content="Storm closes ports | The Herald">
+            <script type="application/ld+json">{"@type":"Article","headline":"Storm closes ports"}</script>
+            </head><body></body></html>"#;
+        assert_eq!(meta(with_site).headline.as_deref(), Some("Storm closes ports"));
+    }
+
+    #[test]
+    fn mojibake_in_the_page_tags_is_read_again_as_utf8() {
+        let page =
+            "<html><head><title>A DIY Investor\u{e2}\u{80}\u{99}s Guide | WCI</title></head><body></body></html>";
+        assert_eq!(meta(page).title_tag.as_deref(), Some("A DIY Investor’s Guide | WCI"));
     }
 
     #[test]

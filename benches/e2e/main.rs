@@ -399,10 +399,14 @@ async fn watch_drain(pool: &PgPool, total: u64, worker: u32, tansu: u32) -> anyh
     }
 }
 
-/// One stretch of the drain, with the worker's resident memory at its end.
+/// One stretch of the drain, with the worker's resident memory at its end and the CPU time the
+/// worker and Postgres spent per article in it (what grows when the rate falls with the tables).
 fn stretch(from: &Mark, to: &Mark) -> Value {
     let articles = to.stored - from.stored;
     let mut stretch = from.counters.per_article(&to.counters, articles);
+    let cpu_ms = |i: usize| (to.cpu[i] - from.cpu[i]) * 1000.0 / articles.max(1) as f64;
+    stretch["worker_cpu_ms"] = json!(cpu_ms(0));
+    stretch["postgres_cpu_ms"] = json!(cpu_ms(1));
     stretch["to_articles"] = json!(to.stored);
     stretch["worker_rss_bytes"] = json!(to.worker_rss);
     stretch["articles_per_sec"] = json!(articles as f64 / (to.at - from.at).as_secs_f64());
@@ -600,6 +604,14 @@ fn print_table(report: &Value) {
     println!("| rate by tenth of the topic, articles/s | {} |", by_tenth(report, "articles_per_sec", 1.0));
     println!("| worker RSS at the end of each tenth, MB | {} |", by_tenth(report, "worker_rss_bytes", 1e-6));
     println!(
+        "| CPU ms per article by tenth, worker / Postgres | {} |",
+        by_tenth_pair(report, "worker_cpu_ms", "postgres_cpu_ms")
+    );
+    println!(
+        "| Postgres blocks read from outside shared buffers per article, by tenth | {} |",
+        by_tenth(report, "blocks_read", 1.0)
+    );
+    println!(
         "| Postgres per article while draining | WAL {:.0} KB, {:.1} full-page images, {:.1} pages written by the inserting sessions; {} checkpoints |",
         f(&["postgres", "per_article", "wal_kb"]),
         f(&["postgres", "per_article", "full_page_images"]),
@@ -643,6 +655,14 @@ fn by_tenth(report: &Value, key: &str, scale: f64) -> String {
     let stretches = report["worker"]["stretches"].as_array().into_iter().flatten();
     let values: Vec<String> =
         stretches.map(|s| format!("{:.0}", s[key].as_f64().unwrap_or(f64::NAN) * scale)).collect();
+    values.join(", ")
+}
+
+/// Two figures of every stretch of the drain, as "a / b" pairs.
+fn by_tenth_pair(report: &Value, first: &str, second: &str) -> String {
+    let stretches = report["worker"]["stretches"].as_array().into_iter().flatten();
+    let f = |s: &Value, key: &str| s[key].as_f64().unwrap_or(f64::NAN);
+    let values: Vec<String> = stretches.map(|s| format!("{:.1} / {:.1}", f(s, first), f(s, second))).collect();
     values.join(", ")
 }
 

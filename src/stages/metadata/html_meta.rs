@@ -309,10 +309,10 @@ fn first_value(document: &Document, matchers: &[Matcher], attributes: &[&str]) -
     })
 }
 
-/// Whitespace folded, and entities the parser left decoded: JSON-LD strings are not HTML, so
-/// "Rates &amp; Fees" arrives as written, and attributes escaped twice ("&amp;#8211;") keep one
-/// layer after parsing.
-/// Mojibake (UTF-8 read as Windows-1252 by the publisher's tooling) is read again as UTF-8.
+/// Whitespace folded, entities the parser left decoded (JSON-LD strings are not HTML, so "Rates
+/// &amp; Fees" arrives as written, and attributes escaped twice, "&amp;#8211;", keep one layer
+/// after parsing), and mojibake (UTF-8 the publisher's tooling read as Latin-1 or Windows-1252)
+/// read again as UTF-8.
 fn squeeze(text: &str) -> String {
     let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let decoded = if folded.contains('&') { html_escape::decode_html_entities(&folded).into_owned() } else { folded };

@@ -65,8 +65,9 @@ static PUBLISHED: LazyLock<Vec<Matcher>> = LazyLock::new(|| {
         r#"meta[name="parsely-pub-date"]"#,
         r#"meta[name="sailthru.date"]"#,
         r#"meta[name="pubdate"], meta[name="publishdate"], meta[name="publish-date"], meta[name="publish_date"]"#,
-        r#"meta[name="dc.date.issued"], meta[name="DC.date.issued"], meta[name="dcterms.created"], meta[name="DC.date"], meta[name="dc.date"]"#,
-        r#"meta[name="date"], meta[name="Date"]"#,
+        // Dublin Core names are written in every case ("DC.Date", "dc.date", "DCTERMS.created").
+        r#"meta[name="dc.date.issued" i], meta[name="dcterms.created" i], meta[name="dc.date" i]"#,
+        r#"meta[name="date" i]"#,
         r#"meta[name*="publish"], meta[property*="publish"], meta[name*="pubdate"]"#,
         "article time[datetime], main time[datetime]",
         "time[pubdate], time[datetime]",
@@ -468,6 +469,14 @@ mod tests {
             <script type="application/ld+json">{"@type":"Article","headline":"Storm closes ports"}</script>
             </head><body></body></html>"#;
         assert_eq!(meta(with_site).headline.as_deref(), Some("Storm closes ports"));
+    }
+
+    #[test]
+    fn dublin_core_dates_are_read_whatever_the_case_of_their_name() {
+        for name in ["DC.Date", "dc.date", "DC.date.issued", "DCTERMS.created"] {
+            let page = format!(r#"<html><head><meta name="{name}" content="2019-06-25"></head><body></body></html>"#);
+            assert_eq!(meta(&page).published.as_deref(), Some("2019-06-25"), "{name}");
+        }
     }
 
     #[test]

@@ -652,18 +652,22 @@ fn print_table(report: &Value) {
 
 /// One figure of every stretch of the drain, scaled by `scale`, as a list.
 fn by_tenth(report: &Value, key: &str, scale: f64) -> String {
-    let stretches = report["worker"]["stretches"].as_array().into_iter().flatten();
-    let values: Vec<String> =
-        stretches.map(|s| format!("{:.0}", s[key].as_f64().unwrap_or(f64::NAN) * scale)).collect();
-    values.join(", ")
+    each_tenth(report, |stretch| format!("{:.0}", figure(stretch, key) * scale))
 }
 
 /// Two figures of every stretch of the drain, as "a / b" pairs.
 fn by_tenth_pair(report: &Value, first: &str, second: &str) -> String {
+    each_tenth(report, |stretch| format!("{:.1} / {:.1}", figure(stretch, first), figure(stretch, second)))
+}
+
+/// Every stretch of the drain shown by `show`, as a list.
+fn each_tenth(report: &Value, show: impl Fn(&Value) -> String) -> String {
     let stretches = report["worker"]["stretches"].as_array().into_iter().flatten();
-    let f = |s: &Value, key: &str| s[key].as_f64().unwrap_or(f64::NAN);
-    let values: Vec<String> = stretches.map(|s| format!("{:.1} / {:.1}", f(s, first), f(s, second))).collect();
-    values.join(", ")
+    stretches.map(show).collect::<Vec<_>>().join(", ")
+}
+
+fn figure(stretch: &Value, key: &str) -> f64 {
+    stretch[key].as_f64().unwrap_or(f64::NAN)
 }
 
 fn print_ceiling(report: &Value) {

@@ -14,19 +14,22 @@ use super::{LineShape, Reason};
 use crate::stages::text::{is_all_caps, lowercase, title_case_ratio};
 
 /// Function words of the languages most news is written in. Prose is dense in them; menus, buttons
-/// and teasers are not (the jusText observation).
-const STOPWORDS: &str = "a about after all also an and any are as at be been but by can could did do does for from had has \
+/// and teasers are not (the jusText observation). English first, kept apart for `is_english_stopword`.
+const ENGLISH_STOPWORDS: &str = "a about after all also an and any are as at be been but by can could did do does for from had has \
     have he her his how i if in into is it its just more most my no not of on one or other our out over she so some \
     such than that the their them then there these they this to up was we were what when which who will with would \
-    you your \
-    le la les un une des du de et est en que qui dans pour pas sur au aux il elle ne se ce sont avec par plus \
+    you your";
+const OTHER_STOPWORDS: &str = "le la les un une des du de et est en que qui dans pour pas sur au aux il elle ne se ce sont avec par plus \
     der die das und ist nicht ein eine zu den von mit sich des auf für im dem auch es an als wird bei \
     el los las y es por con para una su al lo como más pero sus le ya o este fue ha \
     il di che non della per del si sono gli alla nel ma da \
     o os um uma do da em não com se na por mais as dos como mas ao ele das \
     het een en van ik te dat zijn op voor niet met";
 
-static STOPWORD_SET: LazyLock<HashSet<&'static str>> = LazyLock::new(|| STOPWORDS.split_whitespace().collect());
+static STOPWORD_SET: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| ENGLISH_STOPWORDS.split_whitespace().chain(OTHER_STOPWORDS.split_whitespace()).collect());
+static ENGLISH_STOPWORD_SET: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| ENGLISH_STOPWORDS.split_whitespace().collect());
 
 /// The longest function word, in bytes: a longer word needs no lookup.
 const LONGEST_STOPWORD: usize = 6;
@@ -34,6 +37,11 @@ const LONGEST_STOPWORD: usize = 6;
 /// A function word of one of the eight languages (`word` in lowercase).
 pub fn is_stopword(word: &str) -> bool {
     word.len() <= LONGEST_STOPWORD && STOPWORD_SET.contains(word)
+}
+
+/// An English function word (`word` in lowercase): "un" or "die" is one elsewhere, not here.
+pub fn is_english_stopword(word: &str) -> bool {
+    word.len() <= LONGEST_STOPWORD && ENGLISH_STOPWORD_SET.contains(word)
 }
 
 /// Feature names, in vector order. The model file must list exactly these.

@@ -3,7 +3,8 @@
 //! No statistical model can be downloaded here, so this is rule-based and explainable:
 //! 1. **Chunks**: runs of capitalised words inside a sentence, joined across the connectors names
 //!    carry ("Secretary of State", "Bashar al-Assad", "Bank of England"); a possessive ends a run;
-//!    a sentence's first word counts only if it is not an everyday word ("The", "But").
+//!    a sentence's first word counts only if it is not an everyday word ("The", "But"). A heading's
+//!    run ("Boiled Linseed Oil") is a name only with evidence, and a shouted line gives places only.
 //! 2. **Roles**: a chunk that holds a title or office ("US Secretary of State John Kerry", "President
 //!    Bashar al-Assad") is a person after the role and, before it, perhaps a place or organisation;
 //!    a lowercase role word just before a chunk ("Kremlin spokesman Dmitry Peskov") or a speech verb
@@ -20,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use crate::article::Entities;
-use crate::stages::clean::features::is_stopword;
+use crate::stages::clean::features::{is_english_stopword, is_stopword};
 use crate::stages::text::without_possessive;
 
 /// A place the gazetteer knows: its canonical name and kind.
@@ -252,6 +253,8 @@ const KNOWN_ORGS: &[&str] = &[
     "Europol",
     "Gazprom",
     "Red Cross",
+    // An acronym that spells an everyday word is not taken for one unless listed here.
+    "WHO",
 ];
 
 /// Words that join a name's parts without a capital.
@@ -406,6 +409,50 @@ struct Word<'a> {
     sentence_start: bool,
     /// A possessive or punctuation right after the word ends any run it is in.
     ends_run: bool,
+    /// The shape of the line the word is on.
+    line: LineShape,
+}
+
+/// How a line of the body reads as a whole. Headings ("Boiled Linseed Oil", "Fix It Fridays") and
+/// shouted lines ("THE HARD TRUTH ABOUT YOUR LOAN") capitalise words that are not names: taken at
+/// face value they made most of the people and organisations found on long real pages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum LineShape {
+    #[default]
+    Prose,
+    /// Every word capitalised but small function words, and no sentence end.
+    Heading,
+    /// Most letters in capitals, over several words.
+    Shouted,
+}
+
+/// At most this many words make a heading; a longer Title-Case line is more likely a list of names.
+const HEADING_WORDS: usize = 12;
+
+fn line_shape(line: &str) -> LineShape {
+    let words: Vec<&str> =
+        line.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic)).take(HEADING_WORDS + 1).collect();
+    if words.len() < 2 {
+        return LineShape::Prose;
+    }
+    let (upper, letters) = line
+        .chars()
+        .filter(|c| c.is_alphabetic())
+        .fold((0usize, 0usize), |(upper, all), c| (upper + usize::from(c.is_uppercase()), all + 1));
+    if upper * 10 >= letters * 7 {
+        return LineShape::Shouted;
+    }
+    let ends_sentence = line.trim_end().ends_with(['.', '!', '?', ':', ';', ',', '"', '”', '’', '\'', ')']);
+    let title_case = words.iter().all(|w| {
+        let bare = w.trim_start_matches(|c: char| !c.is_alphanumeric());
+        is_capitalised(bare) || bare.starts_with(|c: char| c.is_ascii_digit()) || is_small_title_word(bare)
+    });
+    if words.len() <= HEADING_WORDS && title_case && !ends_sentence { LineShape::Heading } else { LineShape::Prose }
+}
+
+/// Words Title Case leaves in lowercase: "The Best Way to Oil a Table".
+fn is_small_title_word(word: &str) -> bool {
+    word.len() <= 4 && (is_stopword(word) || is_connector(word))
 }
 
 /// A capitalised run: its words and its place among the body's words.
@@ -431,6 +478,7 @@ fn words(body: &str) -> Vec<Word<'_>> {
     let mut words = Vec::new();
     let mut sentence_start = true;
     let mut start = None;
+    let mut line = line_shape(body.lines().next().unwrap_or_default());
     let bytes = body.as_bytes();
     for (i, c) in body.char_indices() {
         // Crawled pages glue paragraphs: "the failure.Russia is" holds a sentence break.
@@ -441,24 +489,31 @@ fn words(body: &str) -> Vec<Word<'_>> {
         if c.is_whitespace() || glued {
             if let Some(from) = start.take() {
                 let to = if glued { i + 1 } else { i };
-                push_word(body, from, to, &mut sentence_start, &mut words);
+                push_word(body, (from, to), line, &mut sentence_start, &mut words);
             }
         } else if start.is_none() {
             start = Some(i);
         }
         if c == '\n' {
             sentence_start = true;
+            line = line_shape(body[i + 1..].lines().next().unwrap_or_default());
         }
     }
     if let Some(from) = start {
-        push_word(body, from, body.len(), &mut sentence_start, &mut words);
+        push_word(body, (from, body.len()), line, &mut sentence_start, &mut words);
     }
     words
 }
 
 /// One whitespace-separated token as a word: punctuation trimmed, possessive cut, and whether it
 /// opens or closes a sentence.
-fn push_word<'a>(body: &'a str, from: usize, to: usize, sentence_start: &mut bool, words: &mut Vec<Word<'a>>) {
+fn push_word<'a>(
+    body: &'a str,
+    (from, to): (usize, usize),
+    line: LineShape,
+    sentence_start: &mut bool,
+    words: &mut Vec<Word<'a>>,
+) {
     let raw = &body[from..to];
     let trimmed_end = raw.trim_end_matches(|c: char| !c.is_alphanumeric());
     let lead = raw.len() - raw.trim_start_matches(|c: char| !c.is_alphanumeric()).len();
@@ -479,6 +534,7 @@ fn push_word<'a>(body: &'a str, from: usize, to: usize, sentence_start: &mut boo
         start: from + lead,
         sentence_start: *sentence_start,
         ends_run: possessive || !tail.is_empty(),
+        line,
     });
     // A sentence ends at . ! ? (not after an initial or an abbreviation such as "U.S." or "Gen.").
     let abbreviation = text.len() <= 3 && text.chars().next().is_some_and(char::is_uppercase);
@@ -623,13 +679,17 @@ pub fn title_case(name: &str) -> String {
 fn organization(name: &str, words: &[Word<'_>]) -> bool {
     KNOWN_ORGS.contains(&name)
         || words.last().is_some_and(|w| ORG_WORDS.contains(&w.text))
-        || (words.len() == 1 && is_acronym(words[0].text) && place(name).is_none())
+        || (words.len() == 1
+            && is_acronym(words[0].text)
+            && !is_english_stopword(&words[0].text.to_lowercase())
+            && place(name).is_none())
 }
 
 /// Evidence around a chunk that it names a person: a role word before it, a speech verb after it
-/// ("Peskov said") or before it ("said Ryabkov"), or ", who" after it.
+/// ("Peskov said") or before it in the same sentence ("said Ryabkov"), or ", who" after it.
 fn person_context(chunk: &Chunk<'_>, words: &[Word<'_>]) -> bool {
-    let before = chunk.first.checked_sub(1).map(|i| words[i].text.to_lowercase());
+    let opens_sentence = chunk.words[0].sentence_start;
+    let before = chunk.first.checked_sub(1).filter(|_| !opens_sentence).map(|i| words[i].text.to_lowercase());
     let after = words.get(chunk.last + 1).map(|w| w.text);
     let who = chunk.words.last().is_some_and(|w| w.ends_run) && after == Some("who");
     before.as_deref().is_some_and(|b| ROLE_CUES.contains(&b) || is_speech_verb(b))
@@ -656,6 +716,12 @@ fn classify(chunk: &Chunk<'_>, words: &[Word<'_>], out: &mut Vec<(usize, Kind, S
     if parts.is_empty() {
         return;
     }
+    let line = parts[0].line;
+    if line == LineShape::Shouted {
+        // A shouted line's capitals say nothing about names: only the places in it count.
+        classify_prefix(parts, Kinds::PlacesOnly, out);
+        return;
+    }
     let name = join(parts);
     if let Some(canonical) = place(&name) {
         out.push((parts[0].start, Kind::Place, canonical.to_owned(), true));
@@ -677,30 +743,40 @@ fn classify(chunk: &Chunk<'_>, words: &[Word<'_>], out: &mut Vec<(usize, Kind, S
         if !name.is_empty() && name.len() <= 4 {
             out.push((name[0].start, Kind::Person, join(name), true));
         }
-        classify_prefix(&parts[..parts.len() - name.len()], out);
+        classify_prefix(&parts[..parts.len() - name.len()], Kinds::All, out);
         return;
     }
     let name_like = parts.iter().all(|w| is_name_word(w.text) || is_connector(w.text)) && parts.len() <= 4;
     if name_like {
-        let strong = person_context(chunk, words);
-        // A lone word is a person only with evidence, or as the surname of someone named in full.
-        out.push((parts[0].start, Kind::Person, name, strong || parts.len() >= 2));
+        let byline = chunk.words[0].text == "By" && parts.len() < chunk.words.len();
+        let evidence = person_context(chunk, words) || byline;
+        // A lone word is a person only with evidence, or as the surname of someone named in full;
+        // so is a heading's run of capitalised words ("Boiled Linseed Oil").
+        let strong = evidence || (parts.len() >= 2 && line != LineShape::Heading);
+        out.push((parts[0].start, Kind::Person, name, strong));
     } else {
         // "Russian Foreign Ministry spokesman …" has no role; a leading place still counts.
-        classify_prefix(parts, out);
+        classify_prefix(parts, Kinds::All, out);
     }
+}
+
+/// What `classify_prefix` looks for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kinds {
+    All,
+    PlacesOnly,
 }
 
 /// The words before a role ("US", "Kremlin", "Syria's") or a run that is not a name: any place or
 /// organisation they hold, longest first.
-fn classify_prefix(words: &[Word<'_>], out: &mut Vec<(usize, Kind, String, bool)>) {
+fn classify_prefix(words: &[Word<'_>], kinds: Kinds, out: &mut Vec<(usize, Kind, String, bool)>) {
     let mut i = 0;
     while i < words.len() {
         let found = (i + 1..=words.len().min(i + 4)).rev().find_map(|end| {
             let name = join(&words[i..end]);
             if let Some(canonical) = place(&name) {
                 Some((end, Kind::Place, canonical.to_owned()))
-            } else if organization(&name, &words[i..end]) {
+            } else if kinds == Kinds::All && organization(&name, &words[i..end]) {
                 Some((end, Kind::Organization, name))
             } else {
                 None
@@ -784,6 +860,35 @@ mod tests {
             assert!(orgs.contains(&org.to_owned()), "{org} missing from {orgs:?}");
         }
         assert!(!people.iter().any(|p| p.contains("Secretary") || p.contains("President")), "{people:?}");
+    }
+
+    #[test]
+    fn heading_runs_are_people_only_with_evidence() {
+        let body = "Fix It Fridays\nBoiled Linseed Oil for a Table Saw\nBy Mary Jones\n\
+            Oil the top twice, Tom Baker said.\nPeskov Denies Claims";
+        let found = find(body);
+        assert_eq!(found.entities.people, ["Mary Jones", "Tom Baker"]);
+    }
+
+    #[test]
+    fn heading_names_count_when_the_prose_names_them_in_full() {
+        let found = find("Dmitry Peskov\nKremlin spokesman Dmitry Peskov said the claims were false.");
+        assert_eq!(found.entities.people, ["Dmitry Peskov"]);
+        assert_eq!(found.mentions.iter().filter(|m| m.kind == Kind::Person).count(), 2);
+    }
+
+    #[test]
+    fn shouted_lines_give_places_only() {
+        let found = find("THE HARD TRUTH ABOUT YOUR LOAN FROM MOSCOW BANK\nSIGN UP NOW FOR OUR NEWSLETTER");
+        assert_eq!(found.entities.places, ["Moscow"]);
+        assert!(found.entities.people.is_empty(), "{:?}", found.entities.people);
+        assert!(found.entities.organizations.is_empty(), "{:?}", found.entities.organizations);
+    }
+
+    #[test]
+    fn capitalised_everyday_words_are_not_acronyms() {
+        let found = find("Prices did NOT fall, the IMF and the WHO said, and THE rest followed.");
+        assert_eq!(found.entities.organizations, ["IMF", "WHO"]);
     }
 
     #[test]

@@ -1,23 +1,36 @@
 //! The ceiling: how fast Postgres itself takes the rows the worker wrote. Every table of the run's
-//! database is copied out (binary COPY) and then copied into a freshly migrated database — the
-//! same schema, the same indexes — and only the copying in is timed.
+//! database is copied out (binary COPY) in as many parts as there are COPY sessions, and then copied
+//! into a freshly migrated database — the same schema, the same indexes — by those sessions at once,
+//! table after table; only the copying in is timed. One session per core: the worker's sink writes
+//! from several sessions, and a single COPY left the second core idle, so the worker outran its
+//! "ceiling" (worker / ceiling 1.05 on a 2-core VM).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt;
+use futures_util::future::try_join_all;
 use sqlx::{Connection, PgConnection};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub struct Ceiling {
     pub elapsed: Duration,
     pub bytes: u64,
+    /// COPY sessions that loaded each table at once.
+    pub sessions: usize,
     /// (table, rows, time to copy in) in the order copied.
     pub tables: Vec<(String, u64, Duration)>,
 }
 
-/// Copies every table of `source` into `target` (already migrated, empty), timing the copy in.
-pub async fn measure(source: &str, target: &str, scratch: &Path) -> anyhow::Result<Ceiling> {
+/// One COPY session per core.
+pub fn sessions() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// Copies every table of `source` into `target` (already migrated, empty) over `sessions`
+/// connections at once, timing the copy in.
+pub async fn measure(source: &str, target: &str, scratch: &Path, sessions: usize) -> anyhow::Result<Ceiling> {
+    let sessions = sessions.max(1);
     std::fs::create_dir_all(scratch)?;
     let mut from = PgConnection::connect(source).await?;
     // Tables with foreign keys (entities and quotes point at articles) load after the rest.
@@ -30,26 +43,51 @@ pub async fn measure(source: &str, target: &str, scratch: &Path) -> anyhow::Resu
     )
     .fetch_all(&mut from)
     .await?;
+    let part_path = |table: &str, part: usize| scratch.join(format!("{table}.{part}.copy"));
     let mut bytes = 0;
     for table in &tables {
-        bytes += copy_out(&mut from, table, &scratch.join(format!("{table}.copy"))).await?;
+        for part in 0..sessions {
+            bytes += copy_out(&mut from, table, (part, sessions), &part_path(table, part)).await?;
+        }
     }
-    let mut to = PgConnection::connect(target).await?;
+    let mut connections = Vec::with_capacity(sessions);
+    for _ in 0..sessions {
+        connections.push(PgConnection::connect(target).await?);
+    }
     let started = Instant::now();
     let mut counts = Vec::new();
     for table in &tables {
         let table_started = Instant::now();
-        let rows = copy_in(&mut to, table, &scratch.join(format!("{table}.copy"))).await?;
+        let parts = connections.iter_mut().enumerate().map(|(part, to)| copy_in(to, table, part_path(table, part)));
+        let rows: u64 = try_join_all(parts).await?.into_iter().sum();
         counts.push((table.clone(), rows, table_started.elapsed()));
     }
     let elapsed = started.elapsed();
     std::fs::remove_dir_all(scratch)?;
-    Ok(Ceiling { elapsed, bytes, tables: counts })
+    Ok(Ceiling { elapsed, bytes, sessions, tables: counts })
 }
 
-async fn copy_out(conn: &mut PgConnection, table: &str, path: &Path) -> anyhow::Result<u64> {
+/// Copies out part `part` of `parts` of `table`: the rows of every `parts`-th heap page, so each
+/// part keeps the table's own order and the parts are about the same size. Generated columns stay
+/// out, as a plain `COPY table TO` leaves them (and `COPY table FROM` expects).
+async fn copy_out(
+    conn: &mut PgConnection,
+    table: &str,
+    (part, parts): (usize, usize),
+    path: &Path,
+) -> anyhow::Result<u64> {
+    let columns: String = sqlx::query_scalar(
+        "SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position) FROM information_schema.columns
+         WHERE table_schema = 'public' AND table_name = $1 AND is_generated = 'NEVER'",
+    )
+    .bind(table)
+    .fetch_one(&mut *conn)
+    .await?;
     let mut file = tokio::io::BufWriter::new(tokio::fs::File::create(path).await?);
-    let mut stream = conn.copy_out_raw(&format!("COPY {table} TO STDOUT (FORMAT binary)")).await?;
+    let query = format!(
+        "COPY (SELECT {columns} FROM {table} WHERE (ctid::text::point)[0]::bigint % {parts} = {part}) TO STDOUT (FORMAT binary)"
+    );
+    let mut stream = conn.copy_out_raw(&query).await?;
     let mut bytes = 0;
     while let Some(chunk) = stream.try_next().await? {
         bytes += chunk.len() as u64;
@@ -59,7 +97,7 @@ async fn copy_out(conn: &mut PgConnection, table: &str, path: &Path) -> anyhow::
     Ok(bytes)
 }
 
-async fn copy_in(conn: &mut PgConnection, table: &str, path: &Path) -> anyhow::Result<u64> {
+async fn copy_in(conn: &mut PgConnection, table: &str, path: PathBuf) -> anyhow::Result<u64> {
     let mut file = tokio::fs::File::open(path).await?;
     let mut copy = conn.copy_in_raw(&format!("COPY {table} FROM STDIN (FORMAT binary)")).await?;
     let mut buffer = vec![0; 1 << 20];

@@ -180,13 +180,15 @@ async fn run(args: &Args) -> anyhow::Result<Value> {
 async fn measure_ceiling(args: &Args, db: &BenchDb, rows: u64) -> anyhow::Result<Value> {
     let ceiling_db = BenchDb::create("ceiling").await?;
     migrate(&ceiling_db.url)?;
-    let ceiling = ceiling::measure(&db.url, &ceiling_db.url, &args.out.join("ceiling-scratch")).await?;
+    let sessions = ceiling::sessions();
+    let ceiling = ceiling::measure(&db.url, &ceiling_db.url, &args.out.join("ceiling-scratch"), sessions).await?;
     if !args.keep_db {
         ceiling_db.drop().await?;
     }
     Ok(json!({
         "articles_per_sec": rows as f64 / ceiling.elapsed.as_secs_f64(),
         "seconds": ceiling.elapsed.as_secs_f64(),
+        "sessions": ceiling.sessions,
         "rows": rows,
         "bytes": ceiling.bytes,
         "tables": ceiling
@@ -673,7 +675,8 @@ fn figure(stretch: &Value, key: &str) -> f64 {
 fn print_ceiling(report: &Value) {
     let f = |path: &[&str]| path.iter().fold(report, |v, k| &v[*k]).as_f64().unwrap_or(f64::NAN);
     println!(
-        "| ceiling: COPY of the same rows, same schema | {:.0} articles/s ({} rows of articles and dead letters, {:.0} MB in {:.1} s) |",
+        "| ceiling: COPY of the same rows, same schema, {} sessions at once | {:.0} articles/s ({} rows of articles and dead letters, {:.0} MB in {:.1} s) |",
+        report["ceiling"]["sessions"],
         f(&["ceiling", "articles_per_sec"]),
         report["ceiling"]["rows"],
         f(&["ceiling", "bytes"]) / 1e6,

@@ -22,7 +22,7 @@ use std::sync::LazyLock;
 
 use crate::article::Entities;
 use crate::stages::clean::features::{is_english_stopword, is_stopword};
-use crate::stages::text::without_possessive;
+use crate::stages::text::{ends_like_sentence, ends_with_colon, title_case_ratio, without_possessive};
 
 /// A place the gazetteer knows: its canonical name and kind.
 struct Place {
@@ -409,18 +409,18 @@ struct Word<'a> {
     sentence_start: bool,
     /// A possessive or punctuation right after the word ends any run it is in.
     ends_run: bool,
-    /// The shape of the line the word is on.
-    line: LineShape,
+    /// The kind of line the word is on.
+    line: LineKind,
 }
 
 /// How a line of the body reads as a whole. Headings ("Boiled Linseed Oil", "Fix It Fridays") and
 /// shouted lines ("THE HARD TRUTH ABOUT YOUR LOAN") capitalise words that are not names: taken at
 /// face value they made most of the people and organisations found on long real pages.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-enum LineShape {
+enum LineKind {
     #[default]
     Prose,
-    /// Every word capitalised but small function words, and no sentence end.
+    /// Title case (`text::title_case_ratio` 1), a few words, and no sentence end.
     Heading,
     /// Most letters in capitals, over several words.
     Shouted,
@@ -428,31 +428,33 @@ enum LineShape {
 
 /// At most this many words make a heading; a longer Title-Case line is more likely a list of names.
 const HEADING_WORDS: usize = 12;
+/// Only a line's first bytes are read for its kind: headings and shouted lines are short, and a
+/// paragraph gives itself away within a few words, so long lines are not scanned a second time.
+const KIND_BYTES: usize = 160;
 
-fn line_shape(line: &str) -> LineShape {
-    let words: Vec<&str> =
-        line.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic)).take(HEADING_WORDS + 1).collect();
-    if words.len() < 2 {
-        return LineShape::Prose;
+fn line_kind(line: &str) -> LineKind {
+    let mut end = line.len().min(KIND_BYTES);
+    while !line.is_char_boundary(end) {
+        end -= 1;
     }
-    let (upper, letters) = line
+    let head = &line[..end];
+    let words = head.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic)).count();
+    if words < 2 {
+        return LineKind::Prose;
+    }
+    let (upper, letters) = head
         .chars()
         .filter(|c| c.is_alphabetic())
         .fold((0usize, 0usize), |(upper, all), c| (upper + usize::from(c.is_uppercase()), all + 1));
     if upper * 10 >= letters * 7 {
-        return LineShape::Shouted;
+        return LineKind::Shouted;
     }
-    let ends_sentence = line.trim_end().ends_with(['.', '!', '?', ':', ';', ',', '"', '”', '’', '\'', ')']);
-    let title_case = words.iter().all(|w| {
-        let bare = w.trim_start_matches(|c: char| !c.is_alphanumeric());
-        is_capitalised(bare) || bare.starts_with(|c: char| c.is_ascii_digit()) || is_small_title_word(bare)
-    });
-    if words.len() <= HEADING_WORDS && title_case && !ends_sentence { LineShape::Heading } else { LineShape::Prose }
-}
-
-/// Words Title Case leaves in lowercase: "The Best Way to Oil a Table".
-fn is_small_title_word(word: &str) -> bool {
-    word.len() <= 4 && (is_stopword(word) || is_connector(word))
+    let heading = end == line.len()
+        && words <= HEADING_WORDS
+        && title_case_ratio(line) >= 1.0
+        && !ends_like_sentence(line)
+        && !ends_with_colon(line);
+    if heading { LineKind::Heading } else { LineKind::Prose }
 }
 
 /// A capitalised run: its words and its place among the body's words.
@@ -478,7 +480,7 @@ fn words(body: &str) -> Vec<Word<'_>> {
     let mut words = Vec::new();
     let mut sentence_start = true;
     let mut start = None;
-    let mut line = line_shape(body.lines().next().unwrap_or_default());
+    let mut line = line_kind(body.lines().next().unwrap_or_default());
     let bytes = body.as_bytes();
     for (i, c) in body.char_indices() {
         // Crawled pages glue paragraphs: "the failure.Russia is" holds a sentence break.
@@ -496,7 +498,7 @@ fn words(body: &str) -> Vec<Word<'_>> {
         }
         if c == '\n' {
             sentence_start = true;
-            line = line_shape(body[i + 1..].lines().next().unwrap_or_default());
+            line = line_kind(body[i + 1..].lines().next().unwrap_or_default());
         }
     }
     if let Some(from) = start {
@@ -510,7 +512,7 @@ fn words(body: &str) -> Vec<Word<'_>> {
 fn push_word<'a>(
     body: &'a str,
     (from, to): (usize, usize),
-    line: LineShape,
+    line: LineKind,
     sentence_start: &mut bool,
     words: &mut Vec<Word<'a>>,
 ) {
@@ -717,7 +719,7 @@ fn classify(chunk: &Chunk<'_>, words: &[Word<'_>], out: &mut Vec<(usize, Kind, S
         return;
     }
     let line = parts[0].line;
-    if line == LineShape::Shouted {
+    if line == LineKind::Shouted {
         // A shouted line's capitals say nothing about names: only the places in it count.
         classify_prefix(parts, Kinds::PlacesOnly, out);
         return;
@@ -752,7 +754,7 @@ fn classify(chunk: &Chunk<'_>, words: &[Word<'_>], out: &mut Vec<(usize, Kind, S
         let evidence = person_context(chunk, words) || byline;
         // A lone word is a person only with evidence, or as the surname of someone named in full;
         // so is a heading's run of capitalised words ("Boiled Linseed Oil").
-        let strong = evidence || (parts.len() >= 2 && line != LineShape::Heading);
+        let strong = evidence || (parts.len() >= 2 && line != LineKind::Heading);
         out.push((parts[0].start, Kind::Person, name, strong));
     } else {
         // "Russian Foreign Ministry spokesman …" has no role; a leading place still counts.

@@ -46,8 +46,9 @@ pub async fn measure(source: &str, target: &str, scratch: &Path, sessions: usize
     let part_path = |table: &str, part: usize| scratch.join(format!("{table}.{part}.copy"));
     let mut bytes = 0;
     for table in &tables {
+        let columns = stored_columns(&mut from, table).await?;
         for part in 0..sessions {
-            bytes += copy_out(&mut from, table, (part, sessions), &part_path(table, part)).await?;
+            bytes += copy_out(&mut from, (table, &columns), (part, sessions), &part_path(table, part)).await?;
         }
     }
     let mut connections = Vec::with_capacity(sessions);
@@ -67,22 +68,26 @@ pub async fn measure(source: &str, target: &str, scratch: &Path, sessions: usize
     Ok(Ceiling { elapsed, bytes, sessions, tables: counts })
 }
 
-/// Copies out part `part` of `parts` of `table`: the rows of every `parts`-th heap page, so each
-/// part keeps the table's own order and the parts are about the same size. Generated columns stay
-/// out, as a plain `COPY table TO` leaves them (and `COPY table FROM` expects).
-async fn copy_out(
-    conn: &mut PgConnection,
-    table: &str,
-    (part, parts): (usize, usize),
-    path: &Path,
-) -> anyhow::Result<u64> {
-    let columns: String = sqlx::query_scalar(
+/// `table`'s columns as a select list, generated ones left out, as a plain `COPY table TO` leaves
+/// them (and `COPY table FROM` expects).
+async fn stored_columns(conn: &mut PgConnection, table: &str) -> anyhow::Result<String> {
+    Ok(sqlx::query_scalar(
         "SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position) FROM information_schema.columns
          WHERE table_schema = 'public' AND table_name = $1 AND is_generated = 'NEVER'",
     )
     .bind(table)
-    .fetch_one(&mut *conn)
-    .await?;
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Copies out part `part` of `parts` of `table` (its `columns`): the rows of every `parts`-th heap
+/// page, so each part keeps the table's own order and the parts are about the same size.
+async fn copy_out(
+    conn: &mut PgConnection,
+    (table, columns): (&str, &str),
+    (part, parts): (usize, usize),
+    path: &Path,
+) -> anyhow::Result<u64> {
     let mut file = tokio::io::BufWriter::new(tokio::fs::File::create(path).await?);
     let query = format!(
         "COPY (SELECT {columns} FROM {table} WHERE (ctid::text::point)[0]::bigint % {parts} = {part}) TO STDOUT (FORMAT binary)"

@@ -7,7 +7,19 @@ pub fn lowercase(word: &str) -> std::borrow::Cow<'_, str> {
 
 /// Words as whitespace-separated tokens that contain a letter or digit.
 pub fn word_count(text: &str) -> usize {
-    text.split_whitespace().filter(|w| w.chars().any(char::is_alphanumeric)).count()
+    // One pass over the characters (it runs on every whole body): a word is counted at its first
+    // letter or digit, and whitespace starts the next one.
+    let mut count = 0;
+    let mut counted = false;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            counted = false;
+        } else if !counted && c.is_alphanumeric() {
+            count += 1;
+            counted = true;
+        }
+    }
+    count
 }
 
 /// The word without its possessive "'s" or "’s" ("Russia's" → "Russia"), if it has one.
@@ -73,13 +85,15 @@ const MINOR_WORDS: [&str; 24] = [
     "a", "an", "the", "and", "or", "but", "nor", "of", "in", "on", "at", "to", "for", "by", "with", "from", "as", "vs",
     "vs.", "into", "over", "via", "per", "is",
 ];
+/// The longest minor word, in bytes: a longer word is never compared with the list.
+const LONGEST_MINOR_WORD: usize = 4;
 
 /// Share of the words (minor words aside) that start with a capital: headlines in title case score 1.
 pub fn title_case_ratio(line: &str) -> f32 {
     let mut major = 0usize;
     let mut capitalised = 0usize;
     for word in line.split_whitespace() {
-        if MINOR_WORDS.iter().any(|minor| minor.eq_ignore_ascii_case(word)) {
+        if word.len() <= LONGEST_MINOR_WORD && MINOR_WORDS.iter().any(|minor| minor.eq_ignore_ascii_case(word)) {
             continue;
         }
         let Some(first) = word.chars().find(|c| c.is_alphanumeric()) else { continue };
@@ -113,6 +127,18 @@ mod tests {
     fn title_case_ratio_ignores_minor_words() {
         assert_eq!(title_case_ratio("Airstrikes Hit Two Hospitals in Besieged Syrian City of Aleppo"), 1.0);
         assert!(title_case_ratio("Russia says Syria bombing continues") < 0.5);
+    }
+
+    #[test]
+    fn words_are_counted_only_when_they_hold_a_letter_or_digit() {
+        assert_eq!(word_count("Moscow\u{a0}— said: 3 “quotes” -- ... Ki-moon\n\tend"), 6);
+        assert_eq!(word_count(""), 0);
+        assert_eq!(word_count(" • | — "), 0);
+    }
+
+    #[test]
+    fn no_minor_word_is_longer_than_the_length_gate() {
+        assert!(MINOR_WORDS.iter().all(|minor| minor.len() <= LONGEST_MINOR_WORD));
     }
 
     #[test]

@@ -29,7 +29,7 @@ struct Place {
     canonical: &'static str,
 }
 
-static PLACES: LazyLock<HashMap<&'static str, Place>> = LazyLock::new(|| {
+static PLACES: LazyLock<foldhash::HashMap<&'static str, Place>> = LazyLock::new(|| {
     include_str!("places.tsv")
         .lines()
         .filter(|line| !line.starts_with('#'))
@@ -438,14 +438,22 @@ fn line_kind(line: &str) -> LineKind {
         end -= 1;
     }
     let head = &line[..end];
-    let words = head.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic)).count();
+    // One pass: words holding a letter, letters, and capitals among them.
+    let (mut words, mut letters, mut upper) = (0usize, 0usize, 0usize);
+    let mut in_word_with_letter = false;
+    for c in head.chars() {
+        if c.is_whitespace() {
+            in_word_with_letter = false;
+        } else if c.is_alphabetic() {
+            words += usize::from(!in_word_with_letter);
+            in_word_with_letter = true;
+            letters += 1;
+            upper += usize::from(c.is_uppercase());
+        }
+    }
     if words < 2 {
         return LineKind::Prose;
     }
-    let (upper, letters) = head
-        .chars()
-        .filter(|c| c.is_alphabetic())
-        .fold((0usize, 0usize), |(upper, all), c| (upper + usize::from(c.is_uppercase()), all + 1));
     if upper * 10 >= letters * 7 {
         return LineKind::Shouted;
     }
@@ -545,12 +553,18 @@ fn push_word<'a>(
 
 /// Starts with a capital, or is an Arabic-style particle joined to one ("al-Assad", "el-Sisi").
 fn is_capitalised(word: &str) -> bool {
-    word.chars().next().is_some_and(char::is_uppercase)
-        || word.split_once('-').is_some_and(|(particle, rest)| {
-            (1..=3).contains(&particle.len())
-                && particle.chars().all(|c| c.is_ascii_lowercase())
-                && rest.chars().next().is_some_and(char::is_uppercase)
-        })
+    let Some(first) = word.chars().next() else { return false };
+    first.is_uppercase() || (first.is_ascii_lowercase() && has_capitalised_particle_tail(word))
+}
+
+/// "al-Assad": one to three lowercase ASCII letters, a hyphen, a capital. Read byte by byte, since
+/// almost every word of a body starts lowercase and reaches this test.
+fn has_capitalised_particle_tail(word: &str) -> bool {
+    let bytes = word.as_bytes();
+    let Some(hyphen) = bytes.iter().take(4).position(|&b| b == b'-') else { return false };
+    hyphen >= 1
+        && bytes[..hyphen].iter().all(u8::is_ascii_lowercase)
+        && word[hyphen + 1..].chars().next().is_some_and(char::is_uppercase)
 }
 
 fn is_connector(word: &str) -> bool {
@@ -592,7 +606,27 @@ fn join(words: &[Word<'_>]) -> String {
 }
 
 fn is_role_word(word: &str) -> bool {
-    ROLE_WORDS.contains(&word.trim_end_matches('.'))
+    word_class(word.trim_end_matches('.')) & ROLE != 0
+}
+
+/// What the rules know a capitalised word to be, as bits: one lookup instead of a scan of each list.
+const ROLE: u8 = 1;
+const OFFICE: u8 = 1 << 1;
+const NOT_NAME: u8 = 1 << 2;
+const ORG_WORD: u8 = 1 << 3;
+
+static WORD_CLASSES: LazyLock<foldhash::HashMap<&'static str, u8>> = LazyLock::new(|| {
+    let mut classes = foldhash::HashMap::default();
+    for (list, class) in [(ROLE_WORDS, ROLE), (OFFICE_WORDS, OFFICE), (NOT_NAMES, NOT_NAME), (ORG_WORDS, ORG_WORD)] {
+        for word in list {
+            *classes.entry(*word).or_default() |= class;
+        }
+    }
+    classes
+});
+
+fn word_class(word: &str) -> u8 {
+    WORD_CLASSES.get(word).copied().unwrap_or(0)
 }
 
 /// What follows a role in an office's name: "Secretary of State", "Minister of Foreign Affairs".
@@ -632,11 +666,9 @@ fn is_speech_verb(word: &str) -> bool {
 fn is_name_word(word: &str) -> bool {
     is_capitalised(word)
         && !is_role_word(word)
-        && !OFFICE_WORDS.contains(&word)
-        && !NOT_NAMES.contains(&word)
+        && word_class(word) & (OFFICE | NOT_NAME | ORG_WORD) == 0
         && word.chars().filter(|c| c.is_alphabetic()).count() >= 2
         && !is_acronym(word)
-        && !ORG_WORDS.contains(&word)
 }
 
 fn is_acronym(word: &str) -> bool {
@@ -680,7 +712,7 @@ pub fn title_case(name: &str) -> String {
 
 fn organization(name: &str, words: &[Word<'_>]) -> bool {
     KNOWN_ORGS.contains(&name)
-        || words.last().is_some_and(|w| ORG_WORDS.contains(&w.text))
+        || words.last().is_some_and(|w| word_class(w.text) & ORG_WORD != 0)
         || (words.len() == 1
             && is_acronym(words[0].text)
             && !is_english_stopword(&words[0].text.to_lowercase())

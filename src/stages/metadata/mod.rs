@@ -716,7 +716,10 @@ fn signature(article: &Article) -> Option<String> {
         regex::Regex::new(r"^(?P<own>\p{Lu}[\p{L}\d]*(?:\s\p{Lu}[\p{L}\d]*){0,3})[’']s? website\b|(?:©|\(c\)|copyright)\s*(?:\d{4}(?:\s*[-–]\s*\d{4})?\s*)?(?P<owner>[\p{L}][\p{L}\d.]*(?:\s[\p{Lu}][\p{L}\d.]*){0,3})")
             .expect("valid regex")
     });
-    article.removed.iter().rev().take(60).find_map(|line| {
+    // Every match holds one of these words; testing for them first spares the regex (whose Unicode
+    // classes can push it off its fast engine) the many lines that hold none.
+    let may_sign = |line: &str| ["website", "©", "(c)", "copyright"].iter().any(|word| line.contains(word));
+    article.removed.iter().rev().take(60).filter(|line| may_sign(&line.line)).find_map(|line| {
         let captures = SIGNATURE.captures(&line.line)?;
         let name = captures.name("own").or_else(|| captures.name("owner"))?.as_str().trim_end_matches('.');
         (!name.eq_ignore_ascii_case("all") && name.len() >= 2).then(|| name.to_owned())

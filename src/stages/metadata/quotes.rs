@@ -80,7 +80,11 @@ pub fn find(body: &str, entities: &Found) -> Vec<Quote> {
 fn spans(body: &str) -> Vec<Span> {
     let mut spans = Vec::new();
     let mut open: Option<(usize, char)> = None;
-    for (i, c) in body.char_indices() {
+    // Every mark is '\n', '"', or starts with byte 0xE2 (“ ” „) or 0xC2 (« »): other bytes are
+    // skipped without decoding, and no other character can begin at one of these bytes.
+    let marks = body.bytes().enumerate().filter(|(_, b)| matches!(b, b'\n' | b'"' | 0xE2 | 0xC2));
+    for (i, _) in marks {
+        let Some(c) = body[i..].chars().next() else { continue };
         match (open, c) {
             (_, '\n') => open = None,
             (None, '“' | '«' | '"' | '„') => open = Some((i, c)),

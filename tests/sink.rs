@@ -644,6 +644,32 @@ async fn entities_and_quotes_land_in_their_own_tables_and_are_rewritten_with_the
     assert_eq!(db.count(named).await, 0);
 }
 
+/// The rows the sink sends for article_entities and article_quotes are exactly the articles' own
+/// `entities` and `quotes` JSON, quotes numbered from 1 in order.
+#[tokio::test]
+async fn entity_and_quote_rows_are_the_articles_json_row_for_row() {
+    let db = TestDb::new().await;
+    let sink = db.sink("g").await;
+    let mut batch = article_batch(&[("q", QUOTED, 0, 0), ("a", BODY_A, 0, 1)]);
+    sink.write_batch(&mut batch).await.unwrap();
+    let from_json = "SELECT a.id, e.kind, e.name FROM articles a CROSS JOIN LATERAL (
+            SELECT 'person' AS kind, jsonb_array_elements_text(a.entities -> 'people') AS name
+            UNION ALL SELECT 'place', jsonb_array_elements_text(a.entities -> 'places')
+            UNION ALL SELECT 'organization', jsonb_array_elements_text(a.entities -> 'organizations')) e";
+    let stored = "SELECT article_id, kind, name FROM article_entities";
+    let differing =
+        format!("SELECT count(*) FROM (({from_json} EXCEPT {stored}) UNION ALL ({stored} EXCEPT {from_json})) d");
+    assert_eq!(db.count(&differing).await, 0);
+    assert!(db.count("SELECT count(*) FROM article_entities").await >= 3);
+    let quotes_json = "SELECT a.id, q.ordinal::integer, q.value ->> 'speaker', q.value ->> 'text' FROM articles a
+            CROSS JOIN LATERAL jsonb_array_elements(a.quotes) WITH ORDINALITY AS q(value, ordinal)";
+    let quotes = "SELECT article_id, ordinal, speaker, quote FROM article_quotes";
+    let differing =
+        format!("SELECT count(*) FROM (({quotes_json} EXCEPT {quotes}) UNION ALL ({quotes} EXCEPT {quotes_json})) d");
+    assert_eq!(db.count(&differing).await, 0);
+    assert_eq!(db.count("SELECT count(*) FROM article_quotes WHERE ordinal = 1").await, 1);
+}
+
 #[tokio::test]
 async fn migrations_run_without_the_statement_timeout_that_bounds_batch_writes() {
     let db = TestDb::unmigrated().await;

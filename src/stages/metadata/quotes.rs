@@ -109,6 +109,9 @@ fn closes(opener: char, closer: char) -> bool {
 fn attribution_after(body: &str, end: usize, entities: &Found) -> Option<String> {
     let tail = prefix_chars(&body[end..], ATTRIBUTION_CHARS);
     let tail = tail.split('\n').next().unwrap_or_default();
+    if !names_a_speech_verb(tail) {
+        return None;
+    }
     let captures = AFTER.captures(tail)?;
     speaker(&captures, end, entities)
 }
@@ -120,8 +123,17 @@ fn attribution_before(body: &str, start: usize, entities: &Found) -> Option<Stri
         .map_or(0, |i| i + before[i..].chars().next().map_or(1, char::len_utf8));
     let lead = &body[lead_from..start];
     let lead = suffix_chars(lead, ATTRIBUTION_CHARS);
+    if !names_a_speech_verb(lead) {
+        return None;
+    }
     let captures = BEFORE.captures(lead)?;
     speaker(&captures, start, entities)
+}
+
+/// Every attribution `AFTER` or `BEFORE` matches holds a speech verb as a whole word: text without
+/// one is passed over before the regexes, whose captures are slow to look for.
+fn names_a_speech_verb(text: &str) -> bool {
+    text.split(|c: char| !c.is_alphabetic()).any(|word| SPEECH_VERBS.contains(&word))
 }
 
 fn speaker(captures: &regex::Captures<'_>, at: usize, entities: &Found) -> Option<String> {

@@ -88,12 +88,25 @@ const MINOR_WORDS: [&str; 24] = [
 /// The longest minor word, in bytes: a longer word is never compared with the list.
 const LONGEST_MINOR_WORD: usize = 4;
 
+/// One of `MINOR_WORDS` in any case, compared lowercased on the stack (this runs for every word of
+/// every line the cleaner reads).
+fn is_minor_word(word: &str) -> bool {
+    if word.len() > LONGEST_MINOR_WORD {
+        return false;
+    }
+    let mut buffer = [0u8; LONGEST_MINOR_WORD];
+    let lower = &mut buffer[..word.len()];
+    lower.copy_from_slice(word.as_bytes());
+    lower.make_ascii_lowercase();
+    MINOR_WORDS.iter().any(|minor| minor.as_bytes() == lower)
+}
+
 /// Share of the words (minor words aside) that start with a capital: headlines in title case score 1.
 pub fn title_case_ratio(line: &str) -> f32 {
     let mut major = 0usize;
     let mut capitalised = 0usize;
     for word in line.split_whitespace() {
-        if word.len() <= LONGEST_MINOR_WORD && MINOR_WORDS.iter().any(|minor| minor.eq_ignore_ascii_case(word)) {
+        if is_minor_word(word) {
             continue;
         }
         let Some(first) = word.chars().find(|c| c.is_alphanumeric()) else { continue };
@@ -134,6 +147,16 @@ mod tests {
         assert_eq!(word_count("Moscow\u{a0}— said: 3 “quotes” -- ... Ki-moon\n\tend"), 6);
         assert_eq!(word_count(""), 0);
         assert_eq!(word_count(" • | — "), 0);
+    }
+
+    #[test]
+    fn minor_words_are_found_in_any_case_and_only_whole() {
+        for word in ["of", "Of", "OF", "vs.", "With"] {
+            assert!(is_minor_word(word), "{word}");
+        }
+        for word in ["often", "o", "Über", "", "off"] {
+            assert!(!is_minor_word(word), "{word}");
+        }
     }
 
     #[test]

@@ -153,9 +153,25 @@ fn stopword_density(text: &str) -> f32 {
             continue;
         }
         total += 1;
-        hits += usize::from(word.len() <= LONGEST_STOPWORD && is_stopword(&lowercase(word)));
+        hits += usize::from(is_stopword_in_any_case(word));
     }
     if total == 0 { 0.0 } else { hits as f32 / total as f32 }
+}
+
+/// `is_stopword` for a word in any case, lowercased on the stack when it is ASCII: every line's
+/// capitalised "The" or "In" no longer allocates.
+fn is_stopword_in_any_case(word: &str) -> bool {
+    if word.len() > LONGEST_STOPWORD {
+        return false;
+    }
+    if !word.is_ascii() {
+        return is_stopword(&lowercase(word));
+    }
+    let mut buffer = [0u8; LONGEST_STOPWORD];
+    let lower = &mut buffer[..word.len()];
+    lower.copy_from_slice(word.as_bytes());
+    lower.make_ascii_lowercase();
+    std::str::from_utf8(lower).is_ok_and(is_stopword)
 }
 
 /// A URL in the line: a scheme, a `www.` host or a `.com/` path, in either case.
@@ -356,6 +372,16 @@ pub(crate) fn page_features(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stopwords_are_found_in_any_case() {
+        for word in ["the", "The", "THE", "und", "Und", "não"] {
+            assert!(is_stopword_in_any_case(word), "{word}");
+        }
+        for word in ["Moscow", "theory", "", "Straße"] {
+            assert!(!is_stopword_in_any_case(word), "{word}");
+        }
+    }
     use crate::stages::clean::rule_verdicts;
 
     #[test]

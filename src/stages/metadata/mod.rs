@@ -709,8 +709,9 @@ fn source(article: &Article) -> Option<String> {
     known.or_else(|| signature(article)).or_else(|| host.map(|h| h.trim_start_matches("www.").to_owned()))
 }
 
-/// A site naming itself in its furniture: "Press TV’s website can …", "© 2016 teleSUR", "Copyright
-/// The Herald 2024".
+/// A site naming itself in its furniture: "Press TV’s website can …", "© 2016 teleSUR", "(c) The
+/// Herald". The word "copyright" counts only in lowercase: capitalised, it is most often a footer
+/// link ("Copyright Policy"), which would name the site "Policy".
 fn signature(article: &Article) -> Option<String> {
     static SIGNATURE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         regex::Regex::new(r"^(?P<own>\p{Lu}[\p{L}\d]*(?:\s\p{Lu}[\p{L}\d]*){0,3})[’']s? website\b|(?:©|\(c\)|copyright)\s*(?:\d{4}(?:\s*[-–]\s*\d{4})?\s*)?(?P<owner>[\p{L}][\p{L}\d.]*(?:\s[\p{Lu}][\p{L}\d.]*){0,3})")

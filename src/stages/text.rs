@@ -5,6 +5,18 @@ pub fn lowercase(word: &str) -> std::borrow::Cow<'_, str> {
     if word.chars().any(char::is_uppercase) { word.to_lowercase().into() } else { word.into() }
 }
 
+/// An ASCII word of at most `N` bytes lowercased into `buffer`, without allocating: for the lookups
+/// in short word lists that run on every word of every line. `None` for a longer or non-ASCII word.
+pub fn ascii_lowercase_in<'b, const N: usize>(word: &str, buffer: &'b mut [u8; N]) -> Option<&'b str> {
+    if word.len() > N || !word.is_ascii() {
+        return None;
+    }
+    let lower = &mut buffer[..word.len()];
+    lower.copy_from_slice(word.as_bytes());
+    lower.make_ascii_lowercase();
+    std::str::from_utf8(lower).ok()
+}
+
 /// Words as whitespace-separated tokens that contain a letter or digit.
 pub fn word_count(text: &str) -> usize {
     // One pass over the characters (it runs on every whole body): a word is counted at its first
@@ -88,17 +100,9 @@ const MINOR_WORDS: [&str; 24] = [
 /// The longest minor word, in bytes: a longer word is never compared with the list.
 const LONGEST_MINOR_WORD: usize = 4;
 
-/// One of `MINOR_WORDS` in any case, compared lowercased on the stack (this runs for every word of
-/// every line the cleaner reads).
+/// One of `MINOR_WORDS` in any case (they are all ASCII, so a non-ASCII word is none of them).
 fn is_minor_word(word: &str) -> bool {
-    if word.len() > LONGEST_MINOR_WORD {
-        return false;
-    }
-    let mut buffer = [0u8; LONGEST_MINOR_WORD];
-    let lower = &mut buffer[..word.len()];
-    lower.copy_from_slice(word.as_bytes());
-    lower.make_ascii_lowercase();
-    MINOR_WORDS.iter().any(|minor| minor.as_bytes() == lower)
+    ascii_lowercase_in(word, &mut [0; LONGEST_MINOR_WORD]).is_some_and(|lower| MINOR_WORDS.contains(&lower))
 }
 
 /// Share of the words (minor words aside) that start with a capital: headlines in title case score 1.

@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 
 use super::html::{BlockTag, HtmlEvidence};
 use super::{LineShape, Reason};
-use crate::stages::text::{is_all_caps, lowercase, title_case_ratio};
+use crate::stages::text::{ascii_lowercase_in, is_all_caps, lowercase, title_case_ratio};
 
 /// Function words of the languages most news is written in. Prose is dense in them; menus, buttons
 /// and teasers are not (the jusText observation). English first, kept apart for `is_english_stopword`.
@@ -164,14 +164,10 @@ fn is_stopword_in_any_case(word: &str) -> bool {
     if word.len() > LONGEST_STOPWORD {
         return false;
     }
-    if !word.is_ascii() {
-        return is_stopword(&lowercase(word));
+    match ascii_lowercase_in(word, &mut [0; LONGEST_STOPWORD]) {
+        Some(lower) => is_stopword(lower),
+        None => is_stopword(&lowercase(word)),
     }
-    let mut buffer = [0u8; LONGEST_STOPWORD];
-    let lower = &mut buffer[..word.len()];
-    lower.copy_from_slice(word.as_bytes());
-    lower.make_ascii_lowercase();
-    std::str::from_utf8(lower).is_ok_and(is_stopword)
 }
 
 /// A URL in the line: a scheme, a `www.` host or a `.com/` path, in either case.
@@ -372,6 +368,7 @@ pub(crate) fn page_features(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stages::clean::rule_verdicts;
 
     #[test]
     fn stopwords_are_found_in_any_case() {
@@ -382,7 +379,6 @@ mod tests {
             assert!(!is_stopword_in_any_case(word), "{word}");
         }
     }
-    use crate::stages::clean::rule_verdicts;
 
     #[test]
     fn every_line_gets_a_full_vector_of_finite_numbers() {

@@ -110,22 +110,26 @@ pub fn title_case_ratio(line: &str) -> f32 {
     let mut major = 0usize;
     let mut capitalised = 0usize;
     for word in line.split_whitespace() {
-        if is_minor_word(word) {
-            continue;
-        }
-        let Some(first) = word.chars().find(|c| c.is_alphanumeric()) else { continue };
-        major += 1;
-        if first.is_uppercase() || first.is_numeric() {
-            capitalised += 1;
+        if let Some(is_capitalised) = title_case_word(word) {
+            major += 1;
+            capitalised += usize::from(is_capitalised);
         }
     }
     if major == 0 { 0.0 } else { capitalised as f32 / major as f32 }
 }
 
-/// Letters present and none of them lowercase: "SHARE THIS ARTICLE", "COMMENT".
-pub fn is_all_caps(line: &str) -> bool {
-    let mut letters = line.chars().filter(|c| c.is_alphabetic()).peekable();
-    letters.peek().is_some() && letters.all(|c| !c.is_lowercase())
+/// How one word counts in `title_case_ratio`: not at all (`None`) when it is a minor word or holds
+/// no letter or digit, else whether its first letter or digit is a capital or a digit.
+pub fn title_case_word(word: &str) -> Option<bool> {
+    if is_minor_word(word) {
+        return None;
+    }
+    if word.is_ascii() {
+        let first = *word.as_bytes().iter().find(|b| b.is_ascii_alphanumeric())?;
+        return Some(first.is_ascii_uppercase() || first.is_ascii_digit());
+    }
+    let first = word.chars().find(|c| c.is_alphanumeric())?;
+    Some(first.is_uppercase() || first.is_numeric())
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 
 use super::html::{BlockTag, HtmlEvidence};
 use super::{LineShape, Reason};
-use crate::stages::text::{ascii_lowercase_in, is_all_caps, lowercase, title_case_ratio};
+use crate::stages::text::{ascii_lowercase_in, lowercase, title_case_word};
 
 /// Function words of the languages most news is written in. Prose is dense in them; menus, buttons
 /// and teasers are not (the jusText observation). English first, kept apart for `is_english_stopword`.
@@ -144,20 +144,6 @@ fn flag(b: bool) -> f32 {
     if b { 1.0 } else { 0.0 }
 }
 
-fn stopword_density(text: &str) -> f32 {
-    let mut total = 0usize;
-    let mut hits = 0usize;
-    for word in text.split_whitespace() {
-        let word = word.trim_matches(|c: char| !c.is_alphanumeric());
-        if word.is_empty() {
-            continue;
-        }
-        total += 1;
-        hits += usize::from(is_stopword_in_any_case(word));
-    }
-    if total == 0 { 0.0 } else { hits as f32 / total as f32 }
-}
-
 /// `is_stopword` for a word in any case, lowercased on the stack when it is ASCII: every line's
 /// capitalised "The" or "In" no longer allocates.
 fn is_stopword_in_any_case(word: &str) -> bool {
@@ -175,27 +161,84 @@ fn is_link_like(text: &str) -> bool {
     ["://", "www.", "WWW.", ".com/", ".COM/"].iter().any(|needle| text.contains(needle))
 }
 
-/// Character classes of a line, counted in one pass.
+/// What the features read off one line's own text, counted in one pass over its words and one
+/// over its characters when the line is made (`LineShape::new`), instead of a pass per measure.
 #[derive(Default)]
-struct CharCounts {
+pub(crate) struct LineStats {
+    /// Words holding a letter or digit (as `text::word_count` counts them).
+    pub(crate) words: usize,
+    /// Of them, function words: the word trimmed of what is not a letter or digit, in any case.
+    stopwords: usize,
+    /// Words `text::title_case_ratio` counts, and the capitalised ones among them.
+    title_words: usize,
+    capitalised: usize,
+    pub(crate) chars: usize,
     punctuation: usize,
     digits: usize,
     separators: usize,
     symbols: usize,
     visible: usize,
+    letters: usize,
+    lowercase_letters: usize,
+    quote_marks: usize,
 }
 
-fn char_counts(text: &str) -> CharCounts {
-    let mut counts = CharCounts::default();
-    for c in text.chars() {
-        counts.punctuation += usize::from(matches!(c, ',' | '.' | ';' | '!' | '?'));
-        counts.digits += usize::from(c.is_ascii_digit());
-        counts.separators += usize::from(matches!(c, '»' | '›' | '|' | '/' | '>'));
-        let whitespace = c.is_whitespace();
-        counts.visible += usize::from(!whitespace);
-        counts.symbols += usize::from(!whitespace && !c.is_alphanumeric());
+impl LineStats {
+    /// `text` is a normalised line (`text::normalize_line`): its words are separated by single
+    /// spaces, so splitting on ' ' finds them without testing every character for whitespace.
+    pub(crate) fn of(text: &str) -> Self {
+        let mut stats = LineStats::default();
+        for word in text.split(' ') {
+            let core = alphanumeric_core(word);
+            if core.is_empty() {
+                continue;
+            }
+            stats.words += 1;
+            stats.stopwords += usize::from(is_stopword_in_any_case(core));
+            if let Some(is_capitalised) = title_case_word(word) {
+                stats.title_words += 1;
+                stats.capitalised += usize::from(is_capitalised);
+            }
+        }
+        for c in text.chars() {
+            stats.chars += 1;
+            stats.punctuation += usize::from(matches!(c, ',' | '.' | ';' | '!' | '?'));
+            stats.digits += usize::from(c.is_ascii_digit());
+            stats.separators += usize::from(matches!(c, '»' | '›' | '|' | '/' | '>'));
+            stats.quote_marks += usize::from(matches!(c, '“' | '”' | '"' | '‘' | '’' | '«' | '»'));
+            let whitespace = c.is_whitespace();
+            stats.visible += usize::from(!whitespace);
+            let alphabetic = c.is_alphabetic();
+            stats.symbols += usize::from(!whitespace && !alphabetic && !c.is_numeric());
+            stats.letters += usize::from(alphabetic);
+            stats.lowercase_letters += usize::from(alphabetic && c.is_lowercase());
+        }
+        stats
     }
-    counts
+
+    /// Share of the words that are function words: prose is dense in them.
+    pub(crate) fn stopword_density(&self) -> f32 {
+        if self.words == 0 { 0.0 } else { self.stopwords as f32 / self.words as f32 }
+    }
+
+    /// `text::title_case_ratio` of the line.
+    pub(crate) fn title_case_ratio(&self) -> f32 {
+        if self.title_words == 0 { 0.0 } else { self.capitalised as f32 / self.title_words as f32 }
+    }
+
+    /// Letters, none of them lowercase.
+    pub(crate) fn is_all_caps(&self) -> bool {
+        self.letters > 0 && self.lowercase_letters == 0
+    }
+}
+
+/// The word without what is not a letter or digit at either end ("“Kremlin,”" → "Kremlin").
+fn alphanumeric_core(word: &str) -> &str {
+    if word.is_ascii() {
+        word.trim_matches(|c: char| !c.is_ascii_alphanumeric())
+    } else {
+        word.trim_matches(|c: char| !c.is_alphanumeric())
+    }
 }
 
 fn starts_with_bullet(text: &str) -> bool {
@@ -244,9 +287,9 @@ pub(crate) fn page_features(
     let own: Vec<Own> = lines
         .iter()
         .map(|line| Own {
-            ln_words: ln1(line.words),
+            ln_words: ln1(line.words()),
             sentence: flag(line.sentence),
-            stopwords: stopword_density(&line.text),
+            stopwords: line.stats.stopword_density(),
             paragraph: flag(line.is_paragraph()),
             link_or_bullet: flag(is_link_like(&line.text) || starts_with_bullet(&line.text)),
             repeats: ln1(occurrences[line.folded.as_str()] - 1),
@@ -256,13 +299,13 @@ pub(crate) fn page_features(
     let first = (0..n).find(|&i| kept_paragraph(i));
     let last = (0..n).rev().find(|&i| kept_paragraph(i));
     let paragraph_positions: Vec<usize> = (0..n).filter(|&i| own[i].paragraph > 0.0).collect();
-    let total_words: usize = lines.iter().map(|l| l.words).sum();
+    let total_words: usize = lines.iter().map(|l| l.words()).sum();
     let mut words_before = 0usize;
 
     let mut out = Vec::with_capacity(n);
     for (i, line) in lines.iter().enumerate() {
         let text = &line.text;
-        let chars = line.chars.max(1);
+        let chars = line.stats.chars.max(1);
         let mut f = [0f32; FEATURE_COUNT];
         let mut k = 0;
         let mut push = |value: f32| {
@@ -275,21 +318,21 @@ pub(crate) fn page_features(
         push(o.sentence);
         push(flag(super::ends_with_colon(text)));
         push(o.stopwords);
-        let counts = char_counts(text);
-        push(counts.punctuation as f32 / line.words.max(1) as f32);
-        push(title_case_ratio(text));
-        push(flag(is_all_caps(text)));
+        let counts = &line.stats;
+        push(counts.punctuation as f32 / line.words().max(1) as f32);
+        push(counts.title_case_ratio());
+        push(flag(counts.is_all_caps()));
         push(flag(starts_with_bullet(text)));
         push(flag(is_link_like(text)));
         push(counts.digits as f32 / chars as f32);
         push(counts.separators.min(5) as f32);
         push(counts.symbols as f32 / chars as f32);
-        push(counts.visible as f32 / line.words.max(1) as f32);
+        push(counts.visible as f32 / line.words().max(1) as f32);
         push(ln1(line.indent));
         push(flag(line.blank_before));
         push(i as f32 / n as f32);
         push(o.repeats);
-        push(flag(text.contains(['“', '”', '"', '‘', '’', '«', '»'])));
+        push(flag(counts.quote_marks > 0));
         push(flag(text.contains("[ ]") || text.contains("[x]") || text.contains('■') || text.contains("━")));
         push(o.paragraph);
         push(flag(line.is_headline_shaped()));
@@ -359,7 +402,7 @@ pub(crate) fn page_features(
         push(block.container_link_density);
         push(block.grand_container_link_density);
         debug_assert_eq!(k, FEATURE_COUNT);
-        words_before += line.words;
+        words_before += line.words();
         out.push(f);
     }
     out
@@ -378,6 +421,30 @@ mod tests {
         for word in ["Moscow", "theory", "", "Straße"] {
             assert!(!is_stopword_in_any_case(word), "{word}");
         }
+    }
+
+    #[test]
+    fn line_stats_count_as_the_text_measures_do() {
+        let lines = [
+            "Airstrikes Hit Two Hospitals in Besieged Syrian City of Aleppo",
+            "“The Kremlin,” Peskov said, “is 100% sure” — vs. 3 others.",
+            "MOSCOW (AFP) - Ban Ki-moon and al-Assad: Élysée über ÖL ²",
+            "Москва. Пресс-секретарь Кремля Дмитрий Песков",
+            "• | — » … 2016/09/30",
+            "",
+        ];
+        for line in lines {
+            let stats = LineStats::of(line);
+            assert_eq!(stats.words, crate::stages::text::word_count(line), "{line}");
+            assert_eq!(stats.title_case_ratio(), crate::stages::text::title_case_ratio(line), "{line}");
+            assert_eq!(stats.chars, line.chars().count(), "{line}");
+        }
+        let prose = LineStats::of("The storm closed every port on the coast, officials said.");
+        assert_eq!((prose.words, prose.stopwords, prose.punctuation), (10, 3, 2));
+        assert!(LineStats::of("BREAKING NEWS: 24/7").is_all_caps());
+        assert!(!LineStats::of("BREAKING news").is_all_caps());
+        assert!(!LineStats::of("2016 — 24/7").is_all_caps(), "no letters, no capitals");
+        assert_eq!(LineStats::of("«Да», сказал он: \"нет\"").quote_marks, 4);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use regex::{Regex, RegexSet};
 
 use super::Stage;
 use super::dates::is_date_line;
-use super::text::{ends_like_sentence, ends_with_colon, is_all_caps, normalize_line, title_case_ratio, word_count};
+use super::text::{ends_like_sentence, ends_with_colon, normalize_line};
 use crate::article::{Article, RemovedLine};
 
 /// Why a line was dropped. The text is what `removed[].reason` shows users.
@@ -156,7 +156,8 @@ static BULLET: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[•·▪►▸�
 /// What one line looks like on its own, and how the page laid it out.
 pub(crate) struct LineShape {
     pub(crate) text: String,
-    pub(crate) words: usize,
+    /// Its words, characters and what the classifier's features count in them.
+    pub(crate) stats: features::LineStats,
     pub(crate) sentence: bool,
     /// Leading whitespace in the page: crawler dumps indent menus and nested lists.
     pub(crate) indent: usize,
@@ -168,28 +169,17 @@ pub(crate) struct LineShape {
     shape_cue: Option<Reason>,
     /// The text in lowercase, for finding repeats.
     pub(crate) folded: String,
-    pub(crate) chars: usize,
 }
 
 impl LineShape {
     fn new(raw: &str, blank_before: bool) -> Self {
         let text = normalize_line(raw);
-        let words = word_count(&text);
+        let stats = features::LineStats::of(&text);
         let sentence = ends_like_sentence(&text);
         let indent = raw.chars().take_while(|c| c.is_whitespace()).count();
         let folded = text.to_lowercase();
-        let chars = text.chars().count();
-        let mut line = LineShape {
-            text,
-            words,
-            sentence,
-            indent,
-            blank_before,
-            lexicon_cue: None,
-            shape_cue: None,
-            folded,
-            chars,
-        };
+        let mut line =
+            LineShape { text, stats, sentence, indent, blank_before, lexicon_cue: None, shape_cue: None, folded };
         line.lexicon_cue = line.compute_lexicon_cue();
         if line.lexicon_cue.is_none() {
             line.shape_cue = line.compute_shape_cue();
@@ -212,13 +202,18 @@ impl LineShape {
         lines
     }
 
+    /// Words holding a letter or digit.
+    pub(crate) fn words(&self) -> usize {
+        self.stats.words
+    }
+
     /// A paragraph of prose: the evidence that marks the article region.
     pub(crate) fn is_paragraph(&self) -> bool {
-        (self.sentence && self.words >= 5) || self.words >= 40
+        (self.sentence && self.words() >= 5) || self.words() >= 40
     }
 
     pub(crate) fn is_headline_shaped(&self) -> bool {
-        (2..=25).contains(&self.words) && !self.sentence && !ends_with_colon(&self.text)
+        (2..=25).contains(&self.words()) && !self.sentence && !ends_with_colon(&self.text)
     }
 
     /// The judgement a line earns on its own, before its place in the page is known.
@@ -227,11 +222,11 @@ impl LineShape {
     }
 
     fn compute_lexicon_cue(&self) -> Option<Reason> {
-        if self.words > *LONGEST_CUE_LINE {
+        if self.words() > *LONGEST_CUE_LINE {
             return None;
         }
         let matched = LEXICON_SET.matches(&self.text);
-        let cue = matched.iter().map(|i| &LEXICON[i]).find(|c| self.words <= c.max_words);
+        let cue = matched.iter().map(|i| &LEXICON[i]).find(|c| self.words() <= c.max_words);
         // A credit line names the agency and a place, never a full sentence.
         cue.filter(|c| c.reason != Reason::CreditLine || !self.sentence).map(|c| c.reason)
     }
@@ -240,13 +235,13 @@ impl LineShape {
         if self.text.contains(BREADCRUMB_SEPARATORS) && BREADCRUMB.is_match(&self.text) {
             return Some(Reason::Breadcrumb);
         }
-        if BULLET.is_match(&self.text) && self.words <= 6 && !self.sentence {
+        if BULLET.is_match(&self.text) && self.words() <= 6 && !self.sentence {
             return Some(Reason::MenuItem);
         }
         if is_date_line(&self.text) {
             return Some(Reason::DateLine);
         }
-        if is_all_caps(&self.text) && self.words <= 5 && !self.text.ends_with([':', '-', '—']) {
+        if self.stats.is_all_caps() && self.words() <= 5 && !self.text.ends_with([':', '-', '—']) {
             return Some(Reason::Label);
         }
         None
@@ -514,7 +509,7 @@ fn mark_header(lines: &[LineShape], verdicts: &mut [Option<Reason>], end: usize)
         verdicts[i] = Some(if line.is_headline_shaped() && !title_seen {
             title_seen = true;
             Reason::Title
-        } else if line.is_headline_shaped() && line.words >= 4 {
+        } else if line.is_headline_shaped() && line.words() >= 4 {
             Reason::Headline
         } else {
             Reason::OutsideArticle
@@ -527,11 +522,11 @@ fn judge_inside(line: &LineShape) -> Option<Reason> {
     if line.sentence || ends_with_colon(&line.text) {
         return None;
     }
-    if line.words >= 6 && title_case_ratio(&line.text) >= 0.8 {
+    if line.words() >= 6 && line.stats.title_case_ratio() >= 0.8 {
         return Some(Reason::Teaser);
     }
     // Prose that never closes its sentence is how captions and image alt texts read.
-    if line.words >= 12 {
+    if line.words() >= 12 {
         return Some(Reason::CaptionLike);
     }
     None

@@ -200,20 +200,38 @@ impl LineStats {
                 stats.capitalised += usize::from(is_capitalised);
             }
         }
+        // Each character's classes are one byte each of a u64 (`char_classes`), so one addition
+        // counts it in all of them; the bytes are spilled into the counters before they can wrap.
+        let mut packed = 0u64;
+        let mut pending = 0;
         for c in text.chars() {
+            packed += match ASCII_CLASSES.get(c as usize) {
+                Some(&classes) => classes,
+                None => char_classes(c),
+            };
+            pending += 1;
+            if pending == u8::MAX {
+                stats.add_classes(packed);
+                (packed, pending) = (0, 0);
+            }
             stats.chars += 1;
-            stats.punctuation += usize::from(matches!(c, ',' | '.' | ';' | '!' | '?'));
-            stats.digits += usize::from(c.is_ascii_digit());
-            stats.separators += usize::from(matches!(c, '»' | '›' | '|' | '/' | '>'));
-            stats.quote_marks += usize::from(matches!(c, '“' | '”' | '"' | '‘' | '’' | '«' | '»'));
-            let whitespace = c.is_whitespace();
-            stats.visible += usize::from(!whitespace);
-            let alphabetic = c.is_alphabetic();
-            stats.symbols += usize::from(!whitespace && !alphabetic && !c.is_numeric());
-            stats.letters += usize::from(alphabetic);
-            stats.lowercase_letters += usize::from(alphabetic && c.is_lowercase());
         }
+        stats.add_classes(packed);
         stats
+    }
+
+    /// Adds up to 255 characters' classes, summed byte by byte (`char_classes`).
+    fn add_classes(&mut self, packed: u64) {
+        let [punctuation, digits, separators, quote_marks, visible, symbols, letters, lowercase_letters] =
+            packed.to_le_bytes().map(usize::from);
+        self.punctuation += punctuation;
+        self.digits += digits;
+        self.separators += separators;
+        self.quote_marks += quote_marks;
+        self.visible += visible;
+        self.symbols += symbols;
+        self.letters += letters;
+        self.lowercase_letters += lowercase_letters;
     }
 
     /// Share of the words that are function words: prose is dense in them.
@@ -231,6 +249,28 @@ impl LineStats {
         self.letters > 0 && self.lowercase_letters == 0
     }
 }
+
+/// The classes `LineStats` counts a character in, as a 1 in the byte of each (in the order
+/// `LineStats::add_classes` reads them).
+fn char_classes(c: char) -> u64 {
+    let whitespace = c.is_whitespace();
+    let alphabetic = c.is_alphabetic();
+    let classes = [
+        matches!(c, ',' | '.' | ';' | '!' | '?'),
+        c.is_ascii_digit(),
+        matches!(c, '»' | '›' | '|' | '/' | '>'),
+        matches!(c, '“' | '”' | '"' | '‘' | '’' | '«' | '»'),
+        !whitespace,
+        !whitespace && !alphabetic && !c.is_numeric(),
+        alphabetic,
+        alphabetic && c.is_lowercase(),
+    ];
+    u64::from_le_bytes(classes.map(u8::from))
+}
+
+/// `char_classes` of the ASCII characters, looked up rather than worked out for most of a line.
+static ASCII_CLASSES: LazyLock<[u64; 128]> =
+    LazyLock::new(|| std::array::from_fn(|b| char_classes(char::from(b as u8))));
 
 /// The word without what is not a letter or digit at either end ("“Kremlin,”" → "Kremlin").
 fn alphanumeric_core(word: &str) -> &str {
@@ -441,6 +481,8 @@ mod tests {
         }
         let prose = LineStats::of("The storm closed every port on the coast, officials said.");
         assert_eq!((prose.words, prose.stopwords, prose.punctuation), (10, 3, 2));
+        let long = LineStats::of("a1. ".repeat(200).trim_end());
+        assert_eq!((long.chars, long.digits, long.punctuation, long.letters, long.visible), (799, 200, 200, 200, 600));
         assert!(LineStats::of("BREAKING NEWS: 24/7").is_all_caps());
         assert!(!LineStats::of("BREAKING news").is_all_caps());
         assert!(!LineStats::of("2016 — 24/7").is_all_caps(), "no letters, no capitals");

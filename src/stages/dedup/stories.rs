@@ -95,7 +95,14 @@ pub fn story_vector(title: Option<&str>, body: &str) -> TermVector {
             let mut run_length = 0;
             for (i, word) in words.enumerate() {
                 terms.lower.clear();
-                terms.lower.extend(word.chars().flat_map(char::to_lowercase));
+                if word.is_ascii() {
+                    // Most words: a byte copy, lowercased in place (the char-by-char path cost
+                    // ~450 instructions a word).
+                    terms.lower.push_str(word);
+                    terms.lower.make_ascii_lowercase();
+                } else {
+                    terms.lower.extend(word.chars().flat_map(char::to_lowercase));
+                }
                 if i > 0 && is_name(word) && !is_stopword(&terms.lower) {
                     if run_length > 0 {
                         run.push(' ');

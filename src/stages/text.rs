@@ -100,9 +100,32 @@ const MINOR_WORDS: [&str; 24] = [
 /// The longest minor word, in bytes: a longer word is never compared with the list.
 const LONGEST_MINOR_WORD: usize = 4;
 
+/// A word of at most four bytes as one number (its bytes, little-endian, zero-padded): comparing
+/// it with the minor words is then 24 integer compares, not 24 calls to `memcmp`.
+const fn packed(word: &[u8]) -> u32 {
+    let mut key = 0;
+    let mut i = 0;
+    while i < word.len() {
+        key |= (word[i] as u32) << (8 * i);
+        i += 1;
+    }
+    key
+}
+
+const MINOR_WORD_KEYS: [u32; MINOR_WORDS.len()] = {
+    let mut keys = [0; MINOR_WORDS.len()];
+    let mut i = 0;
+    while i < keys.len() {
+        keys[i] = packed(MINOR_WORDS[i].as_bytes());
+        i += 1;
+    }
+    keys
+};
+
 /// One of `MINOR_WORDS` in any case (they are all ASCII, so a non-ASCII word is none of them).
 fn is_minor_word(word: &str) -> bool {
-    ascii_lowercase_in(word, &mut [0; LONGEST_MINOR_WORD]).is_some_and(|lower| MINOR_WORDS.contains(&lower))
+    ascii_lowercase_in(word, &mut [0; LONGEST_MINOR_WORD])
+        .is_some_and(|lower| MINOR_WORD_KEYS.contains(&packed(lower.as_bytes())))
 }
 
 /// Share of the words (minor words aside) that start with a capital: headlines in title case score 1.

@@ -70,11 +70,19 @@ pub fn repair_mojibake(text: &str) -> std::borrow::Cow<'_, str> {
 /// Trims a line and folds every run of whitespace (including no-break spaces) into one space.
 pub fn normalize_line(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
-    for word in line.split_whitespace() {
+    let mut push = |word: &str| {
         if !out.is_empty() {
             out.push(' ');
         }
         out.push_str(word);
+    };
+    // Most lines are ASCII: splitting them on ASCII whitespace is a byte test per byte instead of
+    // a decode and a Unicode lookup per character. The one ASCII character `char::is_whitespace`
+    // takes and `u8::is_ascii_whitespace` does not, the vertical tab, sends a line the long way.
+    if line.is_ascii() && !line.contains('\x0B') {
+        line.split_ascii_whitespace().for_each(&mut push);
+    } else {
+        line.split_whitespace().for_each(&mut push);
     }
     out
 }
@@ -165,6 +173,14 @@ mod tests {
         assert!(ends_like_sentence("he said.\""));
         assert!(!ends_like_sentence("Russia says Syria bombing continues"));
         assert!(ends_with_colon("at the following addresses:"));
+    }
+
+    #[test]
+    fn normalize_line_folds_every_kind_of_whitespace() {
+        assert_eq!(normalize_line("  Storm\tcloses \r\x0C ports  "), "Storm closes ports");
+        assert_eq!(normalize_line("a\x0Bb"), "a b", "a vertical tab is whitespace");
+        assert_eq!(normalize_line("\u{a0}Café\u{2003}\u{a0}ouvert\u{3000}"), "Café ouvert");
+        assert_eq!(normalize_line(" \t "), "");
     }
 
     #[test]

@@ -60,6 +60,13 @@ pub fn normalize_for_hash(body: &str) -> String {
         if !out.is_empty() {
             out.push(' ');
         }
+        if word.is_ascii() {
+            // Most words: copied as bytes and lowercased in place, as the loop below would.
+            let start = out.len();
+            out.push_str(word);
+            out[start..].make_ascii_lowercase();
+            continue;
+        }
         for c in word.chars() {
             match c {
                 c if c.is_ascii() => out.push(c.to_ascii_lowercase()),

@@ -108,23 +108,30 @@ const MINOR_WORDS: [&str; 24] = [
 /// The longest minor word, in bytes: a longer word is never compared with the list.
 const LONGEST_MINOR_WORD: usize = 4;
 
-/// A word of at most four bytes as one number (its bytes, little-endian, zero-padded): comparing
-/// it with the minor words is then 24 integer compares, not 24 calls to `memcmp`.
-const fn packed(word: &[u8]) -> u32 {
-    let mut key = 0;
+/// A word of at most seven bytes as one number: its bytes, little-endian, and its length in the
+/// top byte (so "a" and "a\0" differ). Looking such a word up in a short list or a set is then
+/// integer compares, not calls to `memcmp`. `None` for a longer word.
+pub const fn short_word_key(word: &[u8]) -> Option<u64> {
+    if word.len() > 7 {
+        return None;
+    }
+    let mut key = (word.len() as u64) << 56;
     let mut i = 0;
     while i < word.len() {
-        key |= (word[i] as u32) << (8 * i);
+        key |= (word[i] as u64) << (8 * i);
         i += 1;
     }
-    key
+    Some(key)
 }
 
-const MINOR_WORD_KEYS: [u32; MINOR_WORDS.len()] = {
+const MINOR_WORD_KEYS: [u64; MINOR_WORDS.len()] = {
     let mut keys = [0; MINOR_WORDS.len()];
     let mut i = 0;
     while i < keys.len() {
-        keys[i] = packed(MINOR_WORDS[i].as_bytes());
+        keys[i] = match short_word_key(MINOR_WORDS[i].as_bytes()) {
+            Some(key) => key,
+            None => panic!("a minor word is longer than seven bytes"),
+        };
         i += 1;
     }
     keys
@@ -133,7 +140,8 @@ const MINOR_WORD_KEYS: [u32; MINOR_WORDS.len()] = {
 /// One of `MINOR_WORDS` in any case (they are all ASCII, so a non-ASCII word is none of them).
 fn is_minor_word(word: &str) -> bool {
     ascii_lowercase_in(word, &mut [0; LONGEST_MINOR_WORD])
-        .is_some_and(|lower| MINOR_WORD_KEYS.contains(&packed(lower.as_bytes())))
+        .and_then(|lower| short_word_key(lower.as_bytes()))
+        .is_some_and(|key| MINOR_WORD_KEYS.contains(&key))
 }
 
 /// Share of the words (minor words aside) that start with a capital: headlines in title case score 1.
@@ -173,6 +181,15 @@ mod tests {
         assert!(ends_like_sentence("he said.\""));
         assert!(!ends_like_sentence("Russia says Syria bombing continues"));
         assert!(ends_with_colon("at the following addresses:"));
+    }
+
+    #[test]
+    fn short_word_keys_tell_every_word_of_up_to_seven_bytes_apart() {
+        let words: [&[u8]; 6] = [b"", b"a", b"a\0", b"an", "für".as_bytes(), b"abcdefg"];
+        let keys: Vec<u64> = words.iter().map(|w| short_word_key(w).unwrap()).collect();
+        let distinct: std::collections::HashSet<_> = keys.iter().collect();
+        assert_eq!(distinct.len(), words.len());
+        assert_eq!(short_word_key(b"abcdefgh"), None);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use regex::Regex;
 
 use super::html::{BlockTag, HtmlEvidence};
 use super::{LineShape, Reason};
-use crate::stages::text::{ascii_lowercase_in, lowercase, title_case_word};
+use crate::stages::text::{ascii_lowercase_in, lowercase, short_word_key, title_case_word};
 
 /// Function words of the languages most news is written in. Prose is dense in them; menus, buttons
 /// and teasers are not (the jusText observation). English first, kept apart for `is_english_stopword`.
@@ -28,22 +28,27 @@ const OTHER_STOPWORDS: &str = "le la les un une des du de et est en que qui dans
     o os um uma do da em não com se na por mais as dos como mas ao ele das \
     het een en van ik te dat zijn op voor niet met";
 
-static STOPWORD_SET: LazyLock<HashSet<&'static str>> =
-    LazyLock::new(|| ENGLISH_STOPWORDS.split_whitespace().chain(OTHER_STOPWORDS.split_whitespace()).collect());
-static ENGLISH_STOPWORD_SET: LazyLock<HashSet<&'static str>> =
-    LazyLock::new(|| ENGLISH_STOPWORDS.split_whitespace().collect());
+/// The function words as `text::short_word_key`s: a lookup hashes and compares one integer.
+static STOPWORD_SET: LazyLock<HashSet<u64>> =
+    LazyLock::new(|| keys(ENGLISH_STOPWORDS.split_whitespace().chain(OTHER_STOPWORDS.split_whitespace())));
+static ENGLISH_STOPWORD_SET: LazyLock<HashSet<u64>> = LazyLock::new(|| keys(ENGLISH_STOPWORDS.split_whitespace()));
+
+fn keys<'a>(words: impl Iterator<Item = &'a str>) -> HashSet<u64> {
+    words.map(|word| short_word_key(word.as_bytes()).expect("function words are at most seven bytes")).collect()
+}
 
 /// The longest function word, in bytes: a longer word needs no lookup.
 const LONGEST_STOPWORD: usize = 6;
 
 /// A function word of one of the eight languages (`word` in lowercase).
 pub fn is_stopword(word: &str) -> bool {
-    word.len() <= LONGEST_STOPWORD && STOPWORD_SET.contains(word)
+    word.len() <= LONGEST_STOPWORD && short_word_key(word.as_bytes()).is_some_and(|key| STOPWORD_SET.contains(&key))
 }
 
 /// An English function word (`word` in lowercase): "un" or "die" is one elsewhere, not here.
 pub fn is_english_stopword(word: &str) -> bool {
-    word.len() <= LONGEST_STOPWORD && ENGLISH_STOPWORD_SET.contains(word)
+    word.len() <= LONGEST_STOPWORD
+        && short_word_key(word.as_bytes()).is_some_and(|key| ENGLISH_STOPWORD_SET.contains(&key))
 }
 
 /// Feature names, in vector order. The model file must list exactly these.
@@ -505,7 +510,8 @@ mod tests {
         let features = page_features(&lines, &rule_verdicts(&lines), None);
         assert_eq!(features.len(), 5);
         assert!(features.iter().flatten().all(|x| x.is_finite()));
-        assert!(STOPWORD_SET.iter().all(|word| word.len() <= LONGEST_STOPWORD));
+        let mut stopwords = ENGLISH_STOPWORDS.split_whitespace().chain(OTHER_STOPWORDS.split_whitespace());
+        assert!(stopwords.all(|word| word.len() <= LONGEST_STOPWORD));
         let paragraph = &features[3];
         assert_eq!(paragraph[FEATURE_NAMES.iter().position(|n| *n == "paragraph_shape").unwrap()], 1.0);
         assert!(paragraph[FEATURE_NAMES.iter().position(|n| *n == "stopword_density").unwrap()] > 0.3);

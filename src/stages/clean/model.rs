@@ -85,8 +85,8 @@ impl LineModel {
 
     /// Probability that each line is article text. Tree by tree over all rows, so one tree's nodes
     /// stay in L1 while every row passes through it, `LANES` rows at a time, each taking the tree's
-    /// depth in steps (rows at a leaf stay there): about eight instructions a step and no
-    /// mispredicted branch, where stopping each row at its leaf cost a test and a branch per step.
+    /// depth in steps (rows at a leaf stay there): no branch on any row's path, where stopping
+    /// each row at its leaf cost a test of every lane at every step.
     pub fn probabilities(&self, rows: &[&Features]) -> Vec<f32> {
         let mut scores = vec![self.baseline; rows.len()];
         for tree in &self.trees {

@@ -212,10 +212,12 @@ impl LineStats {
         }
         // Each character's classes are one byte each of a u64 (`char_classes`), so one addition
         // counts it in all of them; the bytes are spilled into the counters before they can wrap.
+        // The table is dereferenced once: through the `LazyLock`, every character paid an atomic load.
+        let ascii_classes: &[u64; 128] = &ASCII_CLASSES;
         let mut packed = 0u64;
         let mut pending = 0;
         for c in text.chars() {
-            packed += match ASCII_CLASSES.get(c as usize) {
+            packed += match ascii_classes.get(c as usize) {
                 Some(&classes) => classes,
                 None => char_classes(c),
             };

@@ -1,5 +1,5 @@
-//! Calendar dates written in text: "2016-09-30", "September 30, 2016", "29 September 2016",
-//! "30/09/2016", "30-09-2016". Shared by the cleaner (to recognise date lines) and the metadata stage.
+//! Calendar dates written in text: "2016-09-30", "2016/9/30", "September 30, 2016", "29 September
+//! 2016", "30-Sep-2016", "30/09/2016", "30-09-2016". Shared by the cleaner (to recognise date lines) and the metadata stage.
 
 use std::sync::LazyLock;
 
@@ -11,19 +11,30 @@ const MONTHS: &str = "jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?
 static ISO: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?-u:\b)(\d{4})-(\d{1,2})-(\d{1,2})(?:T\d{1,2}:\d{2}(?::\d{2})?)?(?-u:\b)").expect("valid regex")
 });
+/// Year first with slashes or dots ("2025/4/29", "2025.12.17", East Asian and technical pages);
+/// both separators must be the same, which the regex cannot say (no backreferences).
+static YEAR_FIRST: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?-u:\b)(\d{4})([/.])(\d{1,2})([/.])(\d{1,2})(?-u:\b)").expect("valid regex"));
 static MONTH_DAY_YEAR: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"(?i)(?-u:\b)({MONTHS})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})")).expect("valid regex")
+    Regex::new(&format!(r"(?i)(?-u:\b)({MONTHS})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?[,.]?\s+(\d{{4}})"))
+        .expect("valid regex")
 });
 static DAY_MONTH_YEAR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(r"(?i)(?-u:\b)(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({MONTHS})\.?,?\s+(\d{{4}})"))
         .expect("valid regex")
 });
+/// The day and a month's name joined by hyphens or dots: "19-Dec-2025", "25.Jun.2019".
+static DAY_MONTH_YEAR_JOINED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(r"(?i)(?-u:\b)(\d{{1,2}})[.-]({MONTHS})\.?[.-](\d{{4}})")).expect("valid regex")
+});
 /// A capitalised month glued to the word before it by a crawler that dropped the space:
-/// "By Kathryn GiuffridaMar 5, 2025", "calendarApr 16, 2024".
+/// "By Kathryn GiuffridaMar 5, 2025", "calendarApr 16, 2024", "Mental HealthDECEMBER 22, 2022".
 /// The capital is the evidence, so this one is case-sensitive: "dismay 5, 2025" is no date.
 static GLUED_MONTH_DAY_YEAR: LazyLock<Regex> = LazyLock::new(|| {
-    let capitalised: Vec<String> = MONTHS.split('|').map(|month| month[..1].to_uppercase() + &month[1..]).collect();
-    Regex::new(&format!(r"(?-u:\B)({})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})", capitalised.join("|")))
+    let capitalised = MONTHS.split('|').map(|month| month[..1].to_uppercase() + &month[1..]);
+    let capitals = MONTHS.split('|').map(str::to_uppercase);
+    let months: Vec<String> = capitalised.chain(capitals).collect();
+    Regex::new(&format!(r"(?-u:\B)({})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})", months.join("|")))
         .expect("valid regex")
 });
 static NUMERIC: LazyLock<Regex> =
@@ -96,33 +107,68 @@ pub fn find_date_in(line: &str, order: DayOrder) -> Option<FoundDate> {
         return None;
     }
     let mut found: Vec<FoundDate> = Vec::new();
-    for c in ISO.captures_iter(line) {
-        push(&mut found, line, &c, ymd(&c[1], &c[2], &c[3]));
+    for c in ISO.captures_iter(line).filter(|c| !is_in_file_name(line, c)) {
+        push(&mut found, line, &c, ymd(&c[1], &c[2], &c[3]), Ends::AtYear);
+    }
+    for c in YEAR_FIRST.captures_iter(line).filter(|c| c[2] == c[4] && !is_in_file_name(line, c)) {
+        push(&mut found, line, &c, ymd(&c[1], &c[3], &c[5]), Ends::AtYear);
     }
     for c in MONTH_DAY_YEAR.captures_iter(line).chain(GLUED_MONTH_DAY_YEAR.captures_iter(line)) {
-        push(&mut found, line, &c, month_number(&c[1]).and_then(|m| ymd(&c[3], &m.to_string(), &c[2])));
+        let date = month_number(&c[1]).and_then(|m| ymd(&c[3], &m.to_string(), &c[2]));
+        push(&mut found, line, &c, date, Ends::BeforeGluedCount);
     }
-    for c in DAY_MONTH_YEAR.captures_iter(line) {
-        push(&mut found, line, &c, month_number(&c[2]).and_then(|m| ymd(&c[3], &m.to_string(), &c[1])));
+    for c in DAY_MONTH_YEAR.captures_iter(line).chain(DAY_MONTH_YEAR_JOINED.captures_iter(line)) {
+        let date = month_number(&c[2]).and_then(|m| ymd(&c[3], &m.to_string(), &c[1]));
+        push(&mut found, line, &c, date, Ends::BeforeGluedCount);
     }
     for c in NUMERIC.captures_iter(line) {
         let (first, second): (u32, u32) = (c[1].parse().ok()?, c[3].parse().ok()?);
         let (day, month) = order.day_and_month(first, second, &c[2]);
-        push(&mut found, line, &c, ymd(&c[4], &month.to_string(), &day.to_string()));
+        push(&mut found, line, &c, ymd(&c[4], &month.to_string(), &day.to_string()), Ends::AtYear);
     }
     found.into_iter().min_by_key(|f| f.start)
 }
 
+/// What may follow a date's year.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ends {
+    /// Anything but another digit: a date is never inside a longer number.
+    AtYear,
+    /// Also a count of one or two digits and a word, glued on by a crawler: a month written out
+    /// leaves no doubt where the year ends ("Mar 27, 20255 mins", "January 14, 202620 Mins Read").
+    BeforeGluedCount,
+}
+
 /// Written dates end at their year, even when a crawler glued the next word on ("2020November"),
-/// but never inside a longer number.
-fn push(found: &mut Vec<FoundDate>, line: &str, captures: &regex::Captures<'_>, date: Option<NaiveDate>) {
+/// but never inside a longer number (`Ends`).
+fn push(found: &mut Vec<FoundDate>, line: &str, captures: &regex::Captures<'_>, date: Option<NaiveDate>, ends: Ends) {
     let whole = captures.get(0).expect("group 0 always matches");
-    if line[whole.end()..].starts_with(|c: char| c.is_ascii_digit()) {
+    let after = &line[whole.end()..];
+    if after.starts_with(|c: char| c.is_ascii_digit()) && !(ends == Ends::BeforeGluedCount && is_glued_count(after)) {
         return;
     }
     if let Some(date) = date {
         found.push(FoundDate { date, start: whole.start(), end: whole.end() });
     }
+}
+
+/// A numeric date joined by a hyphen or underscore to the rest of a name: an image's or a file's
+/// ("[Captura-de-pantalla-2025-11-12-190329-768x436]"), which says when a screenshot was taken,
+/// not when the page was published.
+fn is_in_file_name(line: &str, captures: &regex::Captures<'_>) -> bool {
+    let whole = captures.get(0).expect("group 0 always matches");
+    joins_name(line[..whole.start()].chars().rev()) || joins_name(line[whole.end()..].chars())
+}
+
+/// Whether `chars`, read away from a date, are a hyphen or underscore and then a letter or digit.
+fn joins_name(mut chars: impl Iterator<Item = char>) -> bool {
+    matches!(chars.next(), Some('-' | '_')) && chars.next().is_some_and(char::is_alphanumeric)
+}
+
+/// One or two digits, then a word: "5 mins", "20 Mins Read", "4Comments".
+fn is_glued_count(text: &str) -> bool {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    (1..=2).contains(&digits) && text[digits..].trim_start_matches(' ').starts_with(char::is_alphabetic)
 }
 
 fn ymd(year: &str, month: &str, day: &str) -> Option<NaiveDate> {
@@ -224,6 +270,33 @@ mod tests {
         assert!(find_date("September 30, 20161").is_none());
         assert_eq!(find_date("By Kathryn GiuffridaMar 5, 2025 | 6 comments").unwrap().date, date(2025, 3, 5));
         assert!(find_date("the summer 5, 2025").is_none());
+        assert_eq!(find_date("EcoFlow- 2025/4/29").unwrap().date, date(2025, 4, 29));
+        assert_eq!(find_date("Published: 2025.12.17 | essays").unwrap().date, date(2025, 12, 17));
+        assert!(find_date("2025/12.17").is_none());
+        assert_eq!(find_date("Updated on 19-Dec-2025").unwrap().date, date(2025, 12, 19));
+        assert_eq!(find_date("Published on 25.Jun.2019 in Vol 7").unwrap().date, date(2019, 6, 25));
+        assert_eq!(find_date("📅Jul. 11. 2025").unwrap().date, date(2025, 7, 11));
+        assert_eq!(
+            find_date("Mental HealthDECEMBER 22, 2022Updated: JANUARY 02, 2026").unwrap().date,
+            date(2022, 12, 22)
+        );
+    }
+
+    #[test]
+    fn a_date_in_a_file_name_is_not_a_date_the_page_states() {
+        assert!(find_date("[Captura-de-pantalla-2025-11-12-190329-768x436]PhotoBrand").is_none());
+        assert!(find_date("[screenshot_2025/11/12]").is_none());
+        assert_eq!(find_date("Published 2025-11-12 - updated").unwrap().date, date(2025, 11, 12));
+    }
+
+    #[test]
+    fn a_count_glued_to_a_written_dates_year_is_not_part_of_it() {
+        assert_eq!(find_date("Mar 27, 20255 mins").unwrap().date, date(2025, 3, 27));
+        assert_eq!(find_date("By Conor AllisonJanuary 14, 202620 Mins Read").unwrap().date, date(2026, 1, 14));
+        assert_eq!(find_date("May 2nd 202511 mins").unwrap().date, date(2025, 5, 2));
+        assert!(find_date("September 30, 20161").is_none());
+        assert!(find_date("September 30, 2016123 views").is_none());
+        assert!(find_date("30/09/20165 mins").is_none());
     }
 
     #[test]

@@ -406,7 +406,11 @@ fn published_at(article: &Article) -> Option<PublishedAt> {
     let order = day_order(article);
     let marked = meta.and_then(|m| m.marked_date.as_deref()).and_then(|d| find_date_in(d, order));
     let marked = marked.map(|found| PublishedAt::Date(found.date));
-    let stated = meta.and_then(|m| headline_date(m, order)).or(marked).or_else(|| title_line_date(article, order));
+    let stated = meta
+        .and_then(|m| headline_date(m, order))
+        .or(marked)
+        .or_else(|| title_line_date(article, order))
+        .or_else(|| lead_date(article, order));
     let shown_date = stated.or_else(|| header_date(article, order));
     // A page showing only its update day still has the publication day its metadata states, and
     // that is what `published_at` means. wcxb-dev's checked dates split on such pages (of those
@@ -430,6 +434,7 @@ fn published_at(article: &Article) -> Option<PublishedAt> {
         // A page that states only when it was updated presents the update.
         .chain(modified)
         .chain(relative())
+        .chain(only_dated_line(article, order))
         .find(|at| is_plausible(*at, fetched_at))
 }
 
@@ -516,7 +521,10 @@ fn dated_line((distance, line, teaser): (usize, &str, bool), order: DayOrder) ->
     }
     let found = find_date_in(line, order)?;
     let lead = &line[..found.start];
-    let opens = lead.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic)).count() <= MAX_WORDS_BEFORE_DATE;
+    // "Author | Apr 21, 2017 | Category": a date opening one of a byline's fields opens it.
+    let field = lead.rsplit('|').next().unwrap_or(lead);
+    let opens =
+        field.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic)).count() <= MAX_WORDS_BEFORE_DATE;
     let accepted = if teaser { found.start == 0 || cue_before(lead) } else { opens || cue_before(lead) };
     accepted.then_some((distance, found.date))
 }
@@ -545,6 +553,44 @@ fn headline_date(meta: &html_meta::HtmlMeta, order: DayOrder) -> Option<Publishe
 fn nearest_dated<'a>(lines: impl IntoIterator<Item = (usize, &'a str, bool)>, order: DayOrder) -> Option<PublishedAt> {
     let dated = lines.into_iter().filter_map(|line| dated_line(line, order));
     dated.min_by_key(|(distance, _)| *distance).map(|(_, date)| PublishedAt::Date(date))
+}
+
+/// The article's first paragraphs, where a byline or date line the cleaner kept stands.
+const LEAD_DATE_PARAGRAPHS: usize = 4;
+
+/// The date of the one short dated line among the article's first paragraphs: the article's own
+/// byline or date line, kept with it ("Posted by Peter Bell on August 21, 2019", "March 20, 2023 |
+/// Wellness & Prevention"), which outranks the dates of lines removed around it. Two such lines are
+/// a list of other articles the cleaner kept; a line stating an update ("Last Updated: …") is left
+/// to the rules that weigh it against the publication day.
+fn lead_date(article: &Article, order: DayOrder) -> Option<PublishedAt> {
+    let lead = article.body.split("\n\n").filter(|p| !p.is_empty()).take(LEAD_DATE_PARAGRAPHS);
+    let mut dated =
+        lead.enumerate().filter_map(|(i, paragraph)| dated_line((i, paragraph, false), order).map(|d| (paragraph, d)));
+    let (line, (_, date)) = dated.next()?;
+    if dated.next().is_some() || states_update(line) {
+        return None;
+    }
+    Some(PublishedAt::Date(date))
+}
+
+/// The last resort: the day of the page's dated lines (short lines stating a date as their own,
+/// anywhere on the page, captions aside) when they all name the same one. A page whose header
+/// rules found nothing still often says it once, far from where the cleaner put the article's
+/// start ("Posted on November 6th, 2025" under a menu the cleaner kept).
+fn only_dated_line(article: &Article, order: DayOrder) -> Option<PublishedAt> {
+    let removed = article.removed.iter().filter(|line| line.reason != Reason::Caption.as_str());
+    let removed = removed.map(|line| (line.line.as_str(), line.reason == Reason::Teaser.as_str()));
+    let kept = article.body.split("\n\n").map(|paragraph| (paragraph, false));
+    let mut days = removed.chain(kept).filter_map(|(line, teaser)| dated_line((0, line, teaser), order));
+    let (_, day) = days.next()?;
+    days.all(|(_, other)| other == day).then_some(PublishedAt::Date(day))
+}
+
+/// Whether a line says its date is an update's.
+fn states_update(line: &str) -> bool {
+    line.split(|c: char| !c.is_alphabetic())
+        .any(|w| w.eq_ignore_ascii_case("updated") || w.eq_ignore_ascii_case("modified"))
 }
 
 /// Removed lines after the title's line searched for its date, and before it.
@@ -811,6 +857,51 @@ mod tests {
     fn a_date_under_the_post_is_its_date_when_the_header_has_none() {
         let page = format!("{POST}• Industry Insights\n• February 10, 2025\nOur Services\n• Gym Design\n• Delivery");
         assert_eq!(extract(&page, None).published_at.unwrap().to_iso8601(), "2025-02-10");
+    }
+
+    /// An article as the cleaner leaves it: `kept` paragraphs, and `removed` lines (reason, line,
+    /// kept paragraphs before it).
+    fn cleaned(kept: &[&str], removed: &[(Reason, &str, usize)]) -> Article {
+        let mut article = Article::from_raw(RawArticle::new("a", Content::Text(String::new())));
+        article.body = kept.join("\n\n");
+        article.removed = removed
+            .iter()
+            .map(|(reason, line, _)| RemovedLine { line: (*line).into(), reason: reason.as_str().into() })
+            .collect();
+        article.input.removed_kept_before = removed.iter().map(|(.., before)| *before).collect();
+        article
+    }
+
+    const STORY: [&str; 2] = [
+        "Campus recreation centres have added recovery rooms to their gyms this year, and students use them daily.",
+        "Managers say the rooms cost little to run and bring in students who never lifted a weight before.",
+    ];
+
+    #[test]
+    fn a_dated_byline_the_cleaner_kept_dates_the_article_over_dates_removed_around_it() {
+        let kept =
+            ["Campus gyms add recovery rooms", "Fitness", "On Behalf of Smith & Co | Apr 21, 2017 | Sports", STORY[0]];
+        let sidebar = [(Reason::DateLine, "March 29, 2025", 0), (Reason::DateLine, "March 27, 2025", 0)];
+        assert_eq!(published_at(&cleaned(&kept, &sidebar)).unwrap().to_iso8601(), "2017-04-21");
+    }
+
+    #[test]
+    fn dated_lines_kept_as_a_list_or_stating_an_update_do_not_date_the_article() {
+        let list = ["• [ December 3, 2025 ] Review: Bawah Reserve", "• [ December 1, 2025 ] Top 10 lists", STORY[0]];
+        assert_eq!(lead_date(&cleaned(&list, &[]), DayOrder::default()), None);
+        let updated = ["109 Comments | Jill Winger | Last Updated: March 11, 2019", STORY[0]];
+        assert_eq!(lead_date(&cleaned(&updated, &[]), DayOrder::default()), None);
+    }
+
+    #[test]
+    fn a_page_stating_one_day_far_from_the_article_is_dated_by_it() {
+        let posted = (Reason::Classified, "Posted on November 6th, 2025", 0);
+        let menu = (0..60).map(|_| (Reason::MenuItem, "• Solutions", 0));
+        let far: Vec<(Reason, &str, usize)> = std::iter::once(posted).chain(menu).collect();
+        assert_eq!(published_at(&cleaned(&STORY, &far)).unwrap().to_iso8601(), "2025-11-06");
+        let another_day = (Reason::Classified, "Posted on May 1, 2024", 0);
+        let two_days: Vec<(Reason, &str, usize)> = std::iter::once(another_day).chain(far).collect();
+        assert_eq!(published_at(&cleaned(&STORY, &two_days)), None);
     }
 
     #[test]

@@ -423,18 +423,18 @@ fn published_at(article: &Article) -> Option<PublishedAt> {
     let trusted_shown = shown_date.filter(|_| published.is_none() || stated.is_some() || shows_few_dates(article));
     let shown = agreeing.or(trusted_shown).or(published).or(shown_date);
     let relative = || fetched_at.and_then(|fetched| relative_day(&article.body, fetched)).map(PublishedAt::Date);
-    let nearest = || nearest_dated_line(article, order);
+    // Each later source is read only when every earlier one gave nothing plausible.
     article
         .input
         .published_hint
         .into_iter()
         .chain(shown)
         .chain(url_date(article.url.as_deref()))
-        .chain(nearest())
+        .chain(std::iter::once_with(|| nearest_dated_line(article, order)).flatten())
         // A page that states only when it was updated presents the update.
         .chain(modified)
-        .chain(relative())
-        .chain(only_dated_line(article, order))
+        .chain(std::iter::once_with(relative).flatten())
+        .chain(std::iter::once_with(|| only_dated_line(article, order)).flatten())
         .find(|at| is_plausible(*at, fetched_at))
 }
 
@@ -516,7 +516,7 @@ fn nearest_dated_line(article: &Article, order: DayOrder) -> Option<PublishedAt>
 
 /// The date of a short line that states one as its own (see `nearest_dated_line`).
 fn dated_line((distance, line, teaser): (usize, &str, bool), order: DayOrder) -> Option<(usize, NaiveDate)> {
-    if line.split_whitespace().count() > MAX_HEADER_LINE_WORDS {
+    if !has_at_most_words(line, MAX_HEADER_LINE_WORDS) {
         return None;
     }
     let found = find_date_in(line, order)?;
@@ -527,6 +527,11 @@ fn dated_line((distance, line, teaser): (usize, &str, bool), order: DayOrder) ->
         field.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic)).count() <= MAX_WORDS_BEFORE_DATE;
     let accepted = if teaser { found.start == 0 || cue_before(lead) } else { opens || cue_before(lead) };
     accepted.then_some((distance, found.date))
+}
+
+/// Whether `line` has no more than `words` words (without counting the rest of a long paragraph).
+fn has_at_most_words(line: &str, words: usize) -> bool {
+    line.split_whitespace().nth(words).is_none()
 }
 
 /// Whether the words before a date on a line introduce it ("Updated", "Posted by X on").
@@ -625,7 +630,7 @@ fn header_date(article: &Article, order: DayOrder) -> Option<PublishedAt> {
     // cleaner took for a teaser because of its dash).
     header(article)
         .filter(|line| line.reason != Reason::Caption.as_str())
-        .filter(|line| line.line.split_whitespace().count() <= MAX_HEADER_LINE_WORDS)
+        .filter(|line| has_at_most_words(&line.line, MAX_HEADER_LINE_WORDS))
         .find_map(|line| {
             find_date_in(&line.line, order).filter(|found| line.reason != Reason::Teaser.as_str() || found.start == 0)
         })
@@ -785,7 +790,7 @@ fn authors_and_agency(
     let byline_authors = || {
         header(article)
             .chain(article.removed.iter().filter(|r| r.reason == Reason::Byline.as_str()))
-            .filter(|line| line.line.split_whitespace().count() <= MAX_HEADER_LINE_WORDS)
+            .filter(|line| has_at_most_words(&line.line, MAX_HEADER_LINE_WORDS))
             .find_map(|line| byline::byline_names(&line.line))
             .unwrap_or_default()
     };

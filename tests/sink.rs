@@ -373,6 +373,36 @@ async fn a_copy_of_a_copy_linked_before_the_first_copy_is_written_points_at_the_
     assert_eq!(db.count("SELECT count(*) FROM articles WHERE duplicate_of = 'wire'").await, 2);
 }
 
+/// Signatures stored before `canonical_id` was recorded get it from their article's `duplicate_of`
+/// when the schema is brought up to date: the near-copy lookup reads the signatures alone.
+#[tokio::test]
+async fn signatures_stored_before_canonicals_were_recorded_get_them_from_their_articles() {
+    let db = TestDb::unmigrated().await;
+    let before_canonicals = sqlx::migrate!("./migrations").iter().filter(|m| m.version < 20261205000010).cloned();
+    // Only the migrations up to the one before `canonical_id`: the schema an older worker left.
+    let older = sqlx::migrate::Migrator {
+        migrations: std::borrow::Cow::Owned(before_canonicals.collect()),
+        ..sqlx::migrate::Migrator::DEFAULT
+    };
+    older.run(&db.pool).await.unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO articles (id, body, word_count, content_hash, duplicate_of, duplicate_kind)
+         VALUES ('wire', 'text', 1, 'h1', NULL, NULL), ('edit', 'text', 1, 'h2', 'wire', 'near');
+         INSERT INTO article_signatures (article_id, minhash, shingles) VALUES ('wire', '\\x00', 1), ('edit', '\\x00', 1)",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+
+    db.sink("g").await.migrate().await.unwrap();
+    let canonical = "SELECT count(*) FROM article_signatures WHERE article_id = 'edit' AND canonical_id = 'wire'";
+    assert_eq!(db.count(canonical).await, 1);
+    assert_eq!(
+        db.count("SELECT count(*) FROM article_signatures WHERE article_id = 'wire' AND canonical_id IS NULL").await,
+        1
+    );
+}
+
 /// A batch fenced after it was linked leaves only claims keyed by its own articles: the worker
 /// that owns the partition now writes the same messages and finds them its own.
 #[tokio::test]

@@ -99,9 +99,8 @@ async fn stored_signatures(
     ids: &[&str],
 ) -> Result<HashMap<String, Indexed>, SinkError> {
     let rows = sqlx::query(
-        "SELECT s.article_id, s.seq, s.minhash, s.shingles, COALESCE(s.canonical_id, a.duplicate_of, s.article_id)
-         FROM article_signatures s LEFT JOIN articles a ON a.id = s.article_id
-         WHERE s.article_id = ANY($1)",
+        "SELECT article_id, seq, minhash, shingles, COALESCE(canonical_id, article_id)
+         FROM article_signatures WHERE article_id = ANY($1)",
     )
     .bind(ids)
     .fetch_all(&mut **tx)

@@ -388,7 +388,8 @@ async fn signatures_stored_before_canonicals_were_recorded_get_them_from_their_a
     sqlx::raw_sql(
         "INSERT INTO articles (id, body, word_count, content_hash, duplicate_of, duplicate_kind)
          VALUES ('wire', 'text', 1, 'h1', NULL, NULL), ('edit', 'text', 1, 'h2', 'wire', 'near');
-         INSERT INTO article_signatures (article_id, minhash, shingles) VALUES ('wire', '\\x00', 1), ('edit', '\\x00', 1)",
+         INSERT INTO article_signatures (article_id, minhash, shingles)
+         VALUES ('wire', '\\x00', 1), ('edit', '\\x00', 1)",
     )
     .execute(&db.pool)
     .await

@@ -1,5 +1,6 @@
 //! Calendar dates written in text: "2016-09-30", "2016/9/30", "September 30, 2016", "29 September
-//! 2016", "30-Sep-2016", "30/09/2016", "30-09-2016". Shared by the cleaner (to recognise date lines) and the metadata stage.
+//! 2016", "30-Sep-2016", "30/09/2016", "30-09-2016". Shared by the cleaner (to recognise date lines)
+//! and the metadata stage.
 
 use std::sync::LazyLock;
 

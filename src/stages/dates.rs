@@ -7,6 +7,8 @@ use std::sync::LazyLock;
 use chrono::NaiveDate;
 use regex::Regex;
 
+use super::text::has_at_most_words;
+
 const MONTHS: &str = "jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?";
 
 static ISO: LazyLock<Regex> = LazyLock::new(|| {
@@ -210,7 +212,7 @@ const WEEKDAYS: [&str; 14] = [
 /// "Updated: 30/09/2016 10:12 GMT").
 pub fn is_date_line(line: &str) -> bool {
     // A date, a lead-in word and perhaps a time: never a long line.
-    if line.split_whitespace().nth(MAX_DATE_LINE_WORDS).is_some() {
+    if !has_at_most_words(line, MAX_DATE_LINE_WORDS) {
         return false;
     }
     let Some(found) = find_date(line) else { return false };

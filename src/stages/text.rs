@@ -17,6 +17,12 @@ pub fn ascii_lowercase_in<'b, const N: usize>(word: &str, buffer: &'b mut [u8; N
     std::str::from_utf8(lower).ok()
 }
 
+/// Whether `text` has no more than `words` whitespace-separated tokens, without counting the rest
+/// of a long paragraph.
+pub fn has_at_most_words(text: &str, words: usize) -> bool {
+    text.split_whitespace().nth(words).is_none()
+}
+
 /// Words as whitespace-separated tokens that contain a letter or digit.
 pub fn word_count(text: &str) -> usize {
     // One pass over the characters (it runs on every whole body): a word is counted at its first

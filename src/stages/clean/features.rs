@@ -42,13 +42,17 @@ const LONGEST_STOPWORD: usize = 6;
 
 /// A function word of one of the eight languages (`word` in lowercase).
 pub fn is_stopword(word: &str) -> bool {
-    word.len() <= LONGEST_STOPWORD && short_word_key(word.as_bytes()).is_some_and(|key| STOPWORD_SET.contains(&key))
+    is_in(&STOPWORD_SET, word)
 }
 
 /// An English function word (`word` in lowercase): "un" or "die" is one elsewhere, not here.
 pub fn is_english_stopword(word: &str) -> bool {
-    word.len() <= LONGEST_STOPWORD
-        && short_word_key(word.as_bytes()).is_some_and(|key| ENGLISH_STOPWORD_SET.contains(&key))
+    is_in(&ENGLISH_STOPWORD_SET, word)
+}
+
+/// Whether `word` is one of the function words keyed in `set`.
+fn is_in(set: &HashSet<u64>, word: &str) -> bool {
+    word.len() <= LONGEST_STOPWORD && short_word_key(word.as_bytes()).is_some_and(|key| set.contains(&key))
 }
 
 /// Feature names, in vector order. The model file must list exactly these.

@@ -11,6 +11,8 @@ use std::sync::LazyLock;
 use dom_query::{Document, Matcher, NodeRef};
 use serde_json::Value;
 
+use crate::stages::text::has_at_most_words;
+
 /// The page's own statements about the article.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HtmlMeta {
@@ -165,7 +167,7 @@ fn marked_authors(document: &Document) -> Vec<String> {
         .filter(|node| !node.attr("class").is_some_and(|class| NOT_AUTHOR_NAME.is_match(&class)))
         .filter(|node| !in_other_content(node))
         .map(spaced_text)
-        .filter(|text| text.split_whitespace().nth(MAX_AUTHOR_WORDS + 1).is_none())
+        .filter(|text| has_at_most_words(text, MAX_AUTHOR_WORDS + 1))
         .find_map(|text| non_empty(clean_authors(vec![text])))
         .unwrap_or_default()
 }
@@ -229,7 +231,7 @@ fn marked_date(document: &Document) -> Option<String> {
 /// settles whether "3/4/2025" is March or April); none when its text is long or names another date.
 fn shown_date(node: &NodeRef) -> Option<(String, chrono::NaiveDate)> {
     let text = squeeze(&node.text());
-    if text.split_whitespace().nth(MAX_MARKED_DATE_WORDS).is_some() {
+    if !has_at_most_words(&text, MAX_MARKED_DATE_WORDS) {
         return None;
     }
     let found = crate::stages::dates::find_date(&text)?;

@@ -40,7 +40,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
 use super::Stage;
 use super::clean::Reason;
 use super::dates::{DayOrder, find_date, find_date_in};
-use super::text::{prefix_chars, word_count};
+use super::text::{has_at_most_words, prefix_chars, word_count};
 use crate::article::{Article, PublishedAt, RemovedLine};
 
 /// Removed lines that belong to the page header, where a publication date is stated.
@@ -529,11 +529,6 @@ fn dated_line((distance, line, teaser): (usize, &str, bool), order: DayOrder) ->
     accepted.then_some((distance, found.date))
 }
 
-/// Whether `line` has no more than `words` words (without counting the rest of a long paragraph).
-fn has_at_most_words(line: &str, words: usize) -> bool {
-    line.split_whitespace().nth(words).is_none()
-}
-
 /// Whether the words before a date on a line introduce it ("Updated", "Posted by X on").
 fn cue_before(text: &str) -> bool {
     text.split(|c: char| !c.is_alphabetic())
@@ -569,7 +564,7 @@ const LEAD_DATE_PARAGRAPHS: usize = 4;
 /// a list of other articles the cleaner kept; a line stating an update ("Last Updated: …") is left
 /// to the rules that weigh it against the publication day.
 fn lead_date(article: &Article, order: DayOrder) -> Option<PublishedAt> {
-    let lead = article.body.split("\n\n").filter(|p| !p.is_empty()).take(LEAD_DATE_PARAGRAPHS);
+    let lead = paragraphs(article).into_iter().take(LEAD_DATE_PARAGRAPHS);
     let mut dated =
         lead.enumerate().filter_map(|(i, paragraph)| dated_line((i, paragraph, false), order).map(|d| (paragraph, d)));
     let (line, (_, date)) = dated.next()?;
@@ -586,7 +581,7 @@ fn lead_date(article: &Article, order: DayOrder) -> Option<PublishedAt> {
 fn only_dated_line(article: &Article, order: DayOrder) -> Option<PublishedAt> {
     let removed = article.removed.iter().filter(|line| line.reason != Reason::Caption.as_str());
     let removed = removed.map(|line| (line.line.as_str(), line.reason == Reason::Teaser.as_str()));
-    let kept = article.body.split("\n\n").map(|paragraph| (paragraph, false));
+    let kept = paragraphs(article).into_iter().map(|paragraph| (paragraph, false));
     let mut days = removed.chain(kept).filter_map(|(line, teaser)| dated_line((0, line, teaser), order));
     let (_, day) = days.next()?;
     days.all(|(_, other)| other == day).then_some(PublishedAt::Date(day))

@@ -40,6 +40,12 @@ pub fn word_count(text: &str) -> usize {
     count
 }
 
+/// `char::is_whitespace` for an ASCII byte: unlike `u8::is_ascii_whitespace`, it counts the
+/// vertical tab.
+pub fn is_ascii_whitespace(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t'..=b'\r')
+}
+
 /// The word without its possessive "'s" or "’s" ("Russia's" → "Russia"), if it has one.
 pub fn without_possessive(word: &str) -> Option<&str> {
     word.strip_suffix("'s").or_else(|| word.strip_suffix("’s"))

@@ -221,8 +221,14 @@ impl<'t> Reader<'t, '_> {
 
     fn term_id(&mut self, word: &str) -> u32 {
         self.folded.clear();
-        self.folded.extend(word.chars().flat_map(char::to_lowercase));
-        let chars = self.folded.chars().count();
+        let chars = if word.is_ascii() {
+            self.folded.push_str(word);
+            self.folded.make_ascii_lowercase();
+            word.len()
+        } else {
+            self.folded.extend(word.chars().flat_map(char::to_lowercase));
+            self.folded.chars().count()
+        };
         if chars > MIN_TERM_CHARS && self.folded.ends_with('s') {
             self.folded.pop();
         }
@@ -324,7 +330,7 @@ fn best_keywords(document: &Document, weights: &[f64]) -> Vec<String> {
     scored.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
     let mut kept: Vec<String> = Vec::with_capacity(KEYWORDS);
     for (_, keyword) in scored {
-        if kept.iter().all(|k| strsim::normalized_levenshtein(k, &keyword) < DEDUPLICATION_THRESHOLD) {
+        if kept.iter().all(|k| !are_near_repeats(k, &keyword)) {
             kept.push(keyword);
             if kept.len() == KEYWORDS {
                 break;
@@ -332,6 +338,16 @@ fn best_keywords(document: &Document, weights: &[f64]) -> Vec<String> {
         }
     }
     kept
+}
+
+/// Whether two keywords are at least `DEDUPLICATION_THRESHOLD` alike by normalised Levenshtein
+/// similarity. The distance is at least the difference in length, so keywords of very different
+/// lengths are told apart without computing it.
+fn are_near_repeats(a: &str, b: &str) -> bool {
+    let (a_chars, b_chars) = (a.chars().count(), b.chars().count());
+    let longest = a_chars.max(b_chars).max(1) as f64;
+    let best_possible = 1.0 - a_chars.abs_diff(b_chars) as f64 / longest;
+    best_possible >= DEDUPLICATION_THRESHOLD && strsim::normalized_levenshtein(a, b) >= DEDUPLICATION_THRESHOLD
 }
 
 /// YAKE's score of a phrase: the product of its words' weights over their sum, divided by how

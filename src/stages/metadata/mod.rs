@@ -40,7 +40,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
 use super::Stage;
 use super::clean::Reason;
 use super::dates::{DayOrder, find_date, find_date_in};
-use super::text::{has_at_most_words, prefix_chars, word_count};
+use super::text::{ends_like_sentence, has_at_most_words, prefix_chars, word_count};
 use crate::article::{Article, PublishedAt, RemovedLine};
 
 /// Removed lines that belong to the page header, where a publication date is stated.
@@ -60,6 +60,8 @@ const HEADER_LINES: usize = 25;
 const HEADER_KEPT_LINES: usize = 2;
 /// A header line with more words than this is prose, not a date or byline line.
 const MAX_HEADER_LINE_WORDS: usize = 16;
+/// The longest byline line read for its date: a date, an author and a list of categories.
+const MAX_BYLINE_LINE_WORDS: usize = 48;
 
 #[derive(Debug, Default)]
 pub struct MetadataExtractor;
@@ -389,7 +391,7 @@ fn is_headline_shaped(line: &str) -> bool {
     (3..=30).contains(&words)
         && !line.ends_with([':', ','])
         && line.chars().next().is_some_and(char::is_uppercase)
-        && !super::text::ends_like_sentence(line.trim_end_matches(['?', '!']))
+        && !ends_like_sentence(line.trim_end_matches(['?', '!']))
         || (3..=30).contains(&words) && line.ends_with(['?', '!'])
 }
 
@@ -476,7 +478,8 @@ const MAX_FOOTER_DATES: usize = 2;
 const DATE_CUES: [&str; 8] = ["published", "updated", "posted", "modified", "released", "by", "on", "date"];
 
 /// The last resort for the date a page shows: the dated line nearest the article's start, within
-/// `NEAR_ARTICLE_LINES` — just before it or among its first paragraphs; else the one under it
+/// `NEAR_ARTICLE_LINES` — just before it or among its first `LEAD_DATE_PARAGRAPHS` paragraphs
+/// (where a byline stands after a headline and standfirst the cleaner kept); else the one under it
 /// (blogs put "Posted on … in Category" after the post), unless more than `MAX_FOOTER_DATES` lines
 /// there carry dates, which makes them comments or teasers. A line longer than a date line needs
 /// its date among its first words or a cue before it ("Posted by IndustrySelect on Tuesday,
@@ -498,7 +501,7 @@ fn nearest_dated_line(article: &Article, order: DayOrder) -> Option<PublishedAt>
             above.push((before - i, &line.line, teaser));
         } else if below_body(i) {
             below.push((i - first_after + 1, &line.line, teaser));
-        } else if article.input.removed_kept_before.get(i).copied().unwrap_or(0) <= HEADER_KEPT_LINES {
+        } else if article.input.removed_kept_before.get(i).copied().unwrap_or(0) <= LEAD_DATE_PARAGRAPHS {
             above.push((0, &line.line, teaser));
         }
     }
@@ -514,9 +517,16 @@ fn nearest_dated_line(article: &Article, order: DayOrder) -> Option<PublishedAt>
         .map(|(_, date)| PublishedAt::Date(date))
 }
 
-/// The date of a short line that states one as its own (see `nearest_dated_line`).
+/// The date of a line that states one as its own (see `nearest_dated_line`): a short line, or a
+/// byline running on into its categories with the date among its first words.
 fn dated_line((distance, line, teaser): (usize, &str, bool), order: DayOrder) -> Option<(usize, NaiveDate)> {
-    if !has_at_most_words(line, MAX_HEADER_LINE_WORDS) {
+    let short = has_at_most_words(line, MAX_HEADER_LINE_WORDS);
+    // A longer line is a byline that goes on into its categories ("Posted on November 25, 2024 in
+    // College of Health Sciences, General, …"), not prose, when its date stands among its first
+    // words and it does not end like a sentence ("On January 12, 2025, the ministry said … ." is
+    // prose). A date further on in a long line is the last of several credits ("Written by … —
+    // Updated on …"), not the article's.
+    if !short && (!has_at_most_words(line, MAX_BYLINE_LINE_WORDS) || ends_like_sentence(line)) {
         return None;
     }
     let found = find_date_in(line, order)?;
@@ -525,7 +535,13 @@ fn dated_line((distance, line, teaser): (usize, &str, bool), order: DayOrder) ->
     let field = lead.rsplit('|').next().unwrap_or(lead);
     let opens =
         field.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic)).count() <= MAX_WORDS_BEFORE_DATE;
-    let accepted = if teaser { found.start == 0 || cue_before(lead) } else { opens || cue_before(lead) };
+    let accepted = if teaser {
+        found.start == 0 || cue_before(lead)
+    } else if short {
+        opens || cue_before(lead)
+    } else {
+        opens
+    };
     accepted.then_some((distance, found.date))
 }
 
@@ -533,9 +549,20 @@ fn dated_line((distance, line, teaser): (usize, &str, bool), order: DayOrder) ->
 fn cue_before(text: &str) -> bool {
     text.split(|c: char| !c.is_alphabetic())
         .rev()
+        .flat_map(|word| camel_case_parts(word).rev())
         .filter(|w| !w.is_empty())
         .take(4)
         .any(|w| DATE_CUES.iter().any(|cue| w.eq_ignore_ascii_case(cue)))
+}
+
+/// A word cut where a crawler glued two together, at a capital after a lowercase letter:
+/// "AnalystUpdated" → "Analyst", "Updated".
+fn camel_case_parts(word: &str) -> std::vec::IntoIter<&str> {
+    let bytes = word.as_bytes();
+    let cuts = (1..bytes.len()).filter(|&i| bytes[i].is_ascii_uppercase() && bytes[i - 1].is_ascii_lowercase());
+    let starts = std::iter::once(0).chain(cuts.clone());
+    let ends = cuts.chain(std::iter::once(word.len()));
+    starts.zip(ends).map(|(start, end)| &word[start..end]).collect::<Vec<_>>().into_iter()
 }
 
 /// The date on the dated line nearest the HTML page's headline, when the
@@ -613,8 +640,9 @@ fn title_line_date(article: &Article, order: DayOrder) -> Option<PublishedAt> {
         .map(|(distance, i)| (distance, &article.removed[i]))
         .filter(|(_, line)| line.reason != Reason::Caption.as_str())
         // Next to the title, a line the cleaner took for a teaser ("Video - December 19, 2025")
-        // is the article's own.
-        .map(|(distance, line)| (distance, line.line.as_str(), false));
+        // is the article's own; so is the date on a line repeating the title before it
+        // ("Keeping It Clean and Healthy September 9, 2021").
+        .map(|(distance, line)| (distance, line.line.strip_prefix(title).unwrap_or(&line.line), false));
     nearest_dated(lines, order)
 }
 
@@ -902,6 +930,53 @@ mod tests {
         let another_day = (Reason::Classified, "Posted on May 1, 2024", 0);
         let two_days: Vec<(Reason, &str, usize)> = std::iter::once(another_day).chain(far).collect();
         assert_eq!(published_at(&cleaned(&STORY, &two_days)), None);
+    }
+
+    #[test]
+    fn a_long_byline_paragraph_opening_with_its_date_dates_the_article() {
+        let byline = "Posted on November 25, 2024December 3, 2024 in College of Health Sciences, General, \
+            Healthcare, Master of Science in Applied Nutrition & Dietetics, Master of Science in Nutrition";
+        let kept = ["Nutritional myths debunked", byline, STORY[0]];
+        assert_eq!(published_at(&cleaned(&kept, &[])).unwrap().to_iso8601(), "2024-11-25");
+    }
+
+    #[test]
+    fn long_lines_with_a_date_in_prose_or_after_credits_do_not_date_the_article() {
+        let prose = "On January 12, 2025, the ministers of the seven countries met in Geneva and agreed to \
+            meet again before the summer to settle what remains.";
+        let credits = "Medically reviewed by Kim Rose-Francis RDN, CDCES, LD — Written by Jillian Kubala, MS, RD \
+            — Updated on March 7, 2025";
+        for line in [prose, credits] {
+            assert_eq!(published_at(&cleaned(&[line, STORY[0]], &[])), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn a_line_repeating_the_title_before_a_date_dates_the_article() {
+        let title = "Campus gyms add recovery rooms";
+        let removed =
+            [(Reason::Teaser, "Campus gyms add recovery rooms September 9, 2021", 0), (Reason::Title, title, 0)];
+        let mut article = cleaned(&STORY, &removed);
+        article.title = Some(title.into());
+        assert_eq!(title_line_date(&article, DayOrder::default()).unwrap().to_iso8601(), "2021-09-09");
+    }
+
+    #[test]
+    fn a_byline_removed_among_the_first_paragraphs_dates_the_article_over_one_under_it() {
+        let kept = ["The best clothing boxes", "Our readers voted for these", STORY[0], STORY[1]];
+        let removed = [
+            (Reason::Comments, "ByKathryn GiuffridaMar 5, 2025 | 6 comments", 3),
+            (Reason::Comments, "Oct 1, 2021 | 34 comments", 4),
+        ];
+        assert_eq!(published_at(&cleaned(&kept, &removed)).unwrap().to_iso8601(), "2025-03-05");
+    }
+
+    #[test]
+    fn a_cue_glued_to_the_word_before_still_introduces_a_date() {
+        assert!(cue_before("Written by: Sean Peek, Senior AnalystUpdated "));
+        assert!(!cue_before("Written by: Sean Peek, Senior Analyst "));
+        assert_eq!(camel_case_parts("KeeganAugust").collect::<Vec<_>>(), ["Keegan", "August"]);
+        assert_eq!(camel_case_parts("NATO").collect::<Vec<_>>(), ["NATO"]);
     }
 
     #[test]

@@ -171,9 +171,10 @@ fn is_in_file_name(line: &str, captures: &regex::Captures<'_>) -> bool {
     joins_name(line[..whole.start()].chars().rev()) || joins_name(line[whole.end()..].chars())
 }
 
-/// Whether `chars`, read away from a date, are a hyphen or underscore and then a letter or digit.
+/// Whether `chars`, read away from a date, are a hyphen, underscore or full stop and then a letter
+/// or digit ("2025.05.19.NCHS_-30", a photo's name).
 fn joins_name(mut chars: impl Iterator<Item = char>) -> bool {
-    matches!(chars.next(), Some('-' | '_')) && chars.next().is_some_and(char::is_alphanumeric)
+    matches!(chars.next(), Some('-' | '_' | '.')) && chars.next().is_some_and(char::is_alphanumeric)
 }
 
 /// One or two digits, then a word: "5 mins", "20 Mins Read", "4Comments".
@@ -297,7 +298,9 @@ mod tests {
     fn a_date_in_a_file_name_is_not_a_date_the_page_states() {
         assert!(find_date("[Captura-de-pantalla-2025-11-12-190329-768x436]PhotoBrand").is_none());
         assert!(find_date("[screenshot_2025/11/12]").is_none());
+        assert!(find_date("2025.05.19.NCHS_-30").is_none());
         assert_eq!(find_date("Published 2025-11-12 - updated").unwrap().date, date(2025, 11, 12));
+        assert_eq!(find_date("Published 2025.11.12. Updated").unwrap().date, date(2025, 11, 12));
     }
 
     #[test]

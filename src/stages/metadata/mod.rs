@@ -535,12 +535,12 @@ fn dated_line((distance, line, teaser): (usize, &str, bool), order: DayOrder) ->
     let field = lead.rsplit('|').next().unwrap_or(lead);
     let opens =
         field.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic)).count() <= MAX_WORDS_BEFORE_DATE;
-    let accepted = if teaser {
-        found.start == 0 || cue_before(lead)
-    } else if short {
-        opens || cue_before(lead)
-    } else {
+    let accepted = if !short {
         opens
+    } else if teaser {
+        found.start == 0 || cue_before(lead)
+    } else {
+        opens || cue_before(lead)
     };
     accepted.then_some((distance, found.date))
 }
@@ -949,6 +949,9 @@ mod tests {
         for line in [prose, credits] {
             assert_eq!(published_at(&cleaned(&[line, STORY[0]], &[])), None, "{line}");
         }
+        let teaser = "By Paul Frew, Home and Digital Security Expert & Gene Petrino, Home Security Expert \
+            Last Updated on Feb 27, 2026";
+        assert_eq!(published_at(&cleaned(&STORY, &[(Reason::Teaser, teaser, 0)])), None);
     }
 
     #[test]

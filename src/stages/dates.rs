@@ -114,10 +114,15 @@ pub fn find_date(line: &str) -> Option<FoundDate> {
 
 /// The first date written in `line`, if any, numeric dates read in the page's `order`.
 pub fn find_date_in(line: &str, order: DayOrder) -> Option<FoundDate> {
-    if !has_year(line) {
-        return None;
-    }
+    find_dates_in(line, order).into_iter().min_by_key(|f| f.start)
+}
+
+/// Every date written in `line` (one for each form that reads one, in no particular order).
+pub fn find_dates_in(line: &str, order: DayOrder) -> Vec<FoundDate> {
     let mut found: Vec<FoundDate> = Vec::new();
+    if !has_year(line) {
+        return found;
+    }
     for c in ISO.captures_iter(line).filter(|c| !is_in_file_name(line, c)) {
         push(&mut found, line, &c, ymd(&c[1], &c[2], &c[3]), Ends::AtYear);
     }
@@ -133,11 +138,11 @@ pub fn find_date_in(line: &str, order: DayOrder) -> Option<FoundDate> {
         push(&mut found, line, &c, date, Ends::BeforeGluedCount);
     }
     for c in NUMERIC.captures_iter(line) {
-        let (first, second): (u32, u32) = (c[1].parse().ok()?, c[3].parse().ok()?);
+        let (Ok(first), Ok(second)) = (c[1].parse::<u32>(), c[3].parse::<u32>()) else { continue };
         let (day, month) = order.day_and_month(first, second, &c[2]);
         push(&mut found, line, &c, ymd(&c[4], &month.to_string(), &day.to_string()), Ends::AtYear);
     }
-    found.into_iter().min_by_key(|f| f.start)
+    found
 }
 
 /// What may follow a date's year.
@@ -163,7 +168,7 @@ fn push(found: &mut Vec<FoundDate>, line: &str, captures: &regex::Captures<'_>, 
     }
 }
 
-/// A numeric date joined by a hyphen or underscore to the rest of a name: an image's or a file's
+/// A numeric date joined by a hyphen, underscore or full stop to the rest of a name: an image's or a file's
 /// ("[Captura-de-pantalla-2025-11-12-190329-768x436]"), which says when a screenshot was taken,
 /// not when the page was published.
 fn is_in_file_name(line: &str, captures: &regex::Captures<'_>) -> bool {

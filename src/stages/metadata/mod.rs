@@ -39,7 +39,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
 
 use super::Stage;
 use super::clean::Reason;
-use super::dates::{DayOrder, find_date, find_date_in};
+use super::dates::{DayOrder, find_date, find_date_in, find_dates_in};
 use super::text::{ends_like_sentence, has_at_most_words, prefix_chars, word_count};
 use crate::article::{Article, PublishedAt, RemovedLine};
 
@@ -529,7 +529,8 @@ fn dated_line((distance, line, teaser): (usize, &str, bool), order: DayOrder) ->
     if !short && (!has_at_most_words(line, MAX_BYLINE_LINE_WORDS) || ends_like_sentence(line)) {
         return None;
     }
-    let found = find_date_in(line, order)?;
+    let dates = find_dates_in(line, order);
+    let found = dates.iter().min_by_key(|date| date.start)?;
     let lead = &line[..found.start];
     // "Author | Apr 21, 2017 | Category": a date opening one of a byline's fields opens it.
     let field = lead.rsplit('|').next().unwrap_or(lead);
@@ -542,7 +543,10 @@ fn dated_line((distance, line, teaser): (usize, &str, bool), order: DayOrder) ->
     } else {
         opens || cue_before(lead)
     };
-    accepted.then_some((distance, found.date))
+    // Two dates together ("May 21, 2025April 24, 2025", an update and the publication) say the
+    // article was published on the earlier one.
+    let earliest = dates.iter().map(|date| date.date).min().unwrap_or(found.date);
+    accepted.then_some((distance, earliest))
 }
 
 /// Whether the words before a date on a line introduce it ("Updated", "Posted by X on").
@@ -938,6 +942,12 @@ mod tests {
             Healthcare, Master of Science in Applied Nutrition & Dietetics, Master of Science in Nutrition";
         let kept = ["Nutritional myths debunked", byline, STORY[0]];
         assert_eq!(published_at(&cleaned(&kept, &[])).unwrap().to_iso8601(), "2024-11-25");
+    }
+
+    #[test]
+    fn two_dates_together_date_the_article_by_the_earlier() {
+        let kept = ["Espresso machines under $500", "May 21, 2025April 24, 2025 By The Ritualist", STORY[0]];
+        assert_eq!(published_at(&cleaned(&kept, &[])).unwrap().to_iso8601(), "2025-04-24");
     }
 
     #[test]

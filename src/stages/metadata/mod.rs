@@ -500,7 +500,11 @@ fn nearest_dated_line(article: &Article, order: DayOrder) -> Option<PublishedAt>
         if i < before {
             above.push((before - i, &line.line, teaser));
         } else if below_body(i) {
-            below.push((i - first_after + 1, &line.line, teaser));
+            // Updates listed under a post ("Updated November 23, 2013") are not its date, nor
+            // lines that make its footer look like comments.
+            if !states_update(&line.line) {
+                below.push((i - first_after + 1, &line.line, teaser));
+            }
         } else if article.input.removed_kept_before.get(i).copied().unwrap_or(0) <= LEAD_DATE_PARAGRAPHS {
             above.push((0, &line.line, teaser));
         }
@@ -997,6 +1001,17 @@ mod tests {
         let comments = "Ahmet Serhan January 23, 2025 10:01 am\nGreat list, thanks!\n\
             Maria Lopez January 21, 2025 2:06 pm\nVery useful.\nJon Reed January 19, 2025 6:23 pm\nAgreed.";
         assert_eq!(extract(&format!("{POST}{comments}"), None).published_at, None);
+    }
+
+    #[test]
+    fn updates_listed_under_the_post_leave_its_posting_date() {
+        let kept = [STORY[0], STORY[1], STORY[0], STORY[1]];
+        let footer = [
+            (Reason::DateLine, "Updated November 23, 2013", 4),
+            (Reason::DateLine, "Updated September 26, 2011", 4),
+            (Reason::MenuItem, "• Posted July 10, 2004", 4),
+        ];
+        assert_eq!(published_at(&cleaned(&kept, &footer)).unwrap().to_iso8601(), "2004-07-10");
     }
 
     #[test]

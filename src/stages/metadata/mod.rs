@@ -433,6 +433,7 @@ fn published_at(article: &Article) -> Option<PublishedAt> {
         .chain(shown)
         .chain(url_date(article.url.as_deref()))
         .chain(std::iter::once_with(|| nearest_dated_line(article, order)).flatten())
+        .chain(std::iter::once_with(|| comment_count_date(article, order)).flatten())
         // A page that states only when it was updated presents the update.
         .chain(modified)
         .chain(std::iter::once_with(relative).flatten())
@@ -620,6 +621,21 @@ fn only_dated_line(article: &Article, order: DayOrder) -> Option<PublishedAt> {
     let mut days = removed.chain(kept).filter_map(|(line, teaser)| dated_line((0, line, teaser), order));
     let (_, day) = days.next()?;
     days.all(|(_, other)| other == day).then_some(PublishedAt::Date(day))
+}
+
+/// The date on the first short line that also counts the post's comments ("June 9, 2020 · 6
+/// Comments", "TricksScott DavenportApril 10, 20175 Tips, Composition4 Comments"): a blog's meta
+/// line for the post, wherever the cleaner put it, when the rules for lines near the article found
+/// none (comments under it carry dates of their own).
+fn comment_count_date(article: &Article, order: DayOrder) -> Option<PublishedAt> {
+    static COMMENT_COUNT: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"(?i)\d+\s*comments?\b").expect("valid regex"));
+    let removed = article.removed.iter().filter(|line| line.reason != Reason::Caption.as_str());
+    let lines = removed.map(|line| line.line.as_str()).chain(paragraphs(article));
+    lines
+        .filter(|line| has_at_most_words(line, MAX_HEADER_LINE_WORDS) && COMMENT_COUNT.is_match(line))
+        .find_map(|line| find_date_in(line, order))
+        .map(|found| PublishedAt::Date(found.date))
 }
 
 /// Whether a line says its date is an update's.
@@ -1012,6 +1028,18 @@ mod tests {
             (Reason::MenuItem, "• Posted July 10, 2004", 4),
         ];
         assert_eq!(published_at(&cleaned(&kept, &footer)).unwrap().to_iso8601(), "2004-07-10");
+    }
+
+    #[test]
+    fn the_line_counting_a_posts_comments_dates_it_over_the_comments() {
+        let kept = [STORY[0], STORY[1], STORY[0], STORY[1]];
+        let footer = [
+            (Reason::Comments, "June 9, 2020 · 6 Comments", 4),
+            (Reason::DateLine, "March 6, 2023 at 8:55 am", 4),
+            (Reason::DateLine, "September 17, 2020 at 6:59 am", 4),
+            (Reason::DateLine, "June 9, 2020 at 1:06 pm", 4),
+        ];
+        assert_eq!(published_at(&cleaned(&kept, &footer)).unwrap().to_iso8601(), "2020-06-09");
     }
 
     #[test]

@@ -40,6 +40,13 @@ static GLUED_MONTH_DAY_YEAR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(r"(?-u:\B)({})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})", months.join("|")))
         .expect("valid regex")
 });
+/// A day glued to the lowercase word before it: "date12 Nov 2025" (a "Date" label), "Yucy3/4/2025"
+/// (an author's name). The match takes the word's last letter with it.
+static GLUED_DAY_MONTH_YEAR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(r"[a-z](\d{{1,2}})\s+((?i:{MONTHS}))\.?,?\s+(\d{{4}})")).expect("valid regex")
+});
+static GLUED_NUMERIC: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"[a-z](\d{1,2})(/)(\d{1,2})/(\d{4})(?-u:\b)").expect("valid regex"));
 static NUMERIC: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?-u:\b)(\d{1,2})([/.-])(\d{1,2})[/.-](\d{4})(?-u:\b)").expect("valid regex"));
 
@@ -133,11 +140,12 @@ pub fn find_dates_in(line: &str, order: DayOrder) -> Vec<FoundDate> {
         let date = month_number(&c[1]).and_then(|m| ymd(&c[3], &m.to_string(), &c[2]));
         push(&mut found, line, &c, date, Ends::BeforeGluedCount);
     }
-    for c in DAY_MONTH_YEAR.captures_iter(line).chain(DAY_MONTH_YEAR_JOINED.captures_iter(line)) {
+    let day_first = DAY_MONTH_YEAR.captures_iter(line).chain(DAY_MONTH_YEAR_JOINED.captures_iter(line));
+    for c in day_first.chain(GLUED_DAY_MONTH_YEAR.captures_iter(line)) {
         let date = month_number(&c[2]).and_then(|m| ymd(&c[3], &m.to_string(), &c[1]));
         push(&mut found, line, &c, date, Ends::BeforeGluedCount);
     }
-    for c in NUMERIC.captures_iter(line) {
+    for c in NUMERIC.captures_iter(line).chain(GLUED_NUMERIC.captures_iter(line)) {
         let (Ok(first), Ok(second)) = (c[1].parse::<u32>(), c[3].parse::<u32>()) else { continue };
         let (day, month) = order.day_and_month(first, second, &c[2]);
         push(&mut found, line, &c, ymd(&c[4], &month.to_string(), &day.to_string()), Ends::AtYear);
@@ -306,6 +314,15 @@ mod tests {
         assert!(find_date("2025.05.19.NCHS_-30").is_none());
         assert_eq!(find_date("Published 2025-11-12 - updated").unwrap().date, date(2025, 11, 12));
         assert_eq!(find_date("Published 2025.11.12. Updated").unwrap().date, date(2025, 11, 12));
+    }
+
+    #[test]
+    fn a_day_glued_to_the_lowercase_word_before_it_is_read() {
+        assert_eq!(find_date("date12 Nov 2025").unwrap().date, date(2025, 11, 12));
+        assert_eq!(find_date("Yucy3/4/2025").unwrap().date, date(2025, 3, 4));
+        // A capital or a digit before it is another word's end: a model or a longer number.
+        assert!(find_date("COVID19 Nov 2025").is_none());
+        assert!(find_date("v113/4/2025").is_none());
     }
 
     #[test]

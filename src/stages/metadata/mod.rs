@@ -613,10 +613,13 @@ fn lead_date(article: &Article, order: DayOrder) -> Option<PublishedAt> {
 /// The last resort: the day of the page's dated lines (short lines stating a date as their own,
 /// anywhere on the page, captions aside) when they all name the same one. A page whose header
 /// rules found nothing still often says it once, far from where the cleaner put the article's
-/// start ("Posted on November 6th, 2025" under a menu the cleaner kept).
+/// start ("Posted on November 6th, 2025" under a menu the cleaner kept). A line the cleaner took
+/// for a teaser counts as any other here: with no other day on the page, "Camille Cunningham 25
+/// March 2025 Google algorithm, SEO basics" is the article's own byline (on wcxb-dev's text this
+/// dated 2 pages right and 1 wrong that had no date before).
 fn only_dated_line(article: &Article, order: DayOrder) -> Option<PublishedAt> {
     let removed = article.removed.iter().filter(|line| line.reason != Reason::Caption.as_str());
-    let removed = removed.map(|line| (line.line.as_str(), line.reason == Reason::Teaser.as_str()));
+    let removed = removed.map(|line| (line.line.as_str(), false));
     let kept = paragraphs(article).into_iter().map(|paragraph| (paragraph, false));
     let mut days = removed.chain(kept).filter_map(|(line, teaser)| dated_line((0, line, teaser), order));
     let (_, day) = days.next()?;
@@ -948,12 +951,19 @@ mod tests {
     #[test]
     fn a_page_stating_one_day_far_from_the_article_is_dated_by_it() {
         let posted = (Reason::Classified, "Posted on November 6th, 2025", 0);
-        let menu = (0..60).map(|_| (Reason::MenuItem, "• Solutions", 0));
+        let menu = menu_lines(60);
         let far: Vec<(Reason, &str, usize)> = std::iter::once(posted).chain(menu).collect();
         assert_eq!(published_at(&cleaned(&STORY, &far)).unwrap().to_iso8601(), "2025-11-06");
         let another_day = (Reason::Classified, "Posted on May 1, 2024", 0);
         let two_days: Vec<(Reason, &str, usize)> = std::iter::once(another_day).chain(far).collect();
         assert_eq!(published_at(&cleaned(&STORY, &two_days)), None);
+        let byline = (Reason::Teaser, "Camille Cunningham 25 March 2025 Google algorithm, SEO basics", 0);
+        let teaser: Vec<(Reason, &str, usize)> = std::iter::once(byline).chain(menu_lines(60)).collect();
+        assert_eq!(only_dated_line(&cleaned(&STORY, &teaser), DayOrder::default()).unwrap().to_iso8601(), "2025-03-25");
+    }
+
+    fn menu_lines(count: usize) -> impl Iterator<Item = (Reason, &'static str, usize)> {
+        (0..count).map(|_| (Reason::MenuItem, "• Solutions", 0))
     }
 
     #[test]

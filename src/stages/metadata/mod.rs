@@ -104,7 +104,22 @@ fn header(article: &Article) -> impl Iterator<Item = &RemovedLine> {
     let at = |i: usize| kept_before.get(i).copied().unwrap_or(0);
     let before = lines_before_body(article);
     let early = (before..article.removed.len()).take_while(move |&i| at(i) <= HEADER_KEPT_LINES);
-    (0..before).rev().take(HEADER_LINES).chain(early.take(HEADER_LINES)).map(|i| &article.removed[i])
+    (0..before)
+        .rev()
+        .take(HEADER_LINES)
+        .chain(early.take(HEADER_LINES))
+        .filter(|&i| !is_update_after_bare_date(article, i))
+        .map(|i| &article.removed[i])
+}
+
+/// Whether removed line `i` is a bare date later than the bare date on the line before it:
+/// "8/1/2025" then "8/27/2025", a publication day and its update, each on a line of its own.
+fn is_update_after_bare_date(article: &Article, i: usize) -> bool {
+    let bare_date = |i: usize| {
+        let line = article.removed[i].line.trim();
+        find_date(line).filter(|found| found.start == 0 && found.end == line.len()).map(|found| found.date)
+    };
+    i > 0 && bare_date(i).zip(bare_date(i - 1)).is_some_and(|(this, before)| this > before)
 }
 
 /// How many removed lines stand before the article's first kept line.
@@ -495,7 +510,7 @@ fn nearest_dated_line(article: &Article, order: DayOrder) -> Option<PublishedAt>
     let mut below: Vec<(usize, &str, bool)> = Vec::new();
     for (i, line) in article.removed.iter().enumerate() {
         let teaser = line.reason == Reason::Teaser.as_str();
-        if line.reason == Reason::Caption.as_str() {
+        if line.reason == Reason::Caption.as_str() || is_update_after_bare_date(article, i) {
             continue;
         }
         if i < before {
@@ -972,6 +987,19 @@ mod tests {
             Healthcare, Master of Science in Applied Nutrition & Dietetics, Master of Science in Nutrition";
         let kept = ["Nutritional myths debunked", byline, STORY[0]];
         assert_eq!(published_at(&cleaned(&kept, &[])).unwrap().to_iso8601(), "2024-11-25");
+    }
+
+    #[test]
+    fn of_two_bare_date_lines_in_a_row_the_later_is_an_update() {
+        let header = [
+            (Reason::Byline, "By: Great Day Editorial Team", 0),
+            (Reason::DateLine, "8/1/2025", 0),
+            (Reason::DateLine, "8/27/2025", 0),
+        ];
+        assert_eq!(published_at(&cleaned(&STORY, &header)).unwrap().to_iso8601(), "2025-08-01");
+        // Newest first, as a list of recent posts runs, the nearer line still dates the article.
+        let sidebar = [(Reason::DateLine, "March 29, 2025", 0), (Reason::DateLine, "March 27, 2025", 0)];
+        assert_eq!(published_at(&cleaned(&STORY, &sidebar)).unwrap().to_iso8601(), "2025-03-27");
     }
 
     #[test]

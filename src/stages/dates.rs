@@ -17,7 +17,7 @@ static ISO: LazyLock<Regex> = LazyLock::new(|| {
 /// Year first with slashes or dots ("2025/4/29", "2025.12.17", East Asian and technical pages);
 /// both separators must be the same, which the regex cannot say (no backreferences).
 static YEAR_FIRST: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?-u:\b)(\d{4})([/.])(\d{1,2})([/.])(\d{1,2})(?-u:\b)").expect("valid regex"));
+    LazyLock::new(|| Regex::new(r"(?-u:\b)(\d{4})([/.•])(\d{1,2})([/.•])(\d{1,2})(?-u:\b)").expect("valid regex"));
 static MONTH_DAY_YEAR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(r"(?i)(?-u:\b)({MONTHS})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?[,.]?\s+(\d{{4}})"))
         .expect("valid regex")

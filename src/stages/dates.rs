@@ -14,7 +14,8 @@ const MONTHS: &str = "jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?
 static ISO: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?-u:\b)(\d{4})-(\d{1,2})-(\d{1,2})(?:T\d{1,2}:\d{2}(?::\d{2})?)?(?-u:\b)").expect("valid regex")
 });
-/// Year first with slashes or dots ("2025/4/29", "2025.12.17", East Asian and technical pages);
+/// Year first with slashes, dots or bullets ("2025/4/29", "2025.12.17", "2025•01•08": East Asian,
+/// technical and design pages);
 /// both separators must be the same, which the regex cannot say (no backreferences).
 static YEAR_FIRST: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?-u:\b)(\d{4})([/.•])(\d{1,2})([/.•])(\d{1,2})(?-u:\b)").expect("valid regex"));

@@ -427,7 +427,8 @@ fn published_at(article: &Article) -> Option<PublishedAt> {
         .and_then(|m| headline_date(m, order))
         .or(marked)
         .or_else(|| title_line_date(article, order))
-        .or_else(|| lead_date(article, order));
+        .or_else(|| lead_date(article, order))
+        .or_else(|| published_line(article, order));
     let shown_date = stated.or_else(|| header_date(article, order));
     // A page showing only its update day still has the publication day its metadata states, and
     // that is what `published_at` means. wcxb-dev's checked dates split on such pages (of those
@@ -654,6 +655,22 @@ fn comment_count_date(article: &Article, order: DayOrder) -> Option<PublishedAt>
         .filter(|line| has_at_most_words(line, MAX_HEADER_LINE_WORDS) && COMMENT_COUNT.is_match(line))
         .find_map(|line| find_date_in(line, order))
         .map(|found| PublishedAt::Date(found.date))
+}
+
+/// A line saying when the article was published holds little more than that.
+const PUBLISHED_LINE_WORDS: usize = 8;
+
+/// The date on a short line that says it is the publication's ("Published on 2021-01-18T19:55",
+/// "Originally published March 3, 2020"), anywhere the cleaner put it but in captions.
+fn published_line(article: &Article, order: DayOrder) -> Option<PublishedAt> {
+    let removed = article.removed.iter().filter(|line| line.reason != Reason::Caption.as_str());
+    removed.map(|line| line.line.as_str()).chain(paragraphs(article)).find_map(|line| {
+        let short = has_at_most_words(line, PUBLISHED_LINE_WORDS);
+        let found = short.then(|| find_date_in(line, order)).flatten()?;
+        let lead = line[..found.start].to_lowercase();
+        let says_published = lead.split(|c: char| !c.is_alphabetic()).any(|w| w == "published");
+        (says_published && !states_update(line)).then_some(PublishedAt::Date(found.date))
+    })
 }
 
 /// Whether a line says its date is an update's.
@@ -1000,6 +1017,19 @@ mod tests {
         // Newest first, as a list of recent posts runs, the nearer line still dates the article.
         let sidebar = [(Reason::DateLine, "March 29, 2025", 0), (Reason::DateLine, "March 27, 2025", 0)];
         assert_eq!(published_at(&cleaned(&STORY, &sidebar)).unwrap().to_iso8601(), "2025-03-27");
+    }
+
+    #[test]
+    fn a_line_saying_when_the_article_was_published_dates_it_wherever_it_stands() {
+        let kept =
+            ["□ 2021-08-09 Emphasized non-requirements", "□ 2023-06-12 Added privacy arguments", STORY[0], STORY[1]];
+        let removed = [
+            (Reason::MenuItem, "□ 2022-04-12 Link to Choosing Software", 0),
+            (Reason::Classified, "Published on 2021-01-18T19:55", 4),
+        ];
+        assert_eq!(published_at(&cleaned(&kept, &removed)).unwrap().to_iso8601(), "2021-01-18");
+        let updated = [(Reason::Classified, "Published 2019, updated on March 2, 2022", 4)];
+        assert_eq!(published_line(&cleaned(&STORY, &updated), DayOrder::default()), None);
     }
 
     #[test]

@@ -112,12 +112,17 @@ fn header(article: &Article) -> impl Iterator<Item = &RemovedLine> {
         .map(|i| &article.removed[i])
 }
 
+const MAX_BARE_DATE_BYTES: usize = 32;
+
 /// Whether removed line `i` is a bare date later than the bare date on the line before it:
 /// "8/1/2025" then "8/27/2025", a publication day and its update, each on a line of its own.
 fn is_update_after_bare_date(article: &Article, i: usize) -> bool {
     let bare_date = |i: usize| {
         let line = article.removed[i].line.trim();
-        find_date(line).filter(|found| found.start == 0 && found.end == line.len()).map(|found| found.date)
+        // The longest bare date, "September 30, 2016 12:00", fits; longer lines are not read.
+        let short = line.len() <= MAX_BARE_DATE_BYTES;
+        let found = short.then(|| find_date(line)).flatten();
+        found.filter(|found| found.start == 0 && found.end == line.len()).map(|found| found.date)
     };
     i > 0 && bare_date(i).zip(bare_date(i - 1)).is_some_and(|(this, before)| this > before)
 }
@@ -652,7 +657,10 @@ fn comment_count_date(article: &Article, order: DayOrder) -> Option<PublishedAt>
     let removed = article.removed.iter().filter(|line| line.reason != Reason::Caption.as_str());
     let lines = removed.map(|line| line.line.as_str()).chain(paragraphs(article));
     lines
-        .filter(|line| has_at_most_words(line, MAX_HEADER_LINE_WORDS) && COMMENT_COUNT.is_match(line))
+        .filter(|line| {
+            (line.contains("omment") || line.contains("OMMENT")) && has_at_most_words(line, MAX_HEADER_LINE_WORDS)
+        })
+        .filter(|line| COMMENT_COUNT.is_match(line))
         .find_map(|line| find_date_in(line, order))
         .map(|found| PublishedAt::Date(found.date))
 }
@@ -664,7 +672,9 @@ const PUBLISHED_LINE_WORDS: usize = 8;
 /// "Originally published March 3, 2020"), anywhere the cleaner put it but in captions.
 fn published_line(article: &Article, order: DayOrder) -> Option<PublishedAt> {
     let removed = article.removed.iter().filter(|line| line.reason != Reason::Caption.as_str());
-    removed.map(|line| line.line.as_str()).chain(paragraphs(article)).find_map(|line| {
+    let lines = removed.map(|line| line.line.as_str()).chain(paragraphs(article));
+    // The word is looked for as bytes first: nearly every line lacks it.
+    lines.filter(|line| line.contains("ublished") || line.contains("UBLISHED")).find_map(|line| {
         let short = has_at_most_words(line, PUBLISHED_LINE_WORDS);
         let found = short.then(|| find_date_in(line, order)).flatten()?;
         let lead = line[..found.start].to_lowercase();

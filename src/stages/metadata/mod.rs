@@ -1099,25 +1099,29 @@ mod tests {
 
     #[test]
     fn updates_listed_under_the_post_leave_its_posting_date() {
-        let kept = [STORY[0], STORY[1], STORY[0], STORY[1]];
         let footer = [
             (Reason::DateLine, "Updated November 23, 2013", 4),
             (Reason::DateLine, "Updated September 26, 2011", 4),
             (Reason::MenuItem, "• Posted July 10, 2004", 4),
         ];
-        assert_eq!(published_at(&cleaned(&kept, &footer)).unwrap().to_iso8601(), "2004-07-10");
+        assert_eq!(date_under_four_paragraphs(&footer), "2004-07-10");
+    }
+
+    /// The date of a four-paragraph story with `footer` removed under it.
+    fn date_under_four_paragraphs(footer: &[(Reason, &str, usize)]) -> String {
+        let kept = [STORY[0], STORY[1], STORY[0], STORY[1]];
+        published_at(&cleaned(&kept, footer)).unwrap().to_iso8601()
     }
 
     #[test]
     fn the_line_counting_a_posts_comments_dates_it_over_the_comments() {
-        let kept = [STORY[0], STORY[1], STORY[0], STORY[1]];
         let footer = [
             (Reason::Comments, "June 9, 2020 · 6 Comments", 4),
             (Reason::DateLine, "March 6, 2023 at 8:55 am", 4),
             (Reason::DateLine, "September 17, 2020 at 6:59 am", 4),
             (Reason::DateLine, "June 9, 2020 at 1:06 pm", 4),
         ];
-        assert_eq!(published_at(&cleaned(&kept, &footer)).unwrap().to_iso8601(), "2020-06-09");
+        assert_eq!(date_under_four_paragraphs(&footer), "2020-06-09");
     }
 
     #[test]

@@ -112,6 +112,7 @@ fn header(article: &Article) -> impl Iterator<Item = &RemovedLine> {
         .map(|i| &article.removed[i])
 }
 
+/// The longest line read as a bare date.
 const MAX_BARE_DATE_BYTES: usize = 32;
 
 /// Whether removed line `i` is a bare date later than the bare date on the line before it:
@@ -654,9 +655,7 @@ fn only_dated_line(article: &Article, order: DayOrder) -> Option<PublishedAt> {
 fn comment_count_date(article: &Article, order: DayOrder) -> Option<PublishedAt> {
     static COMMENT_COUNT: std::sync::LazyLock<regex::Regex> =
         std::sync::LazyLock::new(|| regex::Regex::new(r"(?i)\d+\s*comments?\b").expect("valid regex"));
-    let removed = article.removed.iter().filter(|line| line.reason != Reason::Caption.as_str());
-    let lines = removed.map(|line| line.line.as_str()).chain(paragraphs(article));
-    lines
+    lines_but_captions(article)
         .filter(|line| {
             (line.contains("omment") || line.contains("OMMENT")) && has_at_most_words(line, MAX_HEADER_LINE_WORDS)
         })
@@ -665,16 +664,20 @@ fn comment_count_date(article: &Article, order: DayOrder) -> Option<PublishedAt>
         .map(|found| PublishedAt::Date(found.date))
 }
 
+/// Every line of the page, removed ones first, but captions (which date photos, not the article).
+fn lines_but_captions(article: &Article) -> impl Iterator<Item = &str> {
+    let removed = article.removed.iter().filter(|line| line.reason != Reason::Caption.as_str());
+    removed.map(|line| line.line.as_str()).chain(paragraphs(article))
+}
+
 /// A line saying when the article was published holds little more than that.
 const PUBLISHED_LINE_WORDS: usize = 8;
 
 /// The date on a short line that says it is the publication's ("Published on 2021-01-18T19:55",
 /// "Originally published March 3, 2020"), anywhere the cleaner put it but in captions.
 fn published_line(article: &Article, order: DayOrder) -> Option<PublishedAt> {
-    let removed = article.removed.iter().filter(|line| line.reason != Reason::Caption.as_str());
-    let lines = removed.map(|line| line.line.as_str()).chain(paragraphs(article));
     // The word is looked for as bytes first: nearly every line lacks it.
-    lines.filter(|line| line.contains("ublished") || line.contains("UBLISHED")).find_map(|line| {
+    lines_but_captions(article).filter(|line| line.contains("ublished") || line.contains("UBLISHED")).find_map(|line| {
         let short = has_at_most_words(line, PUBLISHED_LINE_WORDS);
         let found = short.then(|| find_date_in(line, order)).flatten()?;
         let lead = line[..found.start].to_lowercase();

@@ -183,18 +183,19 @@ fn has_unwanted_control(value: &str) -> bool {
     let bytes = value.as_bytes();
     let is_control_at = |i: usize| {
         let byte = bytes[i];
-        (byte < 0x20 && !matches!(byte, b'\n' | b'\t' | b'\r'))
-            || byte == 0x7F
+        is_unwanted_ascii_control(byte)
             || (byte == 0xC2 && bytes.get(i + 1).is_some_and(|next| (0x80..=0x9F).contains(next)))
     };
     bytes.chunks(CONTROL_SCAN_BLOCK).enumerate().any(|(n, block)| {
-        let may_hold = block.iter().fold(false, |seen, &byte| {
-            let low = (byte < 0x20) & (byte != b'\n') & (byte != b'\t') & (byte != b'\r');
-            seen | low | (byte == 0x7F) | (byte == 0xC2)
-        });
+        let may_hold = block.iter().fold(false, |seen, &byte| seen | is_unwanted_ascii_control(byte) | (byte == 0xC2));
         let start = n * CONTROL_SCAN_BLOCK;
         may_hold && (start..start + block.len()).any(is_control_at)
     })
+}
+
+/// `is_unwanted_control` for an ASCII byte, without branches so a block's scan stays vectorised.
+fn is_unwanted_ascii_control(byte: u8) -> bool {
+    ((byte < 0x20) & (byte != b'\n') & (byte != b'\t') & (byte != b'\r')) | (byte == 0x7F)
 }
 
 fn is_unwanted_control(c: char) -> bool {

@@ -46,6 +46,7 @@ static GLUED_MONTH_DAY_YEAR: LazyLock<Regex> = LazyLock::new(|| {
 static GLUED_DAY_MONTH_YEAR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(r"[a-z](\d{{1,2}})\s+((?i:{MONTHS}))\.?,?\s+(\d{{4}})")).expect("valid regex")
 });
+/// The slashed form of the same glue: "Yucy3/4/2025".
 static GLUED_NUMERIC: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"[a-z](\d{1,2})(/)(\d{1,2})/(\d{4})(?-u:\b)").expect("valid regex"));
 static NUMERIC: LazyLock<Regex> =

@@ -100,16 +100,16 @@ fn lead_paragraph(body: &str) -> &str {
 /// The removed lines of the page header, nearest the article first: those before its first kept
 /// line, then those among its first few (a standfirst often comes before the byline and date).
 fn header(article: &Article) -> impl Iterator<Item = &RemovedLine> {
+    header_indexes(article).map(|i| &article.removed[i])
+}
+
+/// `header`'s lines as indexes into `article.removed`.
+fn header_indexes(article: &Article) -> impl Iterator<Item = usize> {
     let kept_before = &article.input.removed_kept_before;
     let at = |i: usize| kept_before.get(i).copied().unwrap_or(0);
     let before = lines_before_body(article);
     let early = (before..article.removed.len()).take_while(move |&i| at(i) <= HEADER_KEPT_LINES);
-    (0..before)
-        .rev()
-        .take(HEADER_LINES)
-        .chain(early.take(HEADER_LINES))
-        .filter(|&i| !is_update_after_bare_date(article, i))
-        .map(|i| &article.removed[i])
+    (0..before).rev().take(HEADER_LINES).chain(early.take(HEADER_LINES))
 }
 
 /// The longest line read as a bare date.
@@ -640,10 +640,7 @@ fn lead_date(article: &Article, order: DayOrder) -> Option<PublishedAt> {
 /// March 2025 Google algorithm, SEO basics" is the article's own byline (on wcxb-dev's text this
 /// dated 2 pages right and 1 wrong that had no date before).
 fn only_dated_line(article: &Article, order: DayOrder) -> Option<PublishedAt> {
-    let removed = article.removed.iter().filter(|line| line.reason != Reason::Caption.as_str());
-    let removed = removed.map(|line| (line.line.as_str(), false));
-    let kept = paragraphs(article).into_iter().map(|paragraph| (paragraph, false));
-    let mut days = removed.chain(kept).filter_map(|(line, teaser)| dated_line((0, line, teaser), order));
+    let mut days = lines_but_captions(article).filter_map(|line| dated_line((0, line, false), order));
     let (_, day) = days.next()?;
     days.all(|(_, other)| other == day).then_some(PublishedAt::Date(day))
 }
@@ -680,16 +677,19 @@ fn published_line(article: &Article, order: DayOrder) -> Option<PublishedAt> {
     lines_but_captions(article).filter(|line| line.contains("ublished") || line.contains("UBLISHED")).find_map(|line| {
         let short = has_at_most_words(line, PUBLISHED_LINE_WORDS);
         let found = short.then(|| find_date_in(line, order)).flatten()?;
-        let lead = line[..found.start].to_lowercase();
-        let says_published = lead.split(|c: char| !c.is_alphabetic()).any(|w| w == "published");
+        let says_published = has_any_word(&line[..found.start], &["published"]);
         (says_published && !states_update(line)).then_some(PublishedAt::Date(found.date))
     })
 }
 
 /// Whether a line says its date is an update's.
 fn states_update(line: &str) -> bool {
-    line.split(|c: char| !c.is_alphabetic())
-        .any(|w| w.eq_ignore_ascii_case("updated") || w.eq_ignore_ascii_case("modified"))
+    has_any_word(line, &["updated", "modified"])
+}
+
+/// Whether `text` holds one of `words` as a whole word, in any case.
+fn has_any_word(text: &str, words: &[&str]) -> bool {
+    text.split(|c: char| !c.is_alphabetic()).any(|w| words.iter().any(|word| w.eq_ignore_ascii_case(word)))
 }
 
 /// Removed lines after the title's line searched for its date, and before it.
@@ -723,7 +723,9 @@ fn title_line_date(article: &Article, order: DayOrder) -> Option<PublishedAt> {
 fn header_date(article: &Article, order: DayOrder) -> Option<PublishedAt> {
     // A teaser's date is another article's, unless the line opens with it (a date line the
     // cleaner took for a teaser because of its dash).
-    header(article)
+    header_indexes(article)
+        .filter(|&i| !is_update_after_bare_date(article, i))
+        .map(|i| &article.removed[i])
         .filter(|line| line.reason != Reason::Caption.as_str())
         .filter(|line| has_at_most_words(&line.line, MAX_HEADER_LINE_WORDS))
         .find_map(|line| {

@@ -193,6 +193,11 @@ static OTHER_CONTENT: LazyLock<regex::Regex> = LazyLock::new(|| {
     regex::Regex::new(r"(?i)comment|reply|respond|disqus|pagination|related|recent|popular|sidebar|widget|teaser")
         .expect("valid regex")
 });
+/// Class and id words of a site's header: the BEM block `header` ("header__date"), a site header
+/// or masthead, a CMS's header region. An article's own header ("entry-header") is not among them.
+static SITE_HEADER: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(r"(?i)(?:^|\s)header(?:__|\s|$)|site-?header|masthead|region-header").expect("valid regex")
+});
 /// Class words that say an element's date is the publication's.
 static PUBLICATION_DATE: LazyLock<regex::Regex> =
     LazyLock::new(|| regex::Regex::new(r"(?i)publish|posted|pubdate").expect("valid regex"));
@@ -212,7 +217,7 @@ fn marked_date(document: &Document) -> Option<String> {
     let mut days = Vec::new();
     for node in document.select_matcher(&MARKED_DATE).nodes() {
         let class = node.attr("class").unwrap_or_default();
-        if class_or_id_matches(node, &OTHER_DATE) || in_other_content(node) {
+        if names_other_date(node) || in_other_content(node) || in_site_header(node) {
             continue;
         }
         let Some((text, date)) = shown_date(node) else { continue };
@@ -245,6 +250,21 @@ fn shown_date(node: &NodeRef) -> Option<(String, chrono::NaiveDate)> {
         Some((date, datetime)) => (datetime, date),
         None => (text, found.date),
     })
+}
+
+/// Whether an element, or one inside it, is marked as showing another date than the publication's
+/// (`<div class="block-date"><p id="todays-date">`: the date block of a site's header).
+fn names_other_date(node: &NodeRef) -> bool {
+    class_or_id_matches(node, &OTHER_DATE)
+        || node.descendants_it().any(|inner| inner.is_element() && class_or_id_matches(&inner, &OTHER_DATE))
+}
+
+/// Whether an element sits in the site's header, above every article, where a date is today's:
+/// `<div class="header"><p class="header__date">`, `<div class="region-header-secondary">`.
+fn in_site_header(node: &NodeRef) -> bool {
+    std::iter::once(*node)
+        .chain(node.ancestors_it(Some(OTHER_CONTENT_ANCESTORS)))
+        .any(|element| class_or_id_matches(&element, &SITE_HEADER))
 }
 
 /// Whether an element sits in a part of the page about other things: comments, related posts.
@@ -478,6 +498,19 @@ mod tests {
         for name in ["DC.Date", "dc.date", "DC.date.issued", "DCTERMS.created"] {
             let page = format!(r#"<html><head><meta name="{name}" content="2019-06-25"></head><body></body></html>"#);
             assert_eq!(meta(&page).published.as_deref(), Some("2019-06-25"), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_date_in_the_site_header_or_a_todays_date_block_is_not_the_articles() {
+        let article = r#"<article><h1>Green gifts</h1><div class="author-date">on December 18, 2025</div></article>"#;
+        for header in [
+            r#"<div class="header"><p class="header__date">Friday, December 19, 2025</p></div>"#,
+            r#"<div class="region region-header-secondary"><div class="block-date">Friday, December 19, 2025</div></div>"#,
+            r#"<div id="block-date"><p id="todays-date-custom">Friday, December 19, 2025</p></div>"#,
+        ] {
+            let page = format!("<html><body>{header}{article}</body></html>");
+            assert_eq!(meta(&page).marked_date.as_deref(), Some("on December 18, 2025"), "{header}");
         }
     }
 

@@ -52,7 +52,9 @@ fn matchers(css: &[&str]) -> Vec<Matcher> {
     css.iter().map(|css| matcher(css)).collect()
 }
 
-static JSON_LD: LazyLock<Matcher> = LazyLock::new(|| matcher(r#"script[type="application/ld+json"]"#));
+/// JSON-LD blocks; some frameworks (Remix's `script:ld+json` descriptor) render one as a meta tag.
+static JSON_LD: LazyLock<Matcher> =
+    LazyLock::new(|| matcher(r#"script[type="application/ld+json"], meta[name="script:ld+json"]"#));
 static HEADLINE: LazyLock<Vec<Matcher>> = LazyLock::new(|| {
     matchers(&[r#"meta[property="og:title"]"#, r#"meta[name="twitter:title"]"#, r#"meta[name="parsely-title"]"#])
 });
@@ -69,6 +71,8 @@ static PUBLISHED: LazyLock<Vec<Matcher>> = LazyLock::new(|| {
         r#"meta[name="pubdate"], meta[name="publishdate"], meta[name="publish-date"], meta[name="publish_date"]"#,
         // Dublin Core names are written in every case ("DC.Date", "dc.date", "DCTERMS.created").
         r#"meta[name="dc.date.issued" i], meta[name="dcterms.created" i], meta[name="dc.date" i]"#,
+        // Highwire Press tags, which journals write for Google Scholar ("2023 Jan 7", "2023/01/07").
+        r#"meta[name="citation_publication_date"], meta[name="citation_online_date"], meta[name="citation_date"]"#,
         r#"meta[name="date" i]"#,
         r#"meta[name*="publish"], meta[property*="publish"], meta[name*="pubdate"]"#,
         "article time[datetime], main time[datetime]",
@@ -395,7 +399,7 @@ fn structured_data(document: &Document) -> Structured {
     let mut page_published = None;
     let mut page_modified = None;
     for node in document.select_matcher(&JSON_LD).nodes() {
-        let text = node.text();
+        let text = node.attr("content").unwrap_or_else(|| node.text());
         if text.len() > MAX_JSON_LD_BYTES {
             continue;
         }
@@ -512,6 +516,15 @@ mod tests {
             let page = format!("<html><body>{header}{article}</body></html>");
             assert_eq!(meta(&page).marked_date.as_deref(), Some("on December 18, 2025"), "{header}");
         }
+    }
+
+    #[test]
+    fn journal_citation_tags_and_json_ld_rendered_as_a_meta_tag_date_the_article() {
+        let journal = r#"<html><head><meta name="citation_publication_date" content="2023 Jan 7"></head></html>"#;
+        assert_eq!(meta(journal).published.as_deref(), Some("2023 Jan 7"));
+        let remix = r#"<html><head><meta name="script:ld+json" content="{&quot;@type&quot;:&quot;Article&quot;,
+            &quot;datePublished&quot;:&quot;2025-11-17T09:00:00-05:00&quot;}"></head></html>"#;
+        assert_eq!(meta(remix).published.as_deref(), Some("2025-11-17T09:00:00-05:00"));
     }
 
     #[test]

@@ -759,6 +759,8 @@ fn parse_html_time(value: &str) -> Option<PublishedAt> {
         NaiveDate::parse_from_str(date_part, "%Y-%m-%d")
             .ok()
             .map(PublishedAt::Date)
+            // Highwire Press's "2023 Jan 7" (chrono's `%b` takes full month names too).
+            .or_else(|| NaiveDate::parse_from_str(value, "%Y %b %d").ok().map(PublishedAt::Date))
             .or_else(|| find_date(value).map(|f| PublishedAt::Date(f.date)))
     })
 }
@@ -919,6 +921,15 @@ mod tests {
         Cleaner.apply(&mut article);
         MetadataExtractor.apply(&mut article);
         article
+    }
+
+    #[test]
+    fn markup_dates_are_read_as_iso_or_as_journals_write_them() {
+        for (value, day) in
+            [("2023-01-07T10:00:00+01:00", "2023-01-07"), ("2023 Jan 7", "2023-01-07"), ("2023/01/07", "2023-01-07")]
+        {
+            assert_eq!(parse_html_time(value).map(|at| at.date().to_string()).as_deref(), Some(day), "{value}");
+        }
     }
 
     const PAGE: &str = "Home » World\nStorm closes ports\nMarch 2, 2014\n\

@@ -177,7 +177,7 @@ impl LineShape {
         let stats = features::LineStats::of(&text);
         let sentence = ends_like_sentence(&text);
         let indent = raw.chars().take_while(|c| c.is_whitespace()).count();
-        let folded = text.to_lowercase();
+        let folded = crate::stages::text::to_lowercase(&text);
         let mut line =
             LineShape { text, stats, sentence, indent, blank_before, lexicon_cue: None, shape_cue: None, folded };
         line.lexicon_cue = line.compute_lexicon_cue();

@@ -22,7 +22,7 @@ pub fn to_lowercase(text: &str) -> String {
             // Its lowercase depends on whether it ends a word: the standard function knows the rule.
             return text.to_lowercase();
         }
-        if is_caseless_punctuation(c) {
+        if is_punctuation_or_symbol(c) {
             out.push(c);
         } else {
             out.extend(c.to_lowercase());
@@ -32,11 +32,20 @@ pub fn to_lowercase(text: &str) -> String {
     out
 }
 
-/// The blocks of punctuation, currency signs, box drawing, shapes and dingbats, where no character
-/// has a lowercase form: ’ “ • — … ━ □ are most of a crawled page's non-ASCII characters, and
-/// `char::to_lowercase` looks each up in a table of a thousand and more.
-fn is_caseless_punctuation(c: char) -> bool {
-    matches!(c, '\u{2000}'..='\u{20FF}' | '\u{2500}'..='\u{27BF}')
+/// The blocks of punctuation, currency signs, box drawing, shapes and symbols, where no character
+/// is a letter or a number nor has a lowercase form: ’ “ • — … ━ □ are most of a crawled page's
+/// non-ASCII characters, and the Unicode tables are searched for each otherwise.
+fn is_punctuation_or_symbol(c: char) -> bool {
+    matches!(c, '\u{2000}'..='\u{206F}' | '\u{20A0}'..='\u{20CF}' | '\u{2500}'..='\u{26FF}')
+}
+
+/// `char::is_alphanumeric`, answered without a table search for ASCII and for punctuation.
+pub fn is_alphanumeric(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric()
+    } else {
+        !is_punctuation_or_symbol(c) && c.is_alphanumeric()
+    }
 }
 
 /// An ASCII word of at most `N` bytes lowercased into `buffer`, without allocating: for the lookups
@@ -240,9 +249,24 @@ const MINOR_WORD_KEYS: [u64; MINOR_WORDS.len()] = {
 
 /// One of `MINOR_WORDS` in any case (they are all ASCII, so a non-ASCII word is none of them).
 fn is_minor_word(word: &str) -> bool {
-    ascii_lowercase_in(word, &mut [0; LONGEST_MINOR_WORD])
-        .and_then(|lower| short_word_key(lower.as_bytes()))
-        .is_some_and(|key| MINOR_WORD_KEYS.contains(&key))
+    word.len() <= LONGEST_MINOR_WORD && lowercase_word_key(word).is_some_and(|key| MINOR_WORD_KEYS.contains(&key))
+}
+
+/// `short_word_key` of an ASCII word of at most seven bytes, lowercased: built from its bytes as
+/// they are read, with no copy. `None` for a longer or non-ASCII word.
+pub fn lowercase_word_key(word: &str) -> Option<u64> {
+    let bytes = word.as_bytes();
+    if bytes.len() > 7 {
+        return None;
+    }
+    let mut key = (bytes.len() as u64) << 56;
+    for (i, &byte) in bytes.iter().enumerate() {
+        if !byte.is_ascii() {
+            return None;
+        }
+        key |= u64::from(byte.to_ascii_lowercase()) << (8 * i);
+    }
+    Some(key)
 }
 
 /// Share of the words (minor words aside) that start with a capital: headlines in title case score 1.
@@ -264,11 +288,17 @@ pub fn title_case_word(word: &str) -> Option<bool> {
     if is_minor_word(word) {
         return None;
     }
+    // Most words start with their first letter or digit.
+    if let Some(&first) = word.as_bytes().first()
+        && first.is_ascii_alphanumeric()
+    {
+        return Some(first.is_ascii_uppercase() || first.is_ascii_digit());
+    }
     if word.is_ascii() {
         let first = *word.as_bytes().iter().find(|b| b.is_ascii_alphanumeric())?;
         return Some(first.is_ascii_uppercase() || first.is_ascii_digit());
     }
-    let first = word.chars().find(|c| c.is_alphanumeric())?;
+    let first = word.chars().find(|&c| is_alphanumeric(c))?;
     Some(first.is_uppercase() || first.is_numeric())
 }
 
@@ -284,9 +314,13 @@ mod tests {
     }
 
     #[test]
-    fn caseless_punctuation_has_no_lowercase_form() {
-        for c in ('\u{0}'..=char::MAX).filter(|&c| is_caseless_punctuation(c)) {
+    fn punctuation_and_symbols_are_no_letters_nor_numbers_and_have_no_lowercase_form() {
+        for c in ('\u{0}'..=char::MAX).filter(|&c| is_punctuation_or_symbol(c)) {
             assert_eq!(c.to_lowercase().collect::<String>(), c.to_string(), "U+{:04X}", u32::from(c));
+            assert!(!c.is_alphanumeric(), "U+{:04X}", u32::from(c));
+        }
+        for c in '\u{0}'..=char::MAX {
+            assert_eq!(is_alphanumeric(c), c.is_alphanumeric(), "U+{:04X}", u32::from(c));
         }
     }
 

@@ -13,7 +13,7 @@ use regex::Regex;
 
 use super::html::{BlockTag, HtmlEvidence};
 use super::{LineShape, Reason};
-use crate::stages::text::{ascii_lowercase_in, lowercase, short_word_key, title_case_word};
+use crate::stages::text::{is_alphanumeric, lowercase, lowercase_word_key, short_word_key, title_case_word};
 
 /// Function words of the languages most news is written in. Prose is dense in them; menus, buttons
 /// and teasers are not (the jusText observation). English first, kept apart for `is_english_stopword`.
@@ -162,8 +162,8 @@ fn is_stopword_in_any_case(word: &str) -> bool {
     if word.len() > LONGEST_STOPWORD {
         return false;
     }
-    match ascii_lowercase_in(word, &mut [0; LONGEST_STOPWORD]) {
-        Some(lower) => is_stopword(lower),
+    match lowercase_word_key(word) {
+        Some(key) => STOPWORD_SET.contains(&key),
         None => is_stopword(&lowercase(word)),
     }
 }
@@ -293,10 +293,17 @@ static KNOWN_CLASSES: LazyLock<Box<[u64]>> =
 
 /// The word without what is not a letter or digit at either end ("“Kremlin,”" → "Kremlin").
 fn alphanumeric_core(word: &str) -> &str {
+    // Most words start and end with a letter or digit: nothing to trim.
+    if let (Some(first), Some(last)) = (word.as_bytes().first(), word.as_bytes().last())
+        && first.is_ascii_alphanumeric()
+        && last.is_ascii_alphanumeric()
+    {
+        return word;
+    }
     if word.is_ascii() {
         word.trim_matches(|c: char| !c.is_ascii_alphanumeric())
     } else {
-        word.trim_matches(|c: char| !c.is_alphanumeric())
+        word.trim_matches(|c: char| !is_alphanumeric(c))
     }
 }
 

@@ -11,46 +11,76 @@ use super::text::has_at_most_words;
 
 const MONTHS: &str = "jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?";
 
-static ISO: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?-u:\b)(\d{4})-(\d{1,2})-(\d{1,2})(?:T\d{1,2}:\d{2}(?::\d{2})?)?(?-u:\b)").expect("valid regex")
-});
+const ISO: &str = r"(?-u:\b)(\d{4})-(\d{1,2})-(\d{1,2})(?:T\d{1,2}:\d{2}(?::\d{2})?)?(?-u:\b)";
 /// Year first with slashes, dots or bullets ("2025/4/29", "2025.12.17", "2025•01•08": East Asian,
 /// technical and design pages);
 /// both separators must be the same, which the regex cannot say (no backreferences).
-static YEAR_FIRST: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?-u:\b)(\d{4})([/.•])(\d{1,2})([/.•])(\d{1,2})(?-u:\b)").expect("valid regex"));
-static MONTH_DAY_YEAR: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"(?i)(?-u:\b)({MONTHS})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?[,.]?\s+(\d{{4}})"))
-        .expect("valid regex")
-});
-static DAY_MONTH_YEAR: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"(?i)(?-u:\b)(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({MONTHS})\.?,?\s+(\d{{4}})"))
-        .expect("valid regex")
-});
+const YEAR_FIRST: &str = r"(?-u:\b)(\d{4})([/.•])(\d{1,2})([/.•])(\d{1,2})(?-u:\b)";
+static MONTH_DAY_YEAR: LazyLock<String> =
+    LazyLock::new(|| format!(r"(?i)(?-u:\b)({MONTHS})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?[,.]?\s+(\d{{4}})"));
+static DAY_MONTH_YEAR: LazyLock<String> =
+    LazyLock::new(|| format!(r"(?i)(?-u:\b)(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({MONTHS})\.?,?\s+(\d{{4}})"));
 /// The day and a month's name joined by hyphens or dots: "19-Dec-2025", "25.Jun.2019".
-static DAY_MONTH_YEAR_JOINED: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"(?i)(?-u:\b)(\d{{1,2}})[.-]({MONTHS})\.?[.-](\d{{4}})")).expect("valid regex")
-});
+static DAY_MONTH_YEAR_JOINED: LazyLock<String> =
+    LazyLock::new(|| format!(r"(?i)(?-u:\b)(\d{{1,2}})[.-]({MONTHS})\.?[.-](\d{{4}})"));
 /// A capitalised month glued to the word before it by a crawler that dropped the space:
 /// "By Kathryn GiuffridaMar 5, 2025", "calendarApr 16, 2024", "Mental HealthDECEMBER 22, 2022".
 /// The capital is the evidence, so this one is case-sensitive: "dismay 5, 2025" is no date.
-static GLUED_MONTH_DAY_YEAR: LazyLock<Regex> = LazyLock::new(|| {
+static GLUED_MONTH_DAY_YEAR: LazyLock<String> = LazyLock::new(|| {
     let capitalised = MONTHS.split('|').map(|month| month[..1].to_uppercase() + &month[1..]);
     let capitals = MONTHS.split('|').map(str::to_uppercase);
     let months: Vec<String> = capitalised.chain(capitals).collect();
-    Regex::new(&format!(r"(?-u:\B)({})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})", months.join("|")))
-        .expect("valid regex")
+    format!(r"(?-u:\B)({})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})", months.join("|"))
 });
 /// A day glued to the lowercase word before it: "date12 Nov 2025" (a "Date" label), "Yucy3/4/2025"
 /// (an author's name). The match takes the word's last letter with it.
-static GLUED_DAY_MONTH_YEAR: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"[a-z](\d{{1,2}})\s+((?i:{MONTHS}))\.?,?\s+(\d{{4}})")).expect("valid regex")
-});
+static GLUED_DAY_MONTH_YEAR: LazyLock<String> =
+    LazyLock::new(|| format!(r"[a-z](\d{{1,2}})\s+((?i:{MONTHS}))\.?,?\s+(\d{{4}})"));
 /// The slashed form of the same glue: "Yucy3/4/2025".
-static GLUED_NUMERIC: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"[a-z](\d{1,2})(/)(\d{1,2})/(\d{4})(?-u:\b)").expect("valid regex"));
-static NUMERIC: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?-u:\b)(\d{1,2})([/.-])(\d{1,2})[/.-](\d{4})(?-u:\b)").expect("valid regex"));
+const GLUED_NUMERIC: &str = r"[a-z](\d{1,2})(/)(\d{1,2})/(\d{4})(?-u:\b)";
+const NUMERIC: &str = r"(?-u:\b)(\d{1,2})([/.-])(\d{1,2})[/.-](\d{4})(?-u:\b)";
+
+/// Each form's regex, in `Form` order.
+static FORMS: LazyLock<[Regex; 9]> =
+    LazyLock::new(|| form_patterns().map(|pattern| Regex::new(&pattern).expect("valid date regex")));
+/// All the forms in one regex, for the question most lines get: is there a date at all? It
+/// answers in one pass without captures, where the nine forms' searches each read the line.
+static ANY_FORM: LazyLock<Regex> = LazyLock::new(|| {
+    let alternatives = form_patterns().map(|pattern| format!("(?:{pattern})"));
+    Regex::new(&alternatives.join("|")).expect("valid date regex")
+});
+
+fn form_patterns() -> [String; 9] {
+    [
+        ISO.to_owned(),
+        YEAR_FIRST.to_owned(),
+        MONTH_DAY_YEAR.clone(),
+        GLUED_MONTH_DAY_YEAR.clone(),
+        DAY_MONTH_YEAR.clone(),
+        DAY_MONTH_YEAR_JOINED.clone(),
+        GLUED_DAY_MONTH_YEAR.clone(),
+        NUMERIC.to_owned(),
+        GLUED_NUMERIC.to_owned(),
+    ]
+}
+
+/// Indexes into `FORMS`.
+#[derive(Clone, Copy)]
+enum Form {
+    Iso,
+    YearFirst,
+    MonthDayYear,
+    GluedMonthDayYear,
+    DayMonthYear,
+    DayMonthYearJoined,
+    GluedDayMonthYear,
+    Numeric,
+    GluedNumeric,
+}
+
+fn form(form: Form) -> &'static Regex {
+    &FORMS[form as usize]
+}
 
 /// Which number of a numeric date is the day: "03/10/2023" is 3 October in Britain and March 10
 /// in the United States. A page settles it by how it writes its dates out in words.
@@ -71,8 +101,8 @@ impl DayOrder {
     pub fn of_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> Self {
         let (mut day_first, mut month_first) = (0, 0);
         for line in lines.into_iter().filter(|line| has_year(line)) {
-            day_first += DAY_MONTH_YEAR.find_iter(line).count();
-            month_first += MONTH_DAY_YEAR.find_iter(line).count();
+            day_first += form(Form::DayMonthYear).find_iter(line).count();
+            month_first += form(Form::MonthDayYear).find_iter(line).count();
         }
         match day_first.cmp(&month_first) {
             std::cmp::Ordering::Greater => DayOrder::DayFirst,
@@ -129,25 +159,28 @@ pub fn find_date_in(line: &str, order: DayOrder) -> Option<FoundDate> {
 /// Every date written in `line` (one for each form that reads one, in no particular order).
 pub fn find_dates_in(line: &str, order: DayOrder) -> Vec<FoundDate> {
     let mut found: Vec<FoundDate> = Vec::new();
-    if !has_year(line) {
+    if !has_year(line) || !ANY_FORM.is_match(line) {
         return found;
     }
-    for c in ISO.captures_iter(line).filter(|c| !is_in_file_name(line, c)) {
+    for c in form(Form::Iso).captures_iter(line).filter(|c| !is_in_file_name(line, c)) {
         push(&mut found, line, &c, ymd(&c[1], &c[2], &c[3]), Ends::AtYear);
     }
-    for c in YEAR_FIRST.captures_iter(line).filter(|c| c[2] == c[4] && !is_in_file_name(line, c)) {
+    let year_first = form(Form::YearFirst).captures_iter(line);
+    for c in year_first.filter(|c| c[2] == c[4] && !is_in_file_name(line, c)) {
         push(&mut found, line, &c, ymd(&c[1], &c[3], &c[5]), Ends::AtYear);
     }
-    for c in MONTH_DAY_YEAR.captures_iter(line).chain(GLUED_MONTH_DAY_YEAR.captures_iter(line)) {
+    let month_first = form(Form::MonthDayYear).captures_iter(line);
+    for c in month_first.chain(form(Form::GluedMonthDayYear).captures_iter(line)) {
         let date = month_number(&c[1]).and_then(|m| ymd(&c[3], &m.to_string(), &c[2]));
         push(&mut found, line, &c, date, Ends::BeforeGluedCount);
     }
-    let day_first = DAY_MONTH_YEAR.captures_iter(line).chain(DAY_MONTH_YEAR_JOINED.captures_iter(line));
-    for c in day_first.chain(GLUED_DAY_MONTH_YEAR.captures_iter(line)) {
+    let day_first =
+        form(Form::DayMonthYear).captures_iter(line).chain(form(Form::DayMonthYearJoined).captures_iter(line));
+    for c in day_first.chain(form(Form::GluedDayMonthYear).captures_iter(line)) {
         let date = month_number(&c[2]).and_then(|m| ymd(&c[3], &m.to_string(), &c[1]));
         push(&mut found, line, &c, date, Ends::BeforeGluedCount);
     }
-    for c in NUMERIC.captures_iter(line).chain(GLUED_NUMERIC.captures_iter(line)) {
+    for c in form(Form::Numeric).captures_iter(line).chain(form(Form::GluedNumeric).captures_iter(line)) {
         let (Ok(first), Ok(second)) = (c[1].parse::<u32>(), c[3].parse::<u32>()) else { continue };
         let (day, month) = order.day_and_month(first, second, &c[2]);
         push(&mut found, line, &c, ymd(&c[4], &month.to_string(), &day.to_string()), Ends::AtYear);

@@ -134,9 +134,10 @@ fn lines_before_body(article: &Article) -> usize {
     (0..article.removed.len()).take_while(|&i| kept_before.get(i).copied().unwrap_or(0) == 0).count()
 }
 
-/// The article's paragraphs: its kept lines, which the cleaner joined with blank lines.
-fn paragraphs(article: &Article) -> Vec<&str> {
-    article.body.split("\n\n").filter(|p| !p.is_empty()).collect()
+/// The article's paragraphs: its kept lines, which the cleaner joined with blank lines. Read as
+/// they are needed: most rules want the first few of a body that may run to thousands.
+fn paragraphs(article: &Article) -> impl Iterator<Item = &str> {
+    article.body.split("\n\n").filter(|p| !p.is_empty())
 }
 
 /// Whether removed line `i` stands under the article, after all `paragraphs` of it.
@@ -509,9 +510,9 @@ const DATE_CUES: [&str; 8] = ["published", "updated", "posted", "modified", "rel
 /// August 29, 2023"); captions never count, and a teaser only when it opens with its date or a
 /// cue, since teasers name other articles' days.
 fn nearest_dated_line(article: &Article, order: DayOrder) -> Option<PublishedAt> {
-    let paragraphs = paragraphs(article);
+    let paragraph_count = paragraphs(article).count();
     let before = lines_before_body(article);
-    let below_body = |i: usize| is_below_body(article, i, paragraphs.len());
+    let below_body = |i: usize| is_below_body(article, i, paragraph_count);
     let first_after = (0..article.removed.len()).find(|&i| below_body(i)).unwrap_or(article.removed.len());
     let mut above: Vec<(usize, &str, bool)> = Vec::new();
     let mut below: Vec<(usize, &str, bool)> = Vec::new();
@@ -532,7 +533,7 @@ fn nearest_dated_line(article: &Article, order: DayOrder) -> Option<PublishedAt>
             above.push((0, &line.line, teaser));
         }
     }
-    above.extend(paragraphs.iter().take(HEADER_KEPT_LINES).map(|p| (0, *p, false)));
+    above.extend(paragraphs(article).take(HEADER_KEPT_LINES).map(|p| (0, p, false)));
     let dated = |lines: Vec<(usize, &str, bool)>| -> Vec<(usize, NaiveDate)> {
         let near = lines.into_iter().filter(|(distance, ..)| *distance <= NEAR_ARTICLE_LINES);
         near.filter_map(|line| dated_line(line, order)).collect()
@@ -622,7 +623,7 @@ const LEAD_DATE_PARAGRAPHS: usize = 4;
 /// a list of other articles the cleaner kept; a line stating an update ("Last Updated: …") is left
 /// to the rules that weigh it against the publication day.
 fn lead_date(article: &Article, order: DayOrder) -> Option<PublishedAt> {
-    let lead = paragraphs(article).into_iter().take(LEAD_DATE_PARAGRAPHS);
+    let lead = paragraphs(article).take(LEAD_DATE_PARAGRAPHS);
     let mut dated =
         lead.enumerate().filter_map(|(i, paragraph)| dated_line((i, paragraph, false), order).map(|d| (paragraph, d)));
     let (line, (_, date)) = dated.next()?;
@@ -652,10 +653,8 @@ fn only_dated_line(article: &Article, order: DayOrder) -> Option<PublishedAt> {
 fn comment_count_date(article: &Article, order: DayOrder) -> Option<PublishedAt> {
     static COMMENT_COUNT: std::sync::LazyLock<regex::Regex> =
         std::sync::LazyLock::new(|| regex::Regex::new(r"(?i)\d+\s*comments?\b").expect("valid regex"));
-    lines_but_captions(article)
-        .filter(|line| {
-            (line.contains("omment") || line.contains("OMMENT")) && has_at_most_words(line, MAX_HEADER_LINE_WORDS)
-        })
+    lines_but_captions_holding(article, &["omment", "OMMENT"])
+        .filter(|line| has_at_most_words(line, MAX_HEADER_LINE_WORDS))
         .filter(|line| COMMENT_COUNT.is_match(line))
         .find_map(|line| find_date_in(line, order))
         .map(|found| PublishedAt::Date(found.date))
@@ -667,14 +666,22 @@ fn lines_but_captions(article: &Article) -> impl Iterator<Item = &str> {
     removed.map(|line| line.line.as_str()).chain(paragraphs(article))
 }
 
+/// `lines_but_captions` holding one of `parts` (words looked for as bytes: nearly every line lacks
+/// them). The body is searched as a whole first, and split into paragraphs only when it holds one.
+fn lines_but_captions_holding<'a>(article: &'a Article, parts: &'a [&str]) -> impl Iterator<Item = &'a str> {
+    let holds = move |text: &str| parts.iter().any(|part| text.contains(part));
+    let removed = article.removed.iter().filter(|line| line.reason != Reason::Caption.as_str());
+    let paragraphs = paragraphs(article).take(if holds(&article.body) { usize::MAX } else { 0 });
+    removed.map(|line| line.line.as_str()).chain(paragraphs).filter(move |line| holds(line))
+}
+
 /// A line saying when the article was published holds little more than that.
 const PUBLISHED_LINE_WORDS: usize = 8;
 
 /// The date on a short line that says it is the publication's ("Published on 2021-01-18T19:55",
 /// "Originally published March 3, 2020"), anywhere the cleaner put it but in captions.
 fn published_line(article: &Article, order: DayOrder) -> Option<PublishedAt> {
-    // The word is looked for as bytes first: nearly every line lacks it.
-    lines_but_captions(article).filter(|line| line.contains("ublished") || line.contains("UBLISHED")).find_map(|line| {
+    lines_but_captions_holding(article, &["ublished", "UBLISHED"]).find_map(|line| {
         let short = has_at_most_words(line, PUBLISHED_LINE_WORDS);
         let found = short.then(|| find_date_in(line, order)).flatten()?;
         let says_published = has_any_word(&line[..found.start], &["published"]);
@@ -735,7 +742,7 @@ fn header_date(article: &Article, order: DayOrder) -> Option<PublishedAt> {
             // Anywhere above the article's end; under it too only on a page that shows few days,
             // since comments under a post carry dates of their own.
             let few = shows_few_dates(article);
-            let paragraphs = paragraphs(article).len();
+            let paragraphs = paragraphs(article).count();
             HEADER_REASONS.iter().find_map(|reason| {
                 article
                     .removed

@@ -349,6 +349,8 @@ pub struct Mention {
 #[derive(Debug, Default)]
 pub struct Found {
     pub entities: Entities,
+    /// The body's words as `text::word_count` counts them, read on the same pass.
+    pub word_count: usize,
     pub mentions: Vec<Mention>,
     /// `entities.people`, indexed once for the quote finder's lookups.
     people: PersonIndex,
@@ -493,17 +495,17 @@ struct Chunk<'a> {
 }
 
 pub fn find(body: &str) -> Found {
-    let words = words(body);
+    let (words, word_count) = words(body);
     let chunks = chunks(&words);
     let mut candidates: Vec<(usize, Kind, String, bool)> = Vec::new();
     for chunk in &chunks {
         classify(chunk, &words, &mut candidates);
     }
-    resolve(candidates)
+    Found { word_count, ..resolve(candidates) }
 }
 
-/// The body's words, with sentence starts, run breaks and line kinds marked.
-fn words(body: &str) -> Vec<Word<'_>> {
+/// The body's words, with sentence starts, run breaks and line kinds marked; and its word count.
+fn words(body: &str) -> (Vec<Word<'_>>, usize) {
     let mut reader = WordReader {
         body,
         // About one word in six bytes of English prose: one allocation for most bodies.
@@ -512,9 +514,13 @@ fn words(body: &str) -> Vec<Word<'_>> {
         line_start: 0,
         line_first_word: 0,
         line: LineCounts::default(),
+        glued_breaks: 0,
     };
     reader.read();
-    reader.words
+    // Every whitespace-separated token with a letter or digit is one word, but a token split at
+    // a glued sentence break ("failure.Russia") is one word of `text::word_count`'s.
+    let word_count = reader.words.len() - reader.glued_breaks;
+    (reader.words, word_count)
 }
 
 /// One pass over the body's bytes: an ASCII byte (nearly all of a body) is classified as it is, only
@@ -528,6 +534,8 @@ struct WordReader<'a> {
     line_start: usize,
     line_first_word: usize,
     line: LineCounts,
+    /// Sentence breaks read inside a token, each of which split one token into two words.
+    glued_breaks: usize,
 }
 
 impl<'a> WordReader<'a> {
@@ -559,6 +567,7 @@ impl<'a> WordReader<'a> {
                 if let Some(from) = start.take() {
                     self.push_word(from, if glued { i + 1 } else { i });
                 }
+                self.glued_breaks += usize::from(glued);
             } else if start.is_none() {
                 start = Some(i);
             }
@@ -1017,6 +1026,17 @@ mod tests {
         assert_eq!(found.entities.people, ["Tom Baker"]);
         assert_eq!(found.entities.places, ["Paris"]);
         assert!(found.entities.organizations.is_empty(), "{:?}", found.entities.organizations);
+    }
+
+    proptest::proptest! {
+        /// The count read with the entities is `text::word_count`'s, glued sentence breaks,
+        /// possessives, punctuation-only tokens and Unicode spaces included.
+        #[test]
+        fn words_are_counted_as_word_count_counts_them(
+            text in "([A-Za-z’.,“”—-]{0,6}[ \n\u{a0}\u{2009}]{1,2}){0,12}"
+        ) {
+            proptest::prop_assert_eq!(find(&text).word_count, crate::stages::text::word_count(&text));
+        }
     }
 
     #[test]

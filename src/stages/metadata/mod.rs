@@ -72,7 +72,9 @@ impl Stage for MetadataExtractor {
     }
 
     fn apply(&self, article: &mut Article) {
-        article.word_count = word_count(&article.body);
+        // The entity finder reads every word of the body, and counts them on the way.
+        let found = entities::find(&article.body);
+        article.word_count = found.word_count;
         article.language = language(article);
         article.title = title(article);
         article.published_at = published_at(article);
@@ -82,7 +84,6 @@ impl Stage for MetadataExtractor {
         article.authors = authors;
         article.agency = agency;
         article.dateline = dateline.map(|d| d.place).or(credited_place);
-        let found = entities::find(&article.body);
         article.quotes = quotes::find(&article.body, &found);
         article.entities = found.entities;
         article.keywords = keywords::extract(&article.body, article.language.as_deref(), article.word_count);

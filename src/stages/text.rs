@@ -48,18 +48,6 @@ pub fn is_alphanumeric(c: char) -> bool {
     }
 }
 
-/// An ASCII word of at most `N` bytes lowercased into `buffer`, without allocating: for the lookups
-/// in short word lists that run on every word of every line. `None` for a longer or non-ASCII word.
-pub fn ascii_lowercase_in<'b, const N: usize>(word: &str, buffer: &'b mut [u8; N]) -> Option<&'b str> {
-    if word.len() > N || !word.is_ascii() {
-        return None;
-    }
-    let lower = &mut buffer[..word.len()];
-    lower.copy_from_slice(word.as_bytes());
-    lower.make_ascii_lowercase();
-    std::str::from_utf8(lower).ok()
-}
-
 /// Whether `text` has no more than `words` whitespace-separated tokens, without counting the rest
 /// of a long paragraph.
 pub fn has_at_most_words(text: &str, words: usize) -> bool {
@@ -131,15 +119,15 @@ pub fn normalize_line(line: &str) -> String {
         }
         out.push_str(word);
     };
-    // Most lines are ASCII: `split_ascii_whitespace` is the fastest split there. The one ASCII
-    // character `char::is_whitespace` takes and `u8::is_ascii_whitespace` does not, the vertical
-    // tab, sends a line the other way.
     // Crawled text indents its lines with spaces: nearly every line is single-spaced inside them.
     let inner = line.trim_matches(' ');
     if is_single_spaced(inner) {
         out.push_str(inner);
         return out;
     }
+    // Of the others, most are ASCII: `split_ascii_whitespace` is the fastest split there. The one
+    // ASCII character `char::is_whitespace` takes and `u8::is_ascii_whitespace` does not, the
+    // vertical tab, sends a line the other way.
     if line.is_ascii() && !line.contains('\x0B') {
         line.split_ascii_whitespace().for_each(&mut push);
         return out;

@@ -41,11 +41,7 @@ fn is_punctuation_or_symbol(c: char) -> bool {
 
 /// `char::is_alphanumeric`, answered without a table search for ASCII and for punctuation.
 pub fn is_alphanumeric(c: char) -> bool {
-    if c.is_ascii() {
-        c.is_ascii_alphanumeric()
-    } else {
-        !is_punctuation_or_symbol(c) && c.is_alphanumeric()
-    }
+    if c.is_ascii() { c.is_ascii_alphanumeric() } else { !is_punctuation_or_symbol(c) && c.is_alphanumeric() }
 }
 
 /// Whether `text` has no more than `words` whitespace-separated tokens, without counting the rest

@@ -66,7 +66,8 @@ pub fn normalize_for_hash(body: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         let c = if bytes[i].is_ascii() {
-            let run = bytes[i..].iter().position(|&b| !b.is_ascii() || is_ascii_whitespace(b)).unwrap_or(bytes.len() - i);
+            let run =
+                bytes[i..].iter().position(|&b| !b.is_ascii() || is_ascii_whitespace(b)).unwrap_or(bytes.len() - i);
             if run == 0 {
                 space_pending = true;
                 i += 1;

@@ -88,15 +88,22 @@ pub fn normalize_for_hash(body: &str) -> String {
             continue;
         }
         start_word(&mut out, &mut space_pending);
-        match c {
-            '‘' | '’' | '‚' | '‛' | '′' | '´' => out.push('\''),
-            '“' | '”' | '„' | '‟' | '″' | '«' | '»' => out.push('"'),
-            '‐' | '‑' | '‒' | '–' | '—' | '―' | '−' => out.push('-'),
-            '…' => out.push_str("..."),
-            c => out.extend(c.to_lowercase()),
-        }
+        push_folded(&mut out, c);
     }
     out
+}
+
+/// One character of a word as the hash reads it: lowercase, with one form for each quote, dash
+/// and ellipsis style.
+fn push_folded(out: &mut String, c: char) {
+    match c {
+        c if c.is_ascii() => out.push(c.to_ascii_lowercase()),
+        '‘' | '’' | '‚' | '‛' | '′' | '´' => out.push('\''),
+        '“' | '”' | '„' | '‟' | '″' | '«' | '»' => out.push('"'),
+        '‐' | '‑' | '‒' | '–' | '—' | '―' | '−' => out.push('-'),
+        '…' => out.push_str("..."),
+        c => out.extend(c.to_lowercase()),
+    }
 }
 
 /// The space before a word, when a word came before it and whitespace between them.
@@ -165,17 +172,12 @@ mod tests {
     /// The definition the byte pass must agree with: words split on whitespace, each character
     /// folded, the words joined by one space.
     fn normalized_word_by_word(body: &str) -> String {
-        let fold = |c: char| -> String {
-            match c {
-                c if c.is_ascii() => c.to_ascii_lowercase().into(),
-                '‘' | '’' | '‚' | '‛' | '′' | '´' => "'".into(),
-                '“' | '”' | '„' | '‟' | '″' | '«' | '»' => "\"".into(),
-                '‐' | '‑' | '‒' | '–' | '—' | '―' | '−' => "-".into(),
-                '…' => "...".into(),
-                c => c.to_lowercase().collect(),
-            }
+        let fold = |word: &str| {
+            let mut folded = String::new();
+            word.chars().for_each(|c| push_folded(&mut folded, c));
+            folded
         };
-        body.split_whitespace().map(|word| word.chars().map(fold).collect::<String>()).collect::<Vec<_>>().join(" ")
+        body.split_whitespace().map(fold).collect::<Vec<_>>().join(" ")
     }
 
     proptest::proptest! {

@@ -663,17 +663,19 @@ fn comment_count_date(article: &Article, order: DayOrder) -> Option<PublishedAt>
 
 /// Every line of the page, removed ones first, but captions (which date photos, not the article).
 fn lines_but_captions(article: &Article) -> impl Iterator<Item = &str> {
-    let removed = article.removed.iter().filter(|line| line.reason != Reason::Caption.as_str());
-    removed.map(|line| line.line.as_str()).chain(paragraphs(article))
+    removed_but_captions(article).chain(paragraphs(article))
 }
 
 /// `lines_but_captions` holding one of `parts` (words looked for as bytes: nearly every line lacks
 /// them). The body is searched as a whole first, and split into paragraphs only when it holds one.
 fn lines_but_captions_holding<'a>(article: &'a Article, parts: &'a [&str]) -> impl Iterator<Item = &'a str> {
     let holds = move |text: &str| parts.iter().any(|part| text.contains(part));
-    let removed = article.removed.iter().filter(|line| line.reason != Reason::Caption.as_str());
     let paragraphs = paragraphs(article).take(if holds(&article.body) { usize::MAX } else { 0 });
-    removed.map(|line| line.line.as_str()).chain(paragraphs).filter(move |line| holds(line))
+    removed_but_captions(article).chain(paragraphs).filter(move |line| holds(line))
+}
+
+fn removed_but_captions(article: &Article) -> impl Iterator<Item = &str> {
+    article.removed.iter().filter(|line| line.reason != Reason::Caption.as_str()).map(|line| line.line.as_str())
 }
 
 /// A line saying when the article was published holds little more than that.

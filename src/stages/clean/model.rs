@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use serde::Deserialize;
 
-use super::features::{FEATURE_NAMES, Features};
+use super::features::{FEATURE_COUNT, FEATURE_NAMES, Features};
 
 #[derive(Deserialize)]
 struct ModelFile {
@@ -25,24 +25,46 @@ struct TreeFile {
     value: Vec<f64>,
 }
 
-/// Eight bytes a node, so the whole ensemble stays in cache. A split holds its threshold in
-/// `number`, the feature it reads and its two children; a leaf holds its value in `number`, reads
-/// feature 0 and has itself for both children, so stepping past a leaf stays on it: a row can take
-/// the tree's full depth in steps, whatever its path, with no test for having arrived.
-#[derive(Clone, Copy, Default)]
+/// Eight bytes a node, so a tree's nodes stay in L1 while every row passes through it. A node's
+/// right child is the node after its left one, so a step is one node load: read the feature, compare,
+/// add the comparison to `left`. A leaf has itself as `left`, reads the always-zero `ZERO_SLOT` and has
+/// an infinite threshold, so every row stepping past it stays on it: a row can take the tree's full
+/// depth in steps, whatever its path, with no test for having arrived.
+#[derive(Clone, Copy)]
 struct Node {
-    number: f32,
+    threshold: f32,
     feature: u8,
-    /// Left child, then right child.
-    children: [u8; 2],
+    left: u8,
 }
 
-/// A tree's nodes, padded to 256 so a `u8` node index needs no bounds check (the default 31
-/// leaves make 61 nodes).
+impl Default for Node {
+    /// A leaf of its own at index 0: a padding slot no row reaches.
+    fn default() -> Self {
+        Node { threshold: f32::INFINITY, feature: ZERO_SLOT, left: 0 }
+    }
+}
+
+/// A tree's nodes and their leaf values, padded to 256 so a `u8` node index needs no bounds check
+/// (the default 31 leaves make 61 nodes).
 struct Tree {
     nodes: Box<[Node; 256]>,
+    /// The value of each leaf, at the leaf's index.
+    values: Box<[f32; 256]>,
     /// Steps from the root to the deepest leaf.
     depth: usize,
+}
+
+/// A line's features as the trees read them: padded to a power of two, so a node's feature index
+/// is masked into range instead of bounds-checked, and with a zero slot for leaves to read.
+type Row = [f32; ROW_SLOTS];
+const ROW_SLOTS: usize = 128;
+const ZERO_SLOT: u8 = (ROW_SLOTS - 1) as u8;
+const _: () = assert!(FEATURE_COUNT < ROW_SLOTS);
+
+fn row_of(features: &Features) -> Row {
+    let mut row = [0.0; ROW_SLOTS];
+    row[..FEATURE_COUNT].copy_from_slice(features);
+    row
 }
 
 /// Rows walk each tree together in groups of this many: their loads overlap instead of waiting on
@@ -88,18 +110,21 @@ impl LineModel {
     /// depth in steps (rows at a leaf stay there): no branch on any row's path, where stopping
     /// each row at its leaf cost a test of every lane at every step.
     pub fn probabilities(&self, rows: &[&Features]) -> Vec<f32> {
+        // Copied side by side, so a lane's row sits at a fixed offset from the group's: the group's
+        // rows take one register, not one each.
+        let rows: Vec<Row> = rows.iter().map(|features| row_of(features)).collect();
         let mut scores = vec![self.baseline; rows.len()];
         for tree in &self.trees {
             let mut groups = rows.chunks_exact(LANES);
             let mut group_scores = scores.chunks_exact_mut(LANES);
             for (group, scores) in (&mut groups).zip(&mut group_scores) {
-                let group: &[&Features; LANES] = group.try_into().expect("chunks_exact gives whole groups");
+                let group: &[Row; LANES] = group.try_into().expect("chunks_exact gives whole groups");
                 for (score, leaf) in scores.iter_mut().zip(tree.leaves(group)) {
                     *score += f64::from(leaf);
                 }
             }
             for (row, score) in groups.remainder().iter().zip(group_scores.into_remainder()) {
-                *score += f64::from(tree.leaves(&[*row])[0]);
+                *score += f64::from(tree.leaves(std::array::from_ref(row))[0]);
             }
         }
         scores.into_iter().map(|score| (1.0 / (1.0 + (-score).exp())) as f32).collect()
@@ -108,7 +133,7 @@ impl LineModel {
 
 impl Tree {
     /// The value of the leaf each row ends at.
-    fn leaves<const N: usize>(&self, rows: &[&Features; N]) -> [f32; N] {
+    fn leaves<const N: usize>(&self, rows: &[Row; N]) -> [f32; N] {
         // Node indexes are held as `usize` in registers: as a `[u8; N]` they were packed into one
         // register and unpacked with shifts at every step.
         let mut at = [0usize; N];
@@ -116,44 +141,55 @@ impl Tree {
             for (row, at) in rows.iter().zip(&mut at) {
                 let node = self.nodes[*at & 0xFF];
                 // As in training, a value not at or below the threshold (NaN included) goes right.
-                let goes_left = row[usize::from(node.feature).min(LAST_FEATURE)] <= node.number;
-                *at = usize::from(node.children[usize::from(!goes_left)]);
+                let goes_right = !(row[usize::from(node.feature) & (ROW_SLOTS - 1)] <= node.threshold);
+                *at = usize::from(node.left) + usize::from(goes_right);
             }
         }
-        at.map(|at| self.nodes[at & 0xFF].number)
+        at.map(|at| self.values[at & 0xFF])
     }
 }
 
-/// Clamping a node's feature to a real index lets the compiler drop the bounds check; every node's
-/// feature is a real index already (checked when the model loads).
-const LAST_FEATURE: usize = super::features::FEATURE_COUNT - 1;
-
+/// Numbers the nodes breadth first, each split's two children side by side (`Node`).
 fn compact_tree(t: TreeFile) -> Result<Tree, String> {
-    let index = |i: u32| u8::try_from(i).map_err(|_| "a tree has more than 256 nodes".to_string());
-    let mut tree = Tree { nodes: Box::new([Node::default(); 256]), depth: 0 };
-    let mut depths = vec![0usize; t.leaf.len()];
-    for i in 0..t.leaf.len() {
-        let node = usize::from(index(i as u32)?);
+    let count = t.leaf.len();
+    if count > 256 {
+        return Err("a tree has more than 256 nodes".into());
+    }
+    let mut tree = Tree { nodes: Box::new([Node::default(); 256]), values: Box::new([0.0; 256]), depth: 0 };
+    // File index → (index here, depth), for the nodes numbered so far.
+    let mut placed = vec![None; count];
+    let mut queue = std::collections::VecDeque::from([0usize]);
+    placed[0] = Some((0u8, 0usize));
+    let mut next = 1usize;
+    while let Some(i) = queue.pop_front() {
+        let (at, depth) = placed[i].expect("queued nodes are numbered");
+        tree.depth = tree.depth.max(depth);
+        let node = &mut tree.nodes[usize::from(at)];
         if t.leaf[i] {
-            tree.nodes[node].number = t.value[i] as f32;
-            tree.nodes[node].children = [node as u8; 2];
+            tree.values[usize::from(at)] = t.value[i] as f32;
+            node.left = at;
             continue;
         }
-        tree.nodes[node].feature = u8::try_from(t.feature[i])
+        node.feature = u8::try_from(t.feature[i])
             .ok()
-            .filter(|&f| usize::from(f) <= LAST_FEATURE)
+            .filter(|&f| usize::from(f) < FEATURE_COUNT)
             .ok_or_else(|| format!("a split reads feature {}, past the last", t.feature[i]))?;
-        tree.nodes[node].number = threshold_for_f32(t.threshold[i]);
-        let (left, right) = (index(t.left[i])?, index(t.right[i])?);
-        // Children come after their parent in the file, so a parent's depth is known first.
-        if usize::from(left.min(right)) <= i || usize::from(left.max(right)) >= t.leaf.len() {
+        node.threshold = threshold_for_f32(t.threshold[i]);
+        node.left = next as u8;
+        let (left, right) = (t.left[i] as usize, t.right[i] as usize);
+        // Children come after their parent in the file, so each node is reached once.
+        if left.min(right) <= i || left.max(right) >= count || left == right {
             return Err("a split's children must follow it in the tree".into());
         }
-        tree.nodes[node].children = [left, right];
-        depths[usize::from(left)] = depths[i] + 1;
-        depths[usize::from(right)] = depths[i] + 1;
+        for (child, number) in [(left, next), (right, next + 1)] {
+            if placed[child].is_some() {
+                return Err("a node has two parents".into());
+            }
+            placed[child] = Some((number as u8, depth + 1));
+            queue.push_back(child);
+        }
+        next += 2;
     }
-    tree.depth = depths.into_iter().max().unwrap_or(0);
     Ok(tree)
 }
 

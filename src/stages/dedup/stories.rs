@@ -20,6 +20,7 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::article::Article;
 use crate::stages::clean::features::is_stopword;
+use crate::stages::text;
 
 /// How much more a name (a capitalised word inside a sentence, or a run of them) weighs than a
 /// content word: who and where tell stories apart better than what.
@@ -71,13 +72,20 @@ const NEWS_WORDS: [&str; 14] = [
 ];
 
 fn is_term_word(lower: &str) -> bool {
-    lower.chars().count() >= 4
-        && lower.chars().all(char::is_alphabetic)
-        && !is_stopword(lower)
-        && !NEWS_WORDS.contains(&lower)
+    let long_and_alphabetic = if lower.is_ascii() {
+        lower.len() >= 4 && lower.bytes().all(|b| b.is_ascii_alphabetic())
+    } else {
+        lower.chars().count() >= 4 && lower.chars().all(char::is_alphabetic)
+    };
+    long_and_alphabetic && !is_stopword(lower) && !NEWS_WORDS.contains(&lower)
 }
 
+/// A capitalised word with a lowercase letter after its first.
 fn is_name(word: &str) -> bool {
+    if word.is_ascii() {
+        let bytes = word.as_bytes();
+        return bytes.first().is_some_and(u8::is_ascii_uppercase) && bytes[1..].iter().any(u8::is_ascii_lowercase);
+    }
     let mut chars = word.chars();
     chars.next().is_some_and(char::is_uppercase) && chars.any(char::is_lowercase)
 }
@@ -88,45 +96,95 @@ fn is_name(word: &str) -> bool {
 pub fn story_vector(title: Option<&str>, body: &str) -> TermVector {
     let mut terms = TermCounts::default();
     for (text, emphasis) in [(title.unwrap_or(""), 2.0), (body, 1.0)] {
-        for sentence in text.split(['.', '!', '?', '\n', ':', ';', '"', '“', '”']) {
-            let words =
-                sentence.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '\'')).filter(|w| !w.is_empty());
-            let mut run = String::new();
-            let mut run_length = 0;
-            for (i, word) in words.enumerate() {
-                terms.lower.clear();
-                if word.is_ascii() {
-                    // Most words: a byte copy, lowercased in place (the char-by-char path cost
-                    // ~450 instructions a word).
-                    terms.lower.push_str(word);
-                    terms.lower.make_ascii_lowercase();
-                } else {
-                    terms.lower.extend(word.chars().flat_map(char::to_lowercase));
-                }
-                if i > 0 && is_name(word) && !is_stopword(&terms.lower) {
-                    if run_length > 0 {
-                        run.push(' ');
-                    }
-                    run.push_str(&terms.lower);
-                    run_length += 1;
-                    terms.add(term_key(&terms.lower), NAME_WEIGHT * emphasis);
-                    continue;
-                }
-                if run_length > 1 {
-                    terms.add(term_key(&run), NAME_WEIGHT * emphasis);
-                }
-                run.clear();
-                run_length = 0;
-                if is_term_word(&terms.lower) {
-                    terms.add(term_key(&terms.lower), emphasis);
-                }
+        // A run of names inside one sentence ("John Kerry"), lowercased and space-joined.
+        let mut run = String::new();
+        let mut run_length = 0;
+        for (word, starts_sentence) in sentence_words(text) {
+            if starts_sentence {
+                terms.add_run(&mut run, &mut run_length, emphasis);
             }
-            if run_length > 1 {
-                terms.add(term_key(&run), NAME_WEIGHT * emphasis);
+            terms.lower.clear();
+            if word.is_ascii() {
+                // Most words: a byte copy, lowercased in place (the char-by-char path cost
+                // ~450 instructions a word).
+                terms.lower.push_str(word);
+                terms.lower.make_ascii_lowercase();
+            } else {
+                terms.lower.extend(word.chars().flat_map(char::to_lowercase));
+            }
+            if !starts_sentence && is_name(word) && !is_stopword(&terms.lower) {
+                if run_length > 0 {
+                    run.push(' ');
+                }
+                run.push_str(&terms.lower);
+                run_length += 1;
+                terms.add(term_key(&terms.lower), NAME_WEIGHT * emphasis);
+                continue;
+            }
+            terms.add_run(&mut run, &mut run_length, emphasis);
+            if is_term_word(&terms.lower) {
+                terms.add(term_key(&terms.lower), emphasis);
             }
         }
+        terms.add_run(&mut run, &mut run_length, emphasis);
     }
     terms.strongest(ARTICLE_TERMS)
+}
+
+/// What ends a sentence for `story_vector`: a name run never crosses one, and a sentence's first
+/// word is not taken for a name.
+const SENTENCE_ENDS: [char; 9] = ['.', '!', '?', '\n', ':', ';', '"', '“', '”'];
+
+/// A word's characters: letters, digits, hyphens and apostrophes.
+fn is_word_char(c: char) -> bool {
+    text::is_alphanumeric(c) || c == '-' || c == '\''
+}
+
+/// The words of `text` (runs of `is_word_char`), each with whether it is the first of its sentence
+/// (`SENTENCE_ENDS`), in one pass over the bytes: what splitting into sentences and then into words
+/// gives, with ASCII (nearly all of a body) classified byte by byte and only other characters decoded.
+fn sentence_words(text: &str) -> impl Iterator<Item = (&str, bool)> {
+    let bytes = text.as_bytes();
+    let char_at = |at: usize| text[at..].chars().next().expect("a character starts at every step");
+    let mut at = 0;
+    let mut starts_sentence = true;
+    std::iter::from_fn(move || {
+        let start = loop {
+            let &byte = bytes.get(at)?;
+            if byte.is_ascii() {
+                if is_ascii_word_byte(byte) {
+                    break at;
+                }
+                starts_sentence |= matches!(byte, b'.' | b'!' | b'?' | b'\n' | b':' | b';' | b'"');
+                at += 1;
+            } else {
+                let c = char_at(at);
+                if is_word_char(c) {
+                    break at;
+                }
+                starts_sentence |= SENTENCE_ENDS.contains(&c);
+                at += c.len_utf8();
+            }
+        };
+        while let Some(&byte) = bytes.get(at) {
+            let length = if byte.is_ascii() {
+                usize::from(is_ascii_word_byte(byte))
+            } else {
+                let c = char_at(at);
+                if is_word_char(c) { c.len_utf8() } else { 0 }
+            };
+            if length == 0 {
+                break;
+            }
+            at += length;
+        }
+        Some((&text[start..at], std::mem::replace(&mut starts_sentence, false)))
+    })
+}
+
+/// `is_word_char` for an ASCII byte.
+fn is_ascii_word_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'\''
 }
 
 /// Term weights and counts while an article is read.
@@ -144,12 +202,26 @@ impl TermCounts {
         entry.1 += 1;
     }
 
+    /// Adds the name run, when it holds two names or more, and empties it.
+    fn add_run(&mut self, run: &mut String, run_length: &mut usize, emphasis: f32) {
+        if *run_length > 1 {
+            self.add(term_key(run), NAME_WEIGHT * emphasis);
+        }
+        run.clear();
+        *run_length = 0;
+    }
+
     fn strongest(self, keep: usize) -> TermVector {
         let mut terms: Vec<(i64, f32)> =
             self.weights.into_iter().map(|(key, (weight, tf))| (key, weight * (1.0 + (tf as f32).ln()))).collect();
-        terms.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        terms.truncate(keep);
-        terms.sort_by_key(|(key, _)| *key);
+        // The `keep` strongest, heaviest first and ties by key (keys are distinct: a total order),
+        // chosen without sorting all of an article's hundreds of terms.
+        let stronger = |a: &(i64, f32), b: &(i64, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        if terms.len() > keep {
+            terms.select_nth_unstable_by(keep, stronger);
+            terms.truncate(keep);
+        }
+        terms.sort_unstable_by_key(|(key, _)| *key);
         TermVector(terms)
     }
 }
@@ -190,9 +262,14 @@ impl TermVector {
             *sum.entry(*key).or_default() += weight;
         }
         let mut terms: Vec<(i64, f32)> = sum.into_iter().collect();
-        terms.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        terms.truncate(keep);
-        terms.sort_by_key(|(key, _)| *key);
+        // The `keep` strongest, heaviest first and ties by key (keys are distinct: a total order),
+        // chosen without sorting all of an article's hundreds of terms.
+        let stronger = |a: &(i64, f32), b: &(i64, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        if terms.len() > keep {
+            terms.select_nth_unstable_by(keep, stronger);
+            terms.truncate(keep);
+        }
+        terms.sort_unstable_by_key(|(key, _)| *key);
         TermVector(terms)
     }
 }
@@ -557,6 +634,24 @@ mod tests {
         stories.assign("one", &story_vector(None, ONE), at(1), 0, None);
         let copy = stories.assign("copy", &story_vector(None, OTHER), at(1), 1, Some("one"));
         assert_eq!(copy, "one");
+    }
+
+    /// `sentence_words` as its definition reads: sentences split at `SENTENCE_ENDS`, then words.
+    fn sentence_words_by_splits(text: &str) -> Vec<(&str, bool)> {
+        text.split(SENTENCE_ENDS)
+            .flat_map(|sentence| {
+                sentence.split(|c: char| !is_word_char(c)).filter(|w| !w.is_empty()).enumerate().map(|(i, w)| (w, i == 0))
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn words_come_as_splitting_into_sentences_then_words_gives_them(
+            text in "[a-zA-Z0-9 '\\-.!?:;\"\n,\u{a0}“”’—…ÀΣßé日本]{0,60}",
+        ) {
+            proptest::prop_assert_eq!(sentence_words(&text).collect::<Vec<_>>(), sentence_words_by_splits(&text));
+        }
     }
 
     fn vector(weights: &[(i64, f32)]) -> TermVector {

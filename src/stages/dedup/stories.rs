@@ -640,7 +640,11 @@ mod tests {
     fn sentence_words_by_splits(text: &str) -> Vec<(&str, bool)> {
         text.split(SENTENCE_ENDS)
             .flat_map(|sentence| {
-                sentence.split(|c: char| !is_word_char(c)).filter(|w| !w.is_empty()).enumerate().map(|(i, w)| (w, i == 0))
+                sentence
+                    .split(|c: char| !is_word_char(c))
+                    .filter(|w| !w.is_empty())
+                    .enumerate()
+                    .map(|(i, w)| (w, i == 0))
             })
             .collect()
     }

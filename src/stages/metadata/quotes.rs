@@ -13,8 +13,7 @@
 
 use std::sync::LazyLock;
 
-use regex_automata::meta::{self, Regex};
-use regex_automata::util::captures::Captures;
+use regex::Regex;
 
 use super::entities::{Found, SPEECH_VERBS};
 use crate::article::Quote;
@@ -34,27 +33,21 @@ const NAME: &str =
 /// A pronoun, or a role named with "the" ("the Kremlin spokesman"), standing for the last person named.
 const STAND_IN: &str = r"(?:he|she|they|(?:the|a|an)\s+(?:[\p{L}-]+\s+){0,3}(?:spokesman|spokeswoman|spokesperson|minister|official|president|secretary|diplomat|source|statement))";
 
-/// The attribution regexes search at most `ATTRIBUTION_CHARS` characters at a time, where building
-/// lazy DFA states was most of the work: `BEFORE`, anchored at the end and so searched backwards
-/// through its Unicode classes, cost about 0.7 M instructions a search (0.2 G over wcxb-dev's 792
-/// texts, half the quote finder). Without the DFAs the regex runs its backtracker or PikeVM.
-fn attribution_regex(pattern: &str) -> Regex {
-    Regex::builder().configure(meta::Config::new().hybrid(false).dfa(false)).build(pattern).expect("valid regex")
-}
-
 /// After the quote: `, Peskov said` / `, said Ryabkov` / `, he said` / `Peskov told reporters`.
 static AFTER: LazyLock<Regex> = LazyLock::new(|| {
     let speech = &*SPEECH;
-    attribution_regex(&format!(
+    Regex::new(&format!(
         r"^[\s,;:—–-]*(?:(?P<name>{NAME})\s+(?:(?:also|then|later)\s+)?(?:{speech})\b|(?:{speech})\s+(?P<name2>{NAME})|(?i:(?P<stand>{STAND_IN}))\s+(?:{speech})\b)"
     ))
+    .expect("valid regex")
 });
 /// Before the quote, at the end of the lead-in: `Peskov said "`, `Peskov told reporters: "`.
 static BEFORE: LazyLock<Regex> = LazyLock::new(|| {
     let speech = &*SPEECH;
-    attribution_regex(&format!(
+    Regex::new(&format!(
         r"(?:(?P<name>{NAME})|(?i:(?P<stand>{STAND_IN})))\s+(?:(?:also|then|later)\s+)?(?:{speech})\b[^.!?]{{0,40}}?[:,]?\s*(?:that\s*)?$"
     ))
+    .expect("valid regex")
 });
 
 /// A quotation's span in the body: the quoted text's byte range and the marks' outer range.
@@ -119,7 +112,8 @@ fn attribution_after(body: &str, end: usize, entities: &Found) -> Option<String>
     if !names_a_speech_verb(tail) {
         return None;
     }
-    speaker(&AFTER, tail, end, entities)
+    let captures = AFTER.captures(tail)?;
+    speaker(&captures, end, entities)
 }
 
 fn attribution_before(body: &str, start: usize, entities: &Found) -> Option<String> {
@@ -132,7 +126,8 @@ fn attribution_before(body: &str, start: usize, entities: &Found) -> Option<Stri
     if !names_a_speech_verb(lead) {
         return None;
     }
-    speaker(&BEFORE, lead, start, entities)
+    let captures = BEFORE.captures(lead)?;
+    speaker(&captures, start, entities)
 }
 
 /// Every attribution `AFTER` or `BEFORE` matches holds a speech verb as a whole word: text without
@@ -141,24 +136,16 @@ fn names_a_speech_verb(text: &str) -> bool {
     text.split(|c: char| !c.is_alphabetic()).any(|word| SPEECH_VERBS.contains(&word))
 }
 
-/// The speaker `attribution` names in `text`, if it matches: a name, or the last person named before
-/// `at` for a stand-in ("he", "the spokesman").
-fn speaker(attribution: &Regex, text: &str, at: usize, entities: &Found) -> Option<String> {
-    let mut captures: Captures = attribution.create_captures();
-    attribution.captures(text, &mut captures);
-    if !captures.is_match() {
-        return None;
-    }
-    let group = |name| captures.get_group_by_name(name).map(|span| &text[span.range()]);
-    if let Some(name) = group("name").or_else(|| group("name2")) {
-        let name = name.trim_end_matches(['.', '’', '\'']);
+fn speaker(captures: &regex::Captures<'_>, at: usize, entities: &Found) -> Option<String> {
+    if let Some(name) = captures.name("name").or_else(|| captures.name("name2")) {
+        let name = name.as_str().trim_end_matches(['.', '’', '\'']);
         // A word in capitals after a quote is the next story's dateline, not a speaker.
         if name.len() > 3 && !name.chars().any(char::is_lowercase) {
             return None;
         }
         return Some(entities.person(name).map_or_else(|| name.to_owned(), str::to_owned));
     }
-    group("stand")?;
+    captures.name("stand")?;
     entities.last_person_before(at).map(str::to_owned)
 }
 

@@ -1,9 +1,9 @@
 //! The ceiling: how fast Postgres itself takes the rows the worker wrote. Every table of the run's
 //! database is copied out (binary COPY) in as many parts as there are COPY sessions, and then copied
 //! into a freshly migrated database — the same schema, the same indexes — by those sessions at once,
-//! table after table; only the copying in is timed. One session per core: the worker's sink writes
-//! from several sessions, and a single COPY left the second core idle, so the worker outran its
-//! "ceiling" (worker / ceiling 1.05 on a 2-core VM).
+//! table after table; only the copying in is timed, once the server has settled (`settle`). One
+//! session per core: the worker's sink writes from several sessions, and a single COPY left the
+//! second core idle, so the worker outran its "ceiling" (worker / ceiling 1.05 on a 2-core VM).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

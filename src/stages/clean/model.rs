@@ -149,8 +149,8 @@ impl Tree {
             for (row, at) in rows.iter().zip(&mut at) {
                 let node = self.nodes[*at & 0xFF];
                 // As in training, a value not at or below the threshold (NaN included) goes right.
-                let goes_right = !(row[usize::from(node.feature) & (ROW_SLOTS - 1)] <= node.threshold);
-                *at = usize::from(node.left) + usize::from(goes_right);
+                let goes_left = row[usize::from(node.feature) & (ROW_SLOTS - 1)] <= node.threshold;
+                *at = usize::from(node.left) + usize::from(!goes_left);
             }
         }
         at.map(|at| self.values[at & 0xFF])

@@ -26,10 +26,10 @@ struct TreeFile {
 }
 
 /// Eight bytes a node, so a tree's nodes stay in L1 while every row passes through it. A node's
-/// right child is the node after its left one, so a step is one node load: read the feature, compare,
-/// add the comparison to `left`. A leaf has itself as `left`, reads the always-zero `ZERO_SLOT` and has
-/// an infinite threshold, so every row stepping past it stays on it: a row can take the tree's full
-/// depth in steps, whatever its path, with no test for having arrived.
+/// right child is the node after its left one, so a step reads the feature, compares, and adds the
+/// comparison to `left`, with no second lookup for the child. A leaf has itself as `left`, reads the
+/// always-zero `ZERO_SLOT` and has an infinite threshold, so every row stepping past it stays on it:
+/// a row can take the tree's full depth in steps, whatever its path, with no test for having arrived.
 #[derive(Clone, Copy)]
 struct Node {
     threshold: f32,
@@ -160,8 +160,8 @@ impl Tree {
 /// Numbers the nodes breadth first, each split's two children side by side (`Node`).
 fn compact_tree(t: TreeFile) -> Result<Tree, String> {
     let count = t.leaf.len();
-    if count > 256 {
-        return Err("a tree has more than 256 nodes".into());
+    if count == 0 || count > 256 {
+        return Err(format!("a tree has {count} nodes (1 to 256 are allowed)"));
     }
     let mut tree = Tree { nodes: Box::new([Node::default(); 256]), values: Box::new([0.0; 256]), depth: 0 };
     // File index → (index here, depth), for the nodes numbered so far.
@@ -257,6 +257,17 @@ mod tests {
         let sigmoid = |x: f64| (1.0 / (1.0 + (-x).exp())) as f32;
         let got = model.probabilities(&rows.iter().collect::<Vec<_>>());
         assert_eq!(got, expected.map(sigmoid));
+    }
+
+    #[test]
+    fn a_tree_without_nodes_is_refused() {
+        let names: Vec<String> = FEATURE_NAMES.iter().map(|n| format!("{n:?}")).collect();
+        let json = format!(
+            r#"{{"feature_names":[{}],"baseline":0,"threshold":0.5,"trees":[{{
+                "feature":[],"threshold":[],"left":[],"right":[],"leaf":[],"value":[]}}]}}"#,
+            names.join(",")
+        );
+        assert!(LineModel::from_json(&json).is_err());
     }
 
     #[test]

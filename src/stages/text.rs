@@ -206,13 +206,32 @@ const LONGEST_MINOR_WORD: usize = 4;
 /// top byte (so "a" and "a\0" differ). Looking such a word up in a short list or a set is then
 /// integer compares, not calls to `memcmp`. `None` for a longer word.
 pub const fn short_word_key(word: &[u8]) -> Option<u64> {
+    word_key(word, false)
+}
+
+/// `short_word_key` of an ASCII word, lowercased: built from its bytes as they are read, with no
+/// copy. `None` for a longer or non-ASCII word.
+pub fn lowercase_word_key(word: &str) -> Option<u64> {
+    word_key(word.as_bytes(), true)
+}
+
+/// The key layout of both: with `lowercase`, ASCII letters are folded and any other byte above
+/// ASCII makes the word keyless.
+const fn word_key(word: &[u8], lowercase: bool) -> Option<u64> {
     if word.len() > 7 {
         return None;
     }
     let mut key = (word.len() as u64) << 56;
     let mut i = 0;
     while i < word.len() {
-        key |= (word[i] as u64) << (8 * i);
+        let mut byte = word[i];
+        if lowercase {
+            if !byte.is_ascii() {
+                return None;
+            }
+            byte = byte.to_ascii_lowercase();
+        }
+        key |= (byte as u64) << (8 * i);
         i += 1;
     }
     Some(key)
@@ -234,23 +253,6 @@ const MINOR_WORD_KEYS: [u64; MINOR_WORDS.len()] = {
 /// One of `MINOR_WORDS` in any case (they are all ASCII, so a non-ASCII word is none of them).
 fn is_minor_word(word: &str) -> bool {
     word.len() <= LONGEST_MINOR_WORD && lowercase_word_key(word).is_some_and(|key| MINOR_WORD_KEYS.contains(&key))
-}
-
-/// `short_word_key` of an ASCII word of at most seven bytes, lowercased: built from its bytes as
-/// they are read, with no copy. `None` for a longer or non-ASCII word.
-pub fn lowercase_word_key(word: &str) -> Option<u64> {
-    let bytes = word.as_bytes();
-    if bytes.len() > 7 {
-        return None;
-    }
-    let mut key = (bytes.len() as u64) << 56;
-    for (i, &byte) in bytes.iter().enumerate() {
-        if !byte.is_ascii() {
-            return None;
-        }
-        key |= u64::from(byte.to_ascii_lowercase()) << (8 * i);
-    }
-    Some(key)
 }
 
 /// Share of the words (minor words aside) that start with a capital: headlines in title case score 1.

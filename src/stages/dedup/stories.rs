@@ -152,10 +152,11 @@ fn sentence_words(text: &str) -> impl Iterator<Item = (&str, bool)> {
         let start = loop {
             let &byte = bytes.get(at)?;
             if byte.is_ascii() {
-                if is_ascii_word_byte(byte) {
+                let c = char::from(byte);
+                if is_word_char(c) {
                     break at;
                 }
-                starts_sentence |= matches!(byte, b'.' | b'!' | b'?' | b'\n' | b':' | b';' | b'"');
+                starts_sentence |= SENTENCE_ENDS.contains(&c);
                 at += 1;
             } else {
                 let c = char_at(at);
@@ -168,7 +169,7 @@ fn sentence_words(text: &str) -> impl Iterator<Item = (&str, bool)> {
         };
         while let Some(&byte) = bytes.get(at) {
             let length = if byte.is_ascii() {
-                usize::from(is_ascii_word_byte(byte))
+                usize::from(is_word_char(char::from(byte)))
             } else {
                 let c = char_at(at);
                 if is_word_char(c) { c.len_utf8() } else { 0 }
@@ -180,11 +181,6 @@ fn sentence_words(text: &str) -> impl Iterator<Item = (&str, bool)> {
         }
         Some((&text[start..at], std::mem::replace(&mut starts_sentence, false)))
     })
-}
-
-/// `is_word_char` for an ASCII byte.
-fn is_ascii_word_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'\''
 }
 
 /// Term weights and counts while an article is read.

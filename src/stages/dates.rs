@@ -40,31 +40,17 @@ static GLUED_DAY_MONTH_YEAR: LazyLock<String> =
 const GLUED_NUMERIC: &str = r"[a-z](\d{1,2})(/)(\d{1,2})/(\d{4})(?-u:\b)";
 const NUMERIC: &str = r"(?-u:\b)(\d{1,2})([/.-])(\d{1,2})[/.-](\d{4})(?-u:\b)";
 
-/// Each form's regex, in `Form` order.
-static FORMS: LazyLock<[Regex; 9]> =
-    LazyLock::new(|| form_patterns().map(|pattern| Regex::new(&pattern).expect("valid date regex")));
+/// Each form's regex, at its `Form`'s index.
+static FORMS: LazyLock<[Regex; Form::ALL.len()]> =
+    LazyLock::new(|| Form::ALL.map(|form| Regex::new(&form.pattern()).expect("valid date regex")));
 /// All the forms in one regex, for the question most lines get: is there a date at all? It
 /// answers in one pass without captures, where the nine forms' searches each read the line.
 static ANY_FORM: LazyLock<Regex> = LazyLock::new(|| {
-    let alternatives = form_patterns().map(|pattern| format!("(?:{pattern})"));
+    let alternatives = Form::ALL.map(|form| format!("(?:{})", form.pattern()));
     Regex::new(&alternatives.join("|")).expect("valid date regex")
 });
 
-fn form_patterns() -> [String; 9] {
-    [
-        ISO.to_owned(),
-        YEAR_FIRST.to_owned(),
-        MONTH_DAY_YEAR.clone(),
-        GLUED_MONTH_DAY_YEAR.clone(),
-        DAY_MONTH_YEAR.clone(),
-        DAY_MONTH_YEAR_JOINED.clone(),
-        GLUED_DAY_MONTH_YEAR.clone(),
-        NUMERIC.to_owned(),
-        GLUED_NUMERIC.to_owned(),
-    ]
-}
-
-/// Indexes into `FORMS`.
+/// The ways a date is written, each one regex (`FORMS`).
 #[derive(Clone, Copy)]
 enum Form {
     Iso,
@@ -77,6 +63,43 @@ enum Form {
     Numeric,
     GluedNumeric,
 }
+
+impl Form {
+    const ALL: [Form; 9] = [
+        Form::Iso,
+        Form::YearFirst,
+        Form::MonthDayYear,
+        Form::GluedMonthDayYear,
+        Form::DayMonthYear,
+        Form::DayMonthYearJoined,
+        Form::GluedDayMonthYear,
+        Form::Numeric,
+        Form::GluedNumeric,
+    ];
+
+    fn pattern(self) -> String {
+        match self {
+            Form::Iso => ISO.to_owned(),
+            Form::YearFirst => YEAR_FIRST.to_owned(),
+            Form::MonthDayYear => MONTH_DAY_YEAR.clone(),
+            Form::GluedMonthDayYear => GLUED_MONTH_DAY_YEAR.clone(),
+            Form::DayMonthYear => DAY_MONTH_YEAR.clone(),
+            Form::DayMonthYearJoined => DAY_MONTH_YEAR_JOINED.clone(),
+            Form::GluedDayMonthYear => GLUED_DAY_MONTH_YEAR.clone(),
+            Form::Numeric => NUMERIC.to_owned(),
+            Form::GluedNumeric => GLUED_NUMERIC.to_owned(),
+        }
+    }
+}
+
+/// `FORMS` is built from `Form::ALL` and read at `form as usize`: each form must sit at its own index.
+const _: () = {
+    let mut i = 0;
+    while i < Form::ALL.len() {
+        assert!(Form::ALL[i] as usize == i, "Form::ALL lists the forms in declaration order");
+        i += 1;
+    }
+};
 
 fn form(form: Form) -> &'static Regex {
     &FORMS[form as usize]

@@ -3,6 +3,7 @@
 //! (`stages::dedup::near::link_near_copies`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use sqlx::{Postgres, Row, Transaction};
 
@@ -20,15 +21,70 @@ fn takes_part(article: &Article) -> bool {
         && article.duplicate_kind != Some(DuplicateKind::Exact)
 }
 
+/// Band holders this process has seen committed, so a band met again is not looked up again. A
+/// band's holder never changes once committed (claims are only ever inserted, never updated or
+/// deleted), so a remembered holder is the one Postgres would return. In `make bench` a near copy
+/// finds most of its 64 bands held by the article it copies, a few batches earlier.
+///
+/// Bounded: two generations of `GENERATION` bands each; when the newer fills, the older is
+/// dropped, so bands met recently stay and memory stays flat (about 40 MB at most).
+#[derive(Debug, Clone, Default)]
+pub(super) struct HeldBands(Arc<Mutex<Generations>>);
+
+#[derive(Debug, Default)]
+struct Generations {
+    newer: HashMap<i64, Arc<str>>,
+    older: HashMap<i64, Arc<str>>,
+}
+
+/// Holders learned by a batch's link transaction: remembered once it commits (`HeldBands::remember`).
+pub(super) type LearnedHolders = Vec<(i64, Arc<str>)>;
+
+impl HeldBands {
+    const GENERATION: usize = 500_000;
+
+    /// Splits the claims into the bands whose holder is remembered, with that holder, and the rest.
+    fn split<'a>(&self, claims: BTreeMap<i64, &'a str>) -> (HashMap<i64, Arc<str>>, BTreeMap<i64, &'a str>) {
+        let generations = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut known = HashMap::new();
+        let mut rest = BTreeMap::new();
+        for (band, id) in claims {
+            match generations.newer.get(&band).or_else(|| generations.older.get(&band)) {
+                Some(holder) => {
+                    known.insert(band, holder.clone());
+                }
+                None => {
+                    rest.insert(band, id);
+                }
+            }
+        }
+        (known, rest)
+    }
+
+    /// Remembers holders read or claimed by a transaction that has committed.
+    pub(super) fn remember(&self, learned: LearnedHolders) {
+        let mut generations = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (band, holder) in learned {
+            if generations.newer.len() >= Self::GENERATION {
+                generations.older = std::mem::take(&mut generations.newer);
+            }
+            generations.newer.insert(band, holder);
+        }
+    }
+}
+
 /// Claims the batch's bands (first article in batch order, sorted by band so two workers never wait
-/// on each other in a cycle), reads the holders, and links near copies (`duplicate_of`, `duplicate_kind`).
+/// on each other in a cycle), reads the holders, and links near copies (`duplicate_of`,
+/// `duplicate_kind`). Bands `held` remembers are not looked up; the holders found in Postgres are
+/// returned, for `held` to remember once this transaction commits.
 pub(super) async fn link_near(
     tx: &mut Transaction<'_, Postgres>,
     articles: &mut [(Article, Origin)],
     rule: &NearRule,
-) -> Result<(), SinkError> {
+    held: &HeldBands,
+) -> Result<LearnedHolders, SinkError> {
     if articles.iter().all(|(a, _)| a.input.signature.is_none()) {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let mut claims: BTreeMap<i64, &str> = BTreeMap::new();
     for (article, _) in articles.iter().filter(|(a, _)| takes_part(a)) {
@@ -36,8 +92,10 @@ pub(super) async fn link_near(
             claims.entry(band).or_insert(article.id.as_str());
         }
     }
-    let holders = if claims.is_empty() { HashMap::new() } else { claim_bands(tx, claims).await? };
-    let mut described: HashSet<&str> = holders.values().map(String::as_str).collect();
+    let (mut holders, claims) = held.split(claims);
+    let learned = if claims.is_empty() { Vec::new() } else { claim_bands(tx, claims).await? };
+    holders.extend(learned.iter().cloned());
+    let mut described: HashSet<&str> = holders.values().map(|holder| &**holder).collect();
     described.extend(articles.iter().map(|(a, _)| a.id.as_str()));
     described.extend(articles.iter().filter_map(|(a, _)| a.duplicate_of.as_deref()));
     let indexed = stored_signatures(tx, &described.into_iter().collect::<Vec<_>>()).await?;
@@ -50,8 +108,8 @@ pub(super) async fn link_near(
             article,
         })
         .collect();
-    link_near_copies(&mut pending, &|band| holders.get(&band).map(String::as_str), &indexed, rule);
-    Ok(())
+    link_near_copies(&mut pending, &|band| holders.get(&band).map(|holder| &**holder), &indexed, rule);
+    Ok(learned)
 }
 
 /// Returns each band's holder, claiming for the batch (band → its first article with it) the bands
@@ -64,11 +122,12 @@ pub(super) async fn link_near(
 async fn claim_bands(
     tx: &mut Transaction<'_, Postgres>,
     claims: BTreeMap<i64, &str>,
-) -> Result<HashMap<i64, String>, SinkError> {
+) -> Result<LearnedHolders, SinkError> {
     let bands: Vec<i64> = claims.keys().copied().collect();
     let mut holders = read_holders(tx, &bands).await?;
+    let held_before: HashSet<i64> = holders.iter().map(|(band, _)| *band).collect();
     let (unheld, ids): (Vec<i64>, Vec<&str>) =
-        claims.iter().filter(|(band, _)| !holders.contains_key(*band)).map(|(band, id)| (*band, *id)).unzip();
+        claims.iter().filter(|(band, _)| !held_before.contains(*band)).map(|(band, id)| (*band, *id)).unzip();
     if unheld.is_empty() {
         return Ok(holders);
     }
@@ -83,19 +142,32 @@ async fn claim_bands(
     .into_iter()
     .collect();
     let raced: Vec<i64> = unheld.iter().copied().filter(|band| !claimed.contains(band)).collect();
-    holders.extend(claimed.into_iter().map(|band| (band, claims[&band].to_owned())));
+    // The batch's own claims share one id string per article.
+    let mut own_ids: HashMap<&str, Arc<str>> = HashMap::new();
+    for band in claimed {
+        let id = claims[&band];
+        holders.push((band, own_ids.entry(id).or_insert_with(|| Arc::from(id)).clone()));
+    }
     if !raced.is_empty() {
         holders.extend(read_holders(tx, &raced).await?);
     }
     Ok(holders)
 }
 
-async fn read_holders(tx: &mut Transaction<'_, Postgres>, bands: &[i64]) -> Result<HashMap<i64, String>, SinkError> {
+async fn read_holders(tx: &mut Transaction<'_, Postgres>, bands: &[i64]) -> Result<LearnedHolders, SinkError> {
     let rows = sqlx::query("SELECT band, article_id FROM lsh_bands WHERE band = ANY($1)")
         .bind(bands)
         .fetch_all(&mut **tx)
         .await?;
-    Ok(rows.into_iter().map(|row| (row.get(0), row.get(1))).collect())
+    // Rows of one holder share its id string.
+    let mut ids: HashMap<&str, Arc<str>> = HashMap::new();
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let id: &str = row.get(1);
+            (row.get(0), ids.entry(id).or_insert_with(|| Arc::from(id)).clone())
+        })
+        .collect())
 }
 
 /// Signatures, arrival order and canonical article of the given stored articles.
@@ -156,4 +228,37 @@ pub(super) async fn store_signatures(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims_of(bands: impl IntoIterator<Item = i64>) -> BTreeMap<i64, &'static str> {
+        bands.into_iter().map(|band| (band, "new")).collect()
+    }
+
+    #[test]
+    fn remembered_holders_answer_their_bands_and_the_rest_are_left_to_claim() {
+        let held = HeldBands::default();
+        held.remember(vec![(1, Arc::from("a")), (2, Arc::from("b"))]);
+        let (known, rest) = held.split(claims_of([1, 2, 3]));
+        assert_eq!(known.get(&1).map(|h| &**h), Some("a"));
+        assert_eq!(known.get(&2).map(|h| &**h), Some("b"));
+        assert_eq!(rest, claims_of([3]));
+    }
+
+    #[test]
+    fn a_holder_is_forgotten_only_after_two_generations_of_newer_bands() {
+        let held = HeldBands::default();
+        let first = Arc::from("first");
+        held.remember(vec![(-1, first)]);
+        let fill = |from: i64| (from..from + HeldBands::GENERATION as i64).map(|band| (band, Arc::from("x"))).collect();
+        held.remember(fill(0));
+        assert_eq!(held.split(claims_of([-1])).0.len(), 1, "one generation later it is still known");
+        held.remember(fill(HeldBands::GENERATION as i64));
+        assert_eq!(held.split(claims_of([-1])).0.len(), 0, "two generations later it is gone");
+        let generations = held.0.lock().unwrap();
+        assert!(generations.newer.len() + generations.older.len() <= 2 * HeldBands::GENERATION);
+    }
 }

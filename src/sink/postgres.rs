@@ -13,7 +13,7 @@ use thiserror::Error;
 
 use super::batch::{Batch, PartitionPosition, TopicPartition};
 use super::connection::{LOOKUP_TIMEOUT, on_connection};
-use super::near::{link_near, store_signatures};
+use super::near::{HeldBands, LearnedHolders, link_near, store_signatures};
 use super::order::WriteTurn;
 use super::stories::StoryCache;
 use super::templates::{LearnedTemplate, record_sightings};
@@ -168,6 +168,8 @@ pub struct PgSink {
     story_rule: StoryRule,
     /// The stories of the window, kept between batches (`sink::stories`).
     stories: StoryCache,
+    /// Band holders seen committed, kept between batches (`sink::near`).
+    held_bands: HeldBands,
     /// Link copies and assign stories (`dedup.enabled`).
     dedup: bool,
     /// Roll every transaction back after doing all its work: `replay --dry-run`.
@@ -205,6 +207,7 @@ impl PgSink {
             near_rule: NearRule::default(),
             story_rule: StoryRule::default(),
             stories: StoryCache::default(),
+            held_bands: HeldBands::default(),
             dedup: true,
             dry_run: false,
             report_changes: false,
@@ -330,8 +333,10 @@ impl PgSink {
             .within_timeout(&step, async {
                 let mut linked = on_connection(&self.pool, None, async |connection| {
                     let mut tx = sqlx::Connection::begin(connection).await?;
-                    let linked = link_in(&mut tx, batch, &self.near_rule, &mut laps).await?;
+                    let (linked, learned) =
+                        link_in(&mut tx, batch, &self.near_rule, &self.held_bands, &mut laps).await?;
                     tx.commit().await?;
+                    self.held_bands.remember(learned);
                     Ok(linked)
                 })
                 .await?;
@@ -480,7 +485,8 @@ impl PgSink {
         laps: &mut Laps<'_>,
     ) -> Result<Linked, SinkError> {
         batch.clear_links();
-        let mut linked = link_in(tx, batch, &self.near_rule, laps).await?;
+        // Rolled back with the write: its claims are not remembered.
+        let (mut linked, _) = link_in(tx, batch, &self.near_rule, &self.held_bands, laps).await?;
         laps.enter("stories");
         linked.new_stories = self.stories.assign_in(tx, &mut batch.articles, &self.story_rule).await?;
         linked.times.stories = laps.lap();
@@ -628,19 +634,20 @@ async fn link_in(
     tx: &mut Transaction<'_, Postgres>,
     batch: &mut Batch,
     near_rule: &NearRule,
+    held_bands: &HeldBands,
     laps: &mut Laps<'_>,
-) -> Result<Linked, SinkError> {
+) -> Result<(Linked, LearnedHolders), SinkError> {
     let mut times = SinkTimes::default();
     laps.enter("exact");
     link_copies(tx, batch).await?;
     times.exact = laps.lap();
     laps.enter("near");
-    link_near(tx, &mut batch.articles, near_rule).await?;
+    let learned = link_near(tx, &mut batch.articles, near_rule, held_bands).await?;
     times.near = laps.lap();
     laps.enter("signatures");
     store_signatures(tx, &last_write_per_id(&batch.articles), &batch.articles).await?;
     times.signatures = laps.lap();
-    Ok(Linked { new_stories: 0, cached_stories: 0, times })
+    Ok((Linked { new_stories: 0, cached_stories: 0, times }, learned))
 }
 
 /// The same id twice in one batch (a re-sent article): the later message wins, as it would across

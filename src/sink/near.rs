@@ -112,44 +112,40 @@ pub(super) async fn link_near(
     Ok(learned)
 }
 
-/// Returns each band's holder, claiming for the batch (band → its first article with it) the bands
-/// nobody holds yet. The holders are read first: most of an article's bands (two in three in
-/// `make bench`) are held already, and an insert tried for them only to find each taken costs
-/// Postgres an index probe apiece on top of the read that follows. Only the unheld bands are
-/// inserted, still in band order; a band another worker claimed meanwhile is not returned by the
-/// insert and is read again in a statement of its own, which under READ COMMITTED sees that claim
-/// once the insert has waited for its commit.
+/// Claims for the batch (band → its first article with it) the bands `held` did not know, and
+/// returns their holders. The insert comes first: the bands a worker has not met are nearly all
+/// unheld (in a 30,000-article `make bench` a read of them first returned none of its 1.0 M), so a
+/// read first would only add a probe apiece. The insert keeps band order, so two workers never wait
+/// on each other in a cycle; the bands it did not claim (held by an article this worker has not
+/// met, or claimed by another worker meanwhile) are read in a statement of their own, which under
+/// READ COMMITTED sees a claim the insert waited on once it has committed.
 async fn claim_bands(
     tx: &mut Transaction<'_, Postgres>,
     claims: BTreeMap<i64, &str>,
 ) -> Result<LearnedHolders, SinkError> {
-    let bands: Vec<i64> = claims.keys().copied().collect();
-    let mut holders = read_holders(tx, &bands).await?;
-    let held_before: HashSet<i64> = holders.iter().map(|(band, _)| *band).collect();
-    let (unheld, ids): (Vec<i64>, Vec<&str>) =
-        claims.iter().filter(|(band, _)| !held_before.contains(*band)).map(|(band, id)| (*band, *id)).unzip();
-    if unheld.is_empty() {
-        return Ok(holders);
-    }
+    let (bands, ids): (Vec<i64>, Vec<&str>) = claims.iter().map(|(band, id)| (*band, *id)).unzip();
     let claimed: HashSet<i64> = sqlx::query_scalar(
         "INSERT INTO lsh_bands (band, article_id) SELECT * FROM UNNEST($1::bigint[], $2::text[])
          ON CONFLICT DO NOTHING RETURNING band",
     )
-    .bind(&unheld)
+    .bind(&bands)
     .bind(&ids)
     .fetch_all(&mut **tx)
     .await?
     .into_iter()
     .collect();
-    let raced: Vec<i64> = unheld.iter().copied().filter(|band| !claimed.contains(band)).collect();
+    let held_before: Vec<i64> = bands.iter().copied().filter(|band| !claimed.contains(band)).collect();
     // The batch's own claims share one id string per article.
     let mut own_ids: HashMap<&str, Arc<str>> = HashMap::new();
-    for band in claimed {
-        let id = claims[&band];
-        holders.push((band, own_ids.entry(id).or_insert_with(|| Arc::from(id)).clone()));
-    }
-    if !raced.is_empty() {
-        holders.extend(read_holders(tx, &raced).await?);
+    let mut holders: LearnedHolders = claimed
+        .into_iter()
+        .map(|band| {
+            let id = claims[&band];
+            (band, own_ids.entry(id).or_insert_with(|| Arc::from(id)).clone())
+        })
+        .collect();
+    if !held_before.is_empty() {
+        holders.extend(read_holders(tx, &held_before).await?);
     }
     Ok(holders)
 }

@@ -50,13 +50,10 @@ impl HeldBands {
         let mut known = HashMap::new();
         let mut rest = BTreeMap::new();
         for (band, id) in claims {
-            match generations.newer.get(&band).or_else(|| generations.older.get(&band)) {
-                Some(holder) => {
-                    known.insert(band, holder.clone());
-                }
-                None => {
-                    rest.insert(band, id);
-                }
+            if let Some(holder) = generations.newer.get(&band).or_else(|| generations.older.get(&band)) {
+                known.insert(band, holder.clone());
+            } else {
+                rest.insert(band, id);
             }
         }
         (known, rest)
@@ -136,15 +133,8 @@ async fn claim_bands(
     .into_iter()
     .collect();
     let held_before: Vec<i64> = bands.iter().copied().filter(|band| !claimed.contains(band)).collect();
-    // The batch's own claims share one id string per article.
-    let mut own_ids: HashMap<&str, Arc<str>> = HashMap::new();
-    let mut holders: LearnedHolders = claimed
-        .into_iter()
-        .map(|band| {
-            let id = claims[&band];
-            (band, own_ids.entry(id).or_insert_with(|| Arc::from(id)).clone())
-        })
-        .collect();
+    let mut own_ids = SharedIds::default();
+    let mut holders: LearnedHolders = claimed.into_iter().map(|band| (band, own_ids.of(claims[&band]))).collect();
     if !held_before.is_empty() {
         holders.extend(read_holders(tx, &held_before).await?);
     }
@@ -156,15 +146,19 @@ async fn read_holders(tx: &mut Transaction<'_, Postgres>, bands: &[i64]) -> Resu
         .bind(bands)
         .fetch_all(&mut **tx)
         .await?;
-    // Rows of one holder share its id string.
-    let mut ids: HashMap<&str, Arc<str>> = HashMap::new();
-    Ok(rows
-        .iter()
-        .map(|row| {
-            let id: &str = row.get(1);
-            (row.get(0), ids.entry(id).or_insert_with(|| Arc::from(id)).clone())
-        })
-        .collect())
+    let mut ids = SharedIds::default();
+    Ok(rows.iter().map(|row| (row.get(0), ids.of(row.get(1)))).collect())
+}
+
+/// One `Arc<str>` per article id, shared by all the bands it holds (up to 64), rather than a
+/// string each.
+#[derive(Default)]
+struct SharedIds<'a>(HashMap<&'a str, Arc<str>>);
+
+impl<'a> SharedIds<'a> {
+    fn of(&mut self, id: &'a str) -> Arc<str> {
+        self.0.entry(id).or_insert_with(|| Arc::from(id)).clone()
+    }
 }
 
 /// Signatures, arrival order and canonical article of the given stored articles.

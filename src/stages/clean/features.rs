@@ -492,6 +492,7 @@ pub(crate) fn page_features(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stages::clean::rule_verdicts;
 
     proptest::proptest! {
         #[test]
@@ -500,7 +501,6 @@ mod tests {
             proptest::prop_assert_eq!(has_checkbox_or_rule(&text), searched);
         }
     }
-    use crate::stages::clean::rule_verdicts;
 
     #[test]
     fn stopwords_are_found_in_any_case() {

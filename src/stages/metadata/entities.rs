@@ -17,8 +17,9 @@
 //!    ("John Kerry", "Bashar al-Assad"); a lone surname never met in full stays out unless a speech
 //!    verb or role marks it a person.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
+
+use foldhash::{HashMap, HashSet};
 
 use crate::article::Entities;
 use crate::stages::clean::features::{is_english_stopword, is_stopword};
@@ -31,7 +32,7 @@ struct Place {
     canonical: &'static str,
 }
 
-static PLACES: LazyLock<foldhash::HashMap<&'static str, Place>> = LazyLock::new(|| {
+static PLACES: LazyLock<HashMap<&'static str, Place>> = LazyLock::new(|| {
     include_str!("places.tsv")
         .lines()
         .filter(|line| !line.starts_with('#'))
@@ -398,11 +399,11 @@ impl PersonIndex {
 /// The last word without an Arabic article: "Bashar al-Assad" and "Assad" both give "assad".
 fn surname_key(name: &str) -> String {
     let last = name.split_whitespace().last().unwrap_or_default();
-    let lower = last.to_lowercase();
-    ["al-", "el-", "ad-", "as-", "ar-"]
-        .iter()
-        .find_map(|prefix| lower.strip_prefix(prefix))
-        .map_or_else(|| lower.clone(), str::to_owned)
+    let mut key = last.to_lowercase();
+    if let Some(article) = ["al-", "el-", "ad-", "as-", "ar-"].iter().find(|article| key.starts_with(*article)) {
+        key.drain(..article.len());
+    }
+    key
 }
 
 /// A word of the body with its byte offset and what surrounds it.
@@ -712,8 +713,8 @@ const OFFICE: u8 = 1 << 1;
 const NOT_NAME: u8 = 1 << 2;
 const ORG_WORD: u8 = 1 << 3;
 
-static WORD_CLASSES: LazyLock<foldhash::HashMap<&'static str, u8>> = LazyLock::new(|| {
-    let mut classes = foldhash::HashMap::default();
+static WORD_CLASSES: LazyLock<HashMap<&'static str, u8>> = LazyLock::new(|| {
+    let mut classes = HashMap::default();
     for (list, class) in [(ROLE_WORDS, ROLE), (OFFICE_WORDS, OFFICE), (NOT_NAMES, NOT_NAME), (ORG_WORDS, ORG_WORD)] {
         for word in list {
             *classes.entry(*word).or_default() |= class;

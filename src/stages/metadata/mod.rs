@@ -549,13 +549,15 @@ fn nearest_dated_line(article: &Article, order: DayOrder) -> Option<PublishedAt>
 /// The date of a line that states one as its own (see `nearest_dated_line`): a short line, or a
 /// byline running on into its categories with the date among its first words.
 fn dated_line((distance, line, teaser): (usize, &str, bool), order: DayOrder) -> Option<(usize, NaiveDate)> {
-    let short = has_at_most_words(line, MAX_HEADER_LINE_WORDS);
+    // Counted once, up to the most a byline may have: a paragraph is not walked to its end.
+    let words = line.split_whitespace().take(MAX_BYLINE_LINE_WORDS + 1).count();
+    let short = words <= MAX_HEADER_LINE_WORDS;
     // A longer line is a byline that goes on into its categories ("Posted on November 25, 2024 in
     // College of Health Sciences, General, …"), not prose, when its date stands among its first
     // words and it does not end like a sentence ("On January 12, 2025, the ministry said … ." is
     // prose). A date further on in a long line is the last of several credits ("Written by … —
     // Updated on …"), not the article's.
-    if !short && (!has_at_most_words(line, MAX_BYLINE_LINE_WORDS) || ends_like_sentence(line)) {
+    if !short && (words > MAX_BYLINE_LINE_WORDS || ends_like_sentence(line)) {
         return None;
     }
     let dates = find_dates_in(line, order);

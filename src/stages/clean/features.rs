@@ -176,7 +176,8 @@ fn is_link_like(text: &str) -> bool {
 }
 
 /// What the features read off one line's own text, counted in one pass over its words and one
-/// over its characters when the line is made (`LineShape::new`), instead of a pass per measure.
+/// over its characters when the line is made (`LineShape::new`), instead of a pass per measure,
+/// with the marks they look for: so a line the cleaner's memo holds is not searched again.
 #[derive(Default)]
 pub(crate) struct LineStats {
     /// Words holding a letter or digit (as `text::word_count` counts them).
@@ -195,6 +196,12 @@ pub(crate) struct LineStats {
     letters: usize,
     lowercase_letters: usize,
     quote_marks: usize,
+    /// A URL in the line (`is_link_like`).
+    link_like: bool,
+    /// It opens with a bullet (`starts_with_bullet`).
+    bullet: bool,
+    /// A checkbox or a heavy rule (`has_checkbox_or_rule`).
+    checkbox_or_rule: bool,
 }
 
 impl LineStats {
@@ -233,6 +240,9 @@ impl LineStats {
             stats.chars += 1;
         }
         stats.add_classes(packed);
+        stats.link_like = is_link_like(text);
+        stats.bullet = starts_with_bullet(text);
+        stats.checkbox_or_rule = has_checkbox_or_rule(text);
         stats
     }
 
@@ -364,13 +374,13 @@ pub(crate) fn page_features(
     let own: Vec<Own> = lines
         .iter()
         .map(|line| {
-            let link_like = is_link_like(&line.text);
+            let link_like = line.stats.link_like;
             Own {
                 ln_words: ln1(line.words()),
                 sentence: flag(line.sentence),
                 stopwords: line.stats.stopword_density(),
                 paragraph: flag(line.is_paragraph()),
-                link_or_bullet: flag(link_like || starts_with_bullet(&line.text)),
+                link_or_bullet: flag(link_like || line.stats.bullet),
                 link_like,
                 repeats: ln1(occurrences[line.folded.as_str()] - 1),
             }
@@ -403,7 +413,7 @@ pub(crate) fn page_features(
         push(counts.punctuation as f32 / line.words().max(1) as f32);
         push(counts.title_case_ratio());
         push(flag(counts.is_all_caps()));
-        push(flag(starts_with_bullet(text)));
+        push(flag(counts.bullet));
         push(flag(o.link_like));
         push(counts.digits as f32 / chars as f32);
         push(counts.separators.min(5) as f32);
@@ -414,7 +424,7 @@ pub(crate) fn page_features(
         push(i as f32 / n as f32);
         push(o.repeats);
         push(flag(counts.quote_marks > 0));
-        push(flag(has_checkbox_or_rule(text)));
+        push(flag(counts.checkbox_or_rule));
         push(o.paragraph);
         push(flag(line.is_headline_shaped()));
         push(flag(verdicts[i].is_some()));

@@ -177,7 +177,7 @@ fn is_link_like(text: &str) -> bool {
 
 /// What the features read off one line's own text, counted in one pass over its words and one
 /// over its characters when the line is made (`LineShape::new`), instead of a pass per measure,
-/// with the marks they look for: so a line the cleaner's memo holds is not searched again.
+/// with the marks they look for (a URL, a bullet, a checkbox or rule).
 #[derive(Default)]
 pub(crate) struct LineStats {
     /// Words holding a letter or digit (as `text::word_count` counts them).

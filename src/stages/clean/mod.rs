@@ -9,14 +9,11 @@
 
 pub mod features;
 mod html;
-mod memo;
 pub mod model;
 mod nesting;
 pub mod templates;
 
 use foldhash::{HashSet, HashSetExt};
-use std::cell::RefCell;
-use std::rc::Rc;
 use std::sync::LazyLock;
 
 use regex::{Regex, RegexSet};
@@ -156,22 +153,16 @@ static BREADCRUMB: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[^.!?]{1,40}(\s[»›>/|]\s[^.!?]{1,40}){2,}$").expect("valid regex"));
 static BULLET: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[•·▪►▸◦‣□■●*\-–—]\s+").expect("valid regex"));
 
-/// A line as the page laid it out: what its text says on its own, its indent and the blank before it.
+/// What one line looks like on its own, and how the page laid it out.
 pub(crate) struct LineShape {
-    own: Rc<LineAnalysis>,
-    /// Leading whitespace in the page: crawler dumps indent menus and nested lists.
-    pub(crate) indent: usize,
-    /// A blank line stood before it: a block boundary.
-    pub(crate) blank_before: bool,
-}
-
-/// What one line's text says on its own, whatever page it is on: read once per thread for a line
-/// met again (`memo`).
-pub(crate) struct LineAnalysis {
     pub(crate) text: String,
     /// Its words, characters and what the classifier's features count in them.
     pub(crate) stats: features::LineStats,
     pub(crate) sentence: bool,
+    /// Leading whitespace in the page: crawler dumps indent menus and nested lists.
+    pub(crate) indent: usize,
+    /// A blank line stood before it: a block boundary.
+    pub(crate) blank_before: bool,
     /// The lexicon cue that fired on the line, if any (computed once).
     lexicon_cue: Option<Reason>,
     /// Else the shape cue (breadcrumb separators, short bullet, date line, all-caps label).
@@ -180,34 +171,20 @@ pub(crate) struct LineAnalysis {
     pub(crate) folded: String,
 }
 
-/// Each thread's memo of line analyses: 8 MB of lines a generation (a few hundred pages' worth;
-/// at most 16 MB a thread), enough for the menus and footers of the sites crawled lately.
-const MEMO_BYTES: usize = 8 << 20;
-
-thread_local! {
-    static ANALYSED: RefCell<memo::Memo<LineAnalysis>> = RefCell::new(memo::Memo::new(MEMO_BYTES));
-}
-
-impl std::ops::Deref for LineShape {
-    type Target = LineAnalysis;
-
-    fn deref(&self) -> &LineAnalysis {
-        &self.own
-    }
-}
-
 impl LineShape {
     fn new(raw: &str, blank_before: bool) -> Self {
+        let text = normalize_line(raw);
+        let stats = features::LineStats::of(&text);
+        let sentence = ends_like_sentence(&text);
         let indent = raw.chars().take_while(|c| c.is_whitespace()).count();
-        // `normalize_line` gives the words `split_whitespace` finds (its proptest), so a line and its
-        // `trim` read the same: indented or not, a line met again is one entry.
-        let own = ANALYSED.with_borrow_mut(|memo| memo.get_or_insert_with(raw.trim(), || LineAnalysis::new(raw)));
-        LineShape { own, indent, blank_before }
-    }
-
-    /// The line's text, for the cleaned article.
-    fn into_text(self) -> String {
-        Rc::try_unwrap(self.own).map_or_else(|shared| shared.text.clone(), |own| own.text)
+        let folded = crate::stages::text::to_lowercase(&text);
+        let mut line =
+            LineShape { text, stats, sentence, indent, blank_before, lexicon_cue: None, shape_cue: None, folded };
+        line.lexicon_cue = line.compute_lexicon_cue();
+        if line.lexicon_cue.is_none() {
+            line.shape_cue = line.compute_shape_cue();
+        }
+        line
     }
 
     /// Splits a page into its non-empty lines.
@@ -223,21 +200,6 @@ impl LineShape {
             blank_before = false;
         }
         lines
-    }
-}
-
-impl LineAnalysis {
-    fn new(raw: &str) -> Self {
-        let text = normalize_line(raw);
-        let stats = features::LineStats::of(&text);
-        let sentence = ends_like_sentence(&text);
-        let folded = crate::stages::text::to_lowercase(&text);
-        let mut line = LineAnalysis { text, stats, sentence, lexicon_cue: None, shape_cue: None, folded };
-        line.lexicon_cue = line.compute_lexicon_cue();
-        if line.lexicon_cue.is_none() {
-            line.shape_cue = line.compute_shape_cue();
-        }
-        line
     }
 
     /// Words holding a letter or digit.
@@ -407,14 +369,14 @@ impl PageAnalysis {
             .into_iter()
             .zip(self.features)
             .zip(self.ruled_out)
-            .map(|((line, features), ruled_out)| ClassifiedLine { ruled_out, text: line.into_text(), features })
+            .map(|((line, features), ruled_out)| ClassifiedLine { ruled_out, text: line.text, features })
             .collect()
     }
 }
 
 /// The rule pass over a page: each line's shape and the verdict the rules give it.
 pub(crate) fn rule_verdicts(lines: &[LineShape]) -> Vec<Option<Reason>> {
-    let mut verdicts: Vec<Option<Reason>> = lines.iter().map(|line| line.judge()).collect();
+    let mut verdicts: Vec<Option<Reason>> = lines.iter().map(LineShape::judge).collect();
     mark_repeats(lines, &mut verdicts);
     mark_region(lines, &mut verdicts);
     verdicts
@@ -461,12 +423,12 @@ fn classify_lines(
         let reason = match (keep, verdict) {
             (true, _) if is_template(&line.text) => Reason::SiteTemplate,
             (true, _) => {
-                kept.push(line.into_text());
+                kept.push(line.text);
                 continue;
             }
             (false, verdict) => verdict.unwrap_or(Reason::Classified),
         };
-        removed.push(RemovedLine { line: line.into_text(), reason: reason.as_str().to_owned() });
+        removed.push(RemovedLine { line: line.text, reason: reason.as_str().to_owned() });
         kept_before.push(kept.len());
     }
     Cleaned { kept, removed, sightings, kept_before }
@@ -709,16 +671,6 @@ mod tests {
         let got = reasons(page);
         assert_eq!(got[0].1, "title");
         assert_eq!(got[1].1, "repeated line");
-    }
-
-    #[test]
-    fn a_line_met_again_keeps_its_own_indent_and_blank_before() {
-        let first = LineShape::page("Share this story\nThe storm closed every port on the coast on Sunday.");
-        let again = LineShape::page("Intro line\n    Share this story  ");
-        assert_eq!((first[0].indent, first[0].blank_before), (0, true));
-        assert_eq!((again[1].indent, again[1].blank_before), (4, false));
-        assert_eq!(again[1].text, "Share this story");
-        assert!(Rc::ptr_eq(&first[0].own, &again[1].own), "the second reading was not the memo's");
     }
 
     #[test]

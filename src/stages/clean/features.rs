@@ -144,7 +144,6 @@ struct Own {
     stopwords: f32,
     paragraph: f32,
     link_or_bullet: f32,
-    link_like: bool,
     repeats: f32,
 }
 
@@ -373,17 +372,13 @@ pub(crate) fn page_features(
     }
     let own: Vec<Own> = lines
         .iter()
-        .map(|line| {
-            let link_like = line.stats.link_like;
-            Own {
-                ln_words: ln1(line.words()),
-                sentence: flag(line.sentence),
-                stopwords: line.stats.stopword_density(),
-                paragraph: flag(line.is_paragraph()),
-                link_or_bullet: flag(link_like || line.stats.bullet),
-                link_like,
-                repeats: ln1(occurrences[line.folded.as_str()] - 1),
-            }
+        .map(|line| Own {
+            ln_words: ln1(line.words()),
+            sentence: flag(line.sentence),
+            stopwords: line.stats.stopword_density(),
+            paragraph: flag(line.is_paragraph()),
+            link_or_bullet: flag(line.stats.link_like || line.stats.bullet),
+            repeats: ln1(occurrences[line.folded.as_str()] - 1),
         })
         .collect();
     let kept_paragraph = |i: usize| verdicts[i].is_none() && lines[i].is_paragraph();
@@ -414,7 +409,7 @@ pub(crate) fn page_features(
         push(counts.title_case_ratio());
         push(flag(counts.is_all_caps()));
         push(flag(counts.bullet));
-        push(flag(o.link_like));
+        push(flag(counts.link_like));
         push(counts.digits as f32 / chars as f32);
         push(counts.separators.min(5) as f32);
         push(counts.symbols as f32 / chars as f32);

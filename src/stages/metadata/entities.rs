@@ -17,6 +17,7 @@
 //!    ("John Kerry", "Bashar al-Assad"); a lone surname never met in full stays out unless a speech
 //!    verb or role marks it a person.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use foldhash::{HashMap, HashSet};
@@ -24,7 +25,7 @@ use foldhash::{HashMap, HashSet};
 use crate::article::Entities;
 use crate::stages::clean::features::{is_english_stopword, is_stopword};
 use crate::stages::text::{
-    ends_like_sentence, ends_with_colon, is_ascii_whitespace, title_case_ratio, without_possessive,
+    ends_like_sentence, ends_with_colon, is_ascii_whitespace, title_case_ratio, with_lowercase, without_possessive,
 };
 
 /// A place the gazetteer knows: its canonical name and kind.
@@ -331,7 +332,7 @@ const SENTENCE_OPENERS: &[&str] = &[
     "separately",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     Person,
     Place,
@@ -392,18 +393,23 @@ impl PersonIndex {
     }
 
     fn resolve(&self, name: &str) -> Option<&str> {
-        self.names.get(name).or_else(|| self.by_surname.get(&surname_key(name))).map(String::as_str)
+        let by_surname = || with_lowercase(last_word(name), |last| self.by_surname.get(without_article(last)));
+        self.names.get(name).or_else(by_surname).map(String::as_str)
     }
 }
 
 /// The last word without an Arabic article: "Bashar al-Assad" and "Assad" both give "assad".
 fn surname_key(name: &str) -> String {
-    let last = name.split_whitespace().last().unwrap_or_default();
-    let mut key = last.to_lowercase();
-    if let Some(article) = ["al-", "el-", "ad-", "as-", "ar-"].iter().find(|article| key.starts_with(*article)) {
-        key.drain(..article.len());
-    }
-    key
+    without_article(&last_word(name).to_lowercase()).to_owned()
+}
+
+fn last_word(name: &str) -> &str {
+    name.split_whitespace().last().unwrap_or_default()
+}
+
+/// A lowercase surname without the Arabic article it may carry ("al-assad" → "assad").
+fn without_article(surname: &str) -> &str {
+    ["al-", "el-", "ad-", "as-", "ar-"].iter().find_map(|article| surname.strip_prefix(article)).unwrap_or(surname)
 }
 
 /// A word of the body with its byte offset and what surrounds it.
@@ -448,6 +454,24 @@ struct LineCounts {
 }
 
 impl LineCounts {
+    /// The counts of the line's first `KIND_BYTES` (a character counts only when all of it fits).
+    fn of(line: &str) -> Self {
+        let mut counts = LineCounts::default();
+        let prefix = &line.as_bytes()[..line.len().min(KIND_BYTES)];
+        if prefix.is_ascii() {
+            prefix.iter().for_each(|&byte| counts.add_ascii(byte));
+            return counts;
+        }
+        for (at, c) in line.char_indices().take_while(|(at, c)| at + c.len_utf8() <= KIND_BYTES) {
+            if c.is_ascii() {
+                counts.add_ascii(line.as_bytes()[at]);
+            } else {
+                counts.add(c);
+            }
+        }
+        counts
+    }
+
     fn add_ascii(&mut self, byte: u8) {
         if byte.is_ascii_alphabetic() {
             self.add_letter(byte.is_ascii_uppercase());
@@ -487,9 +511,50 @@ impl LineCounts {
     }
 }
 
+/// The kind of `line` (`whole` with no line break, `line` without its "\r"). A long line starting
+/// in ASCII (most of a body's bytes) that is not shouted can be nothing but prose, whatever its
+/// words: its letters and capitals are counted in a loop the compiler vectorises, and the counting
+/// of words, a byte at a time, is left to the lines it can still decide.
+fn line_kind(whole: &str, line: &str) -> LineKind {
+    let prefix = &whole.as_bytes()[..whole.len().min(KIND_BYTES)];
+    let long_prose = line.len() > KIND_BYTES && prefix.is_ascii() && {
+        let letters = prefix.iter().filter(|b| b.is_ascii_alphabetic()).count();
+        let upper = prefix.iter().filter(|b| b.is_ascii_uppercase()).count();
+        upper * 10 < letters * 7
+    };
+    if long_prose { LineKind::Prose } else { LineCounts::of(whole).kind(line) }
+}
+
+/// What the word reader needs to know of a byte.
+#[derive(Clone, Copy)]
+enum ByteClass {
+    /// An ASCII byte that continues a word: all but whitespace and the full stop.
+    Word,
+    Space,
+    FullStop,
+    /// The start or a later byte of a character beyond ASCII: decoded where it starts.
+    NonAscii,
+}
+
+static BYTE_CLASSES: [ByteClass; 256] = {
+    let mut classes = [ByteClass::NonAscii; 256];
+    let mut byte = 0;
+    while byte < 128 {
+        classes[byte] = if byte == b'.' as usize {
+            ByteClass::FullStop
+        } else if is_ascii_whitespace(byte as u8) {
+            ByteClass::Space
+        } else {
+            ByteClass::Word
+        };
+        byte += 1;
+    }
+    classes
+};
+
 /// A capitalised run: its words and its place among the body's words.
-struct Chunk<'a> {
-    words: Vec<Word<'a>>,
+struct Chunk<'w, 'a> {
+    words: &'w [Word<'a>],
     /// Index of the run's first word in the body's word list.
     first: usize,
     last: usize,
@@ -512,9 +577,6 @@ fn words(body: &str) -> (Vec<Word<'_>>, usize) {
         // About one word in six bytes of English prose: one allocation for most bodies.
         words: Vec::with_capacity(body.len() / 6),
         sentence_start: true,
-        line_start: 0,
-        line_first_word: 0,
-        line: LineCounts::default(),
         glued_breaks: 0,
     };
     reader.read();
@@ -524,17 +586,13 @@ fn words(body: &str) -> (Vec<Word<'_>>, usize) {
     (reader.words, word_count)
 }
 
-/// One pass over the body's bytes: an ASCII byte (nearly all of a body) is classified as it is, only
-/// other characters are decoded. A line's kind is counted on the way and given to its words when
-/// the line ends, so no line is read twice.
+/// One pass over the body, a line at a time: an ASCII byte (nearly all of a body) is classified as
+/// it is, only other characters are decoded. A line's kind is counted from its first bytes and
+/// given to its words when the line ends.
 struct WordReader<'a> {
     body: &'a str,
     words: Vec<Word<'a>>,
     sentence_start: bool,
-    /// Where the current line starts, and the index of its first word.
-    line_start: usize,
-    line_first_word: usize,
-    line: LineCounts,
     /// Sentence breaks read inside a token, each of which split one token into two words.
     glued_breaks: usize,
 }
@@ -542,24 +600,42 @@ struct WordReader<'a> {
 impl<'a> WordReader<'a> {
     fn read(&mut self) {
         let bytes = self.body.as_bytes();
+        let mut line_start = 0;
+        loop {
+            let line_end = memchr::memchr(b'\n', &bytes[line_start..]).map_or(bytes.len(), |at| line_start + at);
+            let first_word = self.words.len();
+            self.read_line(line_start, line_end);
+            self.mark_line(line_start, line_end, first_word);
+            if line_end == bytes.len() {
+                break;
+            }
+            self.sentence_start = true;
+            line_start = line_end + 1;
+        }
+    }
+
+    /// The words of the line `from..to`. Whitespace and sentence breaks glued between words
+    /// ("the failure.Russia is", as crawled pages join paragraphs) end a word; any other byte
+    /// continues it.
+    fn read_line(&mut self, from: usize, to: usize) {
+        let bytes = self.body.as_bytes();
         let mut start = None;
-        let mut i = 0;
-        while i < bytes.len() {
+        let mut i = from;
+        while i < to {
             let byte = bytes[i];
-            let counted = i < self.line_start + KIND_BYTES;
-            let (is_space, len) = if byte.is_ascii() {
-                if counted {
-                    self.line.add_ascii(byte);
+            let (is_space, len) = match BYTE_CLASSES[usize::from(byte)] {
+                ByteClass::Word => {
+                    start.get_or_insert(i);
+                    i += 1;
+                    continue;
                 }
-                (is_ascii_whitespace(byte), 1)
-            } else {
-                let c = self.body[i..].chars().next().expect("a character starts at every step");
-                if counted && i + c.len_utf8() <= self.line_start + KIND_BYTES {
-                    self.line.add(c);
+                ByteClass::Space => (true, 1),
+                ByteClass::FullStop => (false, 1),
+                ByteClass::NonAscii => {
+                    let c = self.body[i..].chars().next().expect("a character starts at every step");
+                    (c.is_whitespace(), c.len_utf8())
                 }
-                (c.is_whitespace(), c.len_utf8())
             };
-            // Crawled pages glue paragraphs: "the failure.Russia is" holds a sentence break.
             let glued = byte == b'.'
                 && i > 0
                 && bytes.get(i + 1).is_some_and(u8::is_ascii_uppercase)
@@ -572,30 +648,23 @@ impl<'a> WordReader<'a> {
             } else if start.is_none() {
                 start = Some(i);
             }
-            if byte == b'\n' {
-                self.end_line(i);
-                self.sentence_start = true;
-            }
             i += len;
         }
         if let Some(from) = start {
-            self.push_word(from, bytes.len());
+            self.push_word(from, to);
         }
-        self.end_line(bytes.len());
     }
 
-    /// Gives the words of the line ending at `end` (a line break or the body's end) its kind.
-    fn end_line(&mut self, end: usize) {
-        let mut line = &self.body[self.line_start..end];
-        if end < self.body.len() {
+    /// Gives the words of the line `from..to` (up to a line break or the body's end) its kind.
+    fn mark_line(&mut self, from: usize, to: usize, first_word: usize) {
+        let mut line = &self.body[from..to];
+        if to < self.body.len() {
             line = line.strip_suffix('\r').unwrap_or(line);
         }
-        let kind = std::mem::take(&mut self.line).kind(line);
+        let kind = line_kind(&self.body[from..to], line);
         if kind != LineKind::Prose {
-            self.words[self.line_first_word..].iter_mut().for_each(|word| word.line = kind);
+            self.words[first_word..].iter_mut().for_each(|word| word.line = kind);
         }
-        self.line_start = end + 1;
-        self.line_first_word = self.words.len();
     }
 
     /// One whitespace-separated token as a word: punctuation trimmed, possessive cut, and whether
@@ -670,7 +739,7 @@ fn is_connector(word: &str) -> bool {
 }
 
 /// Maximal runs of capitalised words (and connectors between them).
-fn chunks<'a>(words: &[Word<'a>]) -> Vec<Chunk<'a>> {
+fn chunks<'w, 'a>(words: &'w [Word<'a>]) -> Vec<Chunk<'w, 'a>> {
     let mut chunks = Vec::new();
     let mut i = 0;
     while i < words.len() {
@@ -693,14 +762,18 @@ fn chunks<'a>(words: &[Word<'a>]) -> Vec<Chunk<'a>> {
                 break;
             }
         }
-        chunks.push(Chunk { words: words[first..=last].to_vec(), first, last });
+        chunks.push(Chunk { words: &words[first..=last], first, last });
         i = last + 1;
     }
     chunks
 }
 
-fn join(words: &[Word<'_>]) -> String {
-    words.iter().map(|w| w.text).collect::<Vec<_>>().join(" ")
+/// The words as one name, borrowed when there is only one (most runs are a single word).
+fn join<'a>(words: &[Word<'a>]) -> Cow<'a, str> {
+    match words {
+        [word] => Cow::Borrowed(word.text),
+        _ => Cow::Owned(words.iter().map(|w| w.text).collect::<Vec<_>>().join(" ")),
+    }
 }
 
 fn is_role_word(word: &str) -> bool {
@@ -819,25 +892,24 @@ fn organization(name: &str, words: &[Word<'_>]) -> bool {
 
 /// Evidence around a chunk that it names a person: a role word before it, a speech verb after it
 /// ("Peskov said") or before it in the same sentence ("said Ryabkov"), or ", who" after it.
-fn person_context(chunk: &Chunk<'_>, words: &[Word<'_>]) -> bool {
+fn person_context(chunk: &Chunk<'_, '_>, words: &[Word<'_>]) -> bool {
     let opens_sentence = chunk.words[0].sentence_start;
-    let before = chunk.first.checked_sub(1).filter(|_| !opens_sentence).map(|i| words[i].text.to_lowercase());
+    let before = chunk.first.checked_sub(1).filter(|_| !opens_sentence).map(|i| words[i].text);
     let after = words.get(chunk.last + 1).map(|w| w.text);
     let who = chunk.words.last().is_some_and(|w| w.ends_run) && after == Some("who");
-    before.as_deref().is_some_and(|b| ROLE_CUES.contains(&b) || is_speech_verb(b))
-        || after.is_some_and(is_speech_verb)
-        || who
+    let cue = |before: &str| with_lowercase(before, |b| ROLE_CUES.contains(&b) || is_speech_verb(b));
+    before.is_some_and(cue) || after.is_some_and(is_speech_verb) || who
 }
 
 /// Sorts one chunk into candidate mentions: (byte offset, kind, name, strong evidence).
-fn classify(chunk: &Chunk<'_>, words: &[Word<'_>], out: &mut Vec<(usize, Kind, String, bool)>) {
-    let mut parts: &[Word<'_>] = &chunk.words;
+fn classify(chunk: &Chunk<'_, '_>, words: &[Word<'_>], out: &mut Vec<(usize, Kind, String, bool)>) {
+    let mut parts: &[Word<'_>] = chunk.words;
     // A sentence's first word is capitalised by grammar: drop it when it is an everyday word.
     while let Some(first) = parts.first() {
-        let lower = first.text.to_lowercase();
+        let everyday = |lower: &str| is_stopword(lower) || SENTENCE_OPENERS.contains(&lower);
         let grammatical = first.sentence_start
             && !is_acronym(first.text)
-            && (is_stopword(&lower) || SENTENCE_OPENERS.contains(&lower.as_str()))
+            && with_lowercase(first.text, everyday)
             && place(first.text).is_none();
         if grammatical || first.text == "The" {
             parts = &parts[1..];
@@ -860,7 +932,7 @@ fn classify(chunk: &Chunk<'_>, words: &[Word<'_>], out: &mut Vec<(usize, Kind, S
         return;
     }
     if organization(&name, parts) {
-        out.push((parts[0].start, Kind::Organization, name, true));
+        out.push((parts[0].start, Kind::Organization, name.into_owned(), true));
         return;
     }
     // "US Secretary of State John Kerry": the person is the run of name words that ends the chunk,
@@ -873,7 +945,7 @@ fn classify(chunk: &Chunk<'_>, words: &[Word<'_>], out: &mut Vec<(usize, Kind, S
             name = &name[1..];
         }
         if !name.is_empty() && name.len() <= 4 {
-            out.push((name[0].start, Kind::Person, join(name), true));
+            out.push((name[0].start, Kind::Person, join(name).into_owned(), true));
         }
         classify_prefix(&parts[..parts.len() - name.len()], Kinds::All, out);
         return;
@@ -885,7 +957,7 @@ fn classify(chunk: &Chunk<'_>, words: &[Word<'_>], out: &mut Vec<(usize, Kind, S
         // A lone word is a person only with evidence, or as the surname of someone named in full;
         // so is a heading's run of capitalised words ("Boiled Linseed Oil").
         let strong = evidence || (parts.len() >= 2 && line != LineKind::Heading);
-        out.push((parts[0].start, Kind::Person, name, strong));
+        out.push((parts[0].start, Kind::Person, name.into_owned(), strong));
     } else {
         // "Russian Foreign Ministry spokesman …" has no role; a leading place still counts.
         classify_prefix(parts, Kinds::All, out);
@@ -909,7 +981,7 @@ fn classify_prefix(words: &[Word<'_>], kinds: Kinds, out: &mut Vec<(usize, Kind,
             if let Some(canonical) = place(&name) {
                 Some((end, Kind::Place, canonical.to_owned()))
             } else if kinds == Kinds::All && organization(&name, &words[i..end]) {
-                Some((end, Kind::Organization, name))
+                Some((end, Kind::Organization, name.into_owned()))
             } else {
                 None
             }
@@ -934,24 +1006,26 @@ fn resolve(candidates: Vec<(usize, Kind, String, bool)>) -> Found {
             .map(|(_, _, name, _)| name.as_str()),
     );
     let mut found = Found::default();
+    // What each list holds already: an article can name hundreds of entities.
+    let mut listed: HashSet<(Kind, &str)> = HashSet::default();
     for (start, kind, name, strong) in &candidates {
         let (kind, name) = match *kind {
             Kind::Person => match full_people.resolve(name) {
-                Some(full) => (Kind::Person, full.to_owned()),
-                None if *strong => (Kind::Person, name.clone()),
+                Some(full) => (Kind::Person, full),
+                None if *strong => (Kind::Person, name.as_str()),
                 None => continue,
             },
-            other => (other, name.clone()),
+            other => (other, name.as_str()),
         };
-        let list = match kind {
-            Kind::Person => &mut found.entities.people,
-            Kind::Place => &mut found.entities.places,
-            Kind::Organization => &mut found.entities.organizations,
-        };
-        if !list.contains(&name) {
-            list.push(name.clone());
+        if listed.insert((kind, name)) {
+            let list = match kind {
+                Kind::Person => &mut found.entities.people,
+                Kind::Place => &mut found.entities.places,
+                Kind::Organization => &mut found.entities.organizations,
+            };
+            list.push(name.to_owned());
         }
-        found.mentions.push(Mention { start: *start, kind, name });
+        found.mentions.push(Mention { start: *start, kind, name: name.to_owned() });
     }
     // A name first seen alone ("Kerry said…") and later in full belongs to the full name only.
     let named = PersonIndex::new(found.entities.people.iter().map(String::as_str));

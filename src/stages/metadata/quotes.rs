@@ -79,14 +79,23 @@ pub fn find(body: &str, entities: &Found) -> Vec<Quote> {
 
 fn spans(body: &str) -> Vec<Span> {
     let mut spans = Vec::new();
+    let mut line_start = 0;
+    // A quotation never runs over a line break.
+    for line_end in memchr::memchr_iter(b'\n', body.as_bytes()).chain(std::iter::once(body.len())) {
+        spans_in_line(body, line_start..line_end, &mut spans);
+        line_start = line_end + 1;
+    }
+    spans
+}
+
+fn spans_in_line(body: &str, line: std::ops::Range<usize>, spans: &mut Vec<Span>) {
     let mut open: Option<(usize, char)> = None;
-    // Every mark is '\n', '"', or starts with byte 0xE2 (“ ” „) or 0xC2 (« »): other bytes are
-    // skipped without decoding, and no other character can begin at one of these bytes.
-    let marks = body.bytes().enumerate().filter(|(_, b)| matches!(b, b'\n' | b'"' | 0xE2 | 0xC2));
-    for (i, _) in marks {
+    // Every mark is '"' or starts with byte 0xE2 (“ ” „) or 0xC2 (« »): `memchr3` skips the other
+    // bytes without decoding, and no other character can begin at one of these bytes.
+    let marks = memchr::memchr3_iter(b'"', 0xE2, 0xC2, &body.as_bytes()[line.clone()]).map(|i| line.start + i);
+    for i in marks {
         let Some(c) = body[i..].chars().next() else { continue };
         match (open, c) {
-            (_, '\n') => open = None,
             (None, '“' | '«' | '"' | '„') => open = Some((i, c)),
             (Some((from, opener)), closer) if closes(opener, closer) => {
                 let inner = (from + opener.len_utf8(), i);
@@ -99,7 +108,6 @@ fn spans(body: &str) -> Vec<Span> {
             _ => {}
         }
     }
-    spans
 }
 
 fn closes(opener: char, closer: char) -> bool {

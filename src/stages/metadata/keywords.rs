@@ -23,7 +23,7 @@ use std::sync::LazyLock;
 use foldhash::HashMap as FastMap;
 use yake_rust::StopWords;
 
-use crate::stages::text::{prefix_chars, without_possessive};
+use crate::stages::text::{prefix_chars, with_lowercase, without_possessive};
 
 /// Keywords kept per article.
 pub const KEYWORDS: usize = 8;
@@ -229,16 +229,20 @@ impl<'t> Reader<'t, '_> {
             self.folded.extend(word.chars().flat_map(char::to_lowercase));
             self.folded.chars().count()
         };
-        if chars > MIN_TERM_CHARS && self.folded.ends_with('s') {
+        let plural_cut = chars > MIN_TERM_CHARS && self.folded.ends_with('s');
+        if plural_cut {
             self.folded.pop();
         }
         if let Some(&id) = self.ids.get(self.folded.as_str()) {
             return id;
         }
         let id = u32::try_from(self.document.terms.len()).expect("a sample has fewer than 4 billion terms");
+        // The word as written is a stopword too ("this", "was" lose their "s" above); an ASCII word
+        // that kept its last letter was just looked up as it is.
+        let as_written = plural_cut || !word.is_ascii();
         let stopword = chars < MIN_TERM_CHARS
             || self.stopwords.contains(self.folded.as_str())
-            || self.stopwords.contains(&word.to_lowercase());
+            || (as_written && with_lowercase(word, |lower| self.stopwords.contains(lower)));
         self.document.terms.push(Term { stopword, ..Term::default() });
         self.ids.insert(self.folded.clone(), id);
         id
@@ -270,13 +274,17 @@ impl<'t> Reader<'t, '_> {
 }
 
 fn tag(word: &str, sentence_start: bool) -> Tag {
-    let digits = word.chars().filter(char::is_ascii_digit).count();
+    let (mut digits, mut uppercase, mut letters) = (0, 0, 0);
+    for c in word.chars() {
+        digits += usize::from(c.is_ascii_digit());
+        uppercase += usize::from(c.is_uppercase());
+        letters += usize::from(c.is_alphabetic());
+    }
     if digits > 0 {
         return Tag::Excluded;
     }
-    let uppercase = word.chars().filter(|c| c.is_uppercase()).count();
     let first_upper = word.chars().next().is_some_and(char::is_uppercase);
-    if uppercase == word.chars().filter(|c| c.is_alphabetic()).count() && uppercase > 1 {
+    if uppercase == letters && uppercase > 1 {
         Tag::Acronym
     } else if first_upper && uppercase == 1 && !sentence_start {
         Tag::Named
@@ -285,17 +293,23 @@ fn tag(word: &str, sentence_start: bool) -> Tag {
     }
 }
 
-/// A keyword candidate: its words, how it was first written (lowercased) and how often it occurs.
-struct Candidate {
-    terms: Vec<u32>,
-    text: String,
+/// A keyword candidate: its first occurrence and how often it occurs.
+struct Candidate<'d, 't> {
+    tokens: &'d [Token<'t>],
     frequency: u32,
+}
+
+impl Candidate<'_, '_> {
+    /// How it was first written, lowercased. Made only for the candidates the ranking reaches.
+    fn text(&self) -> String {
+        self.tokens.iter().map(|token| token.surface.to_lowercase()).collect::<Vec<_>>().join(" ")
+    }
 }
 
 /// Every one- to three-word run inside a block that neither starts nor ends with a stopword and
 /// holds no number, scored by YAKE's formula, the best `KEYWORDS` of them after near-repeats go.
 fn best_keywords(document: &Document, weights: &[f64]) -> Vec<String> {
-    let mut candidates: FastMap<([u32; MAX_NGRAM], usize), Candidate> = FastMap::default();
+    let mut candidates: FastMap<([u32; MAX_NGRAM], usize), Candidate<'_, '_>> = FastMap::default();
     for block in &document.blocks {
         for start in 0..block.len() {
             for end in start + 1..=(start + MAX_NGRAM).min(block.len()) {
@@ -312,28 +326,26 @@ fn best_keywords(document: &Document, weights: &[f64]) -> Vec<String> {
                 }
                 let mut key = [u32::MAX; MAX_NGRAM];
                 run.iter().zip(key.iter_mut()).for_each(|(token, slot)| *slot = token.term);
-                candidates
-                    .entry((key, run.len()))
-                    .or_insert_with(|| Candidate {
-                        terms: run.iter().map(|t| t.term).collect(),
-                        text: run.iter().map(|t| t.surface.to_lowercase()).collect::<Vec<_>>().join(" "),
-                        frequency: 0,
-                    })
-                    .frequency += 1;
+                candidates.entry((key, run.len())).or_insert(Candidate { tokens: run, frequency: 0 }).frequency += 1;
             }
         }
     }
-    let mut scored: Vec<(f64, String)> = candidates
+    let mut scored: Vec<(f64, Candidate)> = candidates
         .into_values()
-        .map(|candidate| (candidate_weight(document, weights, &candidate), candidate.text))
+        .map(|candidate| (candidate_weight(document, weights, &candidate), candidate))
         .collect();
-    scored.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+    scored.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut kept: Vec<String> = Vec::with_capacity(KEYWORDS);
-    for (_, keyword) in scored {
-        if kept.iter().all(|k| !are_near_repeats(k, &keyword)) {
-            kept.push(keyword);
-            if kept.len() == KEYWORDS {
-                break;
+    // Best first; equal scores in the order of their text (two candidates never share one).
+    for tied in scored.chunk_by(|a, b| a.0.total_cmp(&b.0).is_eq()) {
+        let mut texts: Vec<String> = tied.iter().map(|(_, candidate)| candidate.text()).collect();
+        texts.sort_unstable();
+        for keyword in texts {
+            if kept.iter().all(|k| !are_near_repeats(k, &keyword)) {
+                kept.push(keyword);
+                if kept.len() == KEYWORDS {
+                    return kept;
+                }
             }
         }
     }
@@ -354,8 +366,10 @@ fn are_near_repeats(a: &str, b: &str) -> bool {
 /// often the phrase occurs. A stopword inside ("Secretary of State") weighs by how strongly it
 /// binds to its neighbours.
 fn candidate_weight(document: &Document, weights: &[f64], candidate: &Candidate) -> f64 {
+    let term_at = |i: usize| candidate.tokens.get(i).map(|token| token.term);
     let (mut product, mut sum) = (1.0, 0.0);
-    for (i, &term) in candidate.terms.iter().enumerate() {
+    for (i, token) in candidate.tokens.iter().enumerate() {
+        let term = token.term;
         if !document.terms[term as usize].stopword {
             product *= weights[term as usize];
             sum += weights[term as usize];
@@ -365,8 +379,8 @@ fn candidate_weight(document: &Document, weights: &[f64], candidate: &Candidate)
             let together = document.pairs.get(&(left, right)).copied().unwrap_or(0);
             f64::from(together) / f64::from(document.terms[by as usize].frequency.max(1))
         };
-        let before = if i == 0 { 0.0 } else { bond(candidate.terms[i - 1], term, candidate.terms[i - 1]) };
-        let after = candidate.terms.get(i + 1).map_or(0.0, |&next| bond(term, next, next));
+        let before = i.checked_sub(1).and_then(term_at).map_or(0.0, |previous| bond(previous, term, previous));
+        let after = term_at(i + 1).map_or(0.0, |next| bond(term, next, next));
         let unbound = 1.0 - before * after;
         product *= 1.0 + unbound;
         sum -= unbound;

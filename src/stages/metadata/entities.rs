@@ -261,6 +261,12 @@ const KNOWN_ORGS: &[&str] = &[
     "WHO",
 ];
 
+/// `KNOWN_ORGS` and `SENTENCE_OPENERS` as sets: one is asked about every run, the other about every
+/// sentence's first word.
+static KNOWN_ORG_SET: LazyLock<HashSet<&'static str>> = LazyLock::new(|| KNOWN_ORGS.iter().copied().collect());
+static SENTENCE_OPENER_SET: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| SENTENCE_OPENERS.iter().copied().collect());
+
 /// Words that join a name's parts without a capital.
 const CONNECTORS: &[&str] = &["of", "al", "bin", "ibn", "de", "del", "der", "van", "von", "da", "di", "la", "le", "du"];
 
@@ -420,6 +426,8 @@ struct Word<'a> {
     sentence_start: bool,
     /// A possessive or punctuation right after the word ends any run it is in.
     ends_run: bool,
+    /// `is_capitalised`, read once: the run finder asks it of most words twice.
+    capitalised: bool,
     /// The kind of line the word is on.
     line: LineKind,
 }
@@ -616,43 +624,55 @@ impl<'a> WordReader<'a> {
 
     /// The words of the line `from..to`. Whitespace and sentence breaks glued between words
     /// ("the failure.Russia is", as crawled pages join paragraphs) end a word; any other byte
-    /// continues it.
+    /// continues it. A word's ASCII bytes are skipped in a loop of their own.
     fn read_line(&mut self, from: usize, to: usize) {
         let bytes = self.body.as_bytes();
-        let mut start = None;
         let mut i = from;
         while i < to {
-            let byte = bytes[i];
-            let (is_space, len) = match BYTE_CLASSES[usize::from(byte)] {
-                ByteClass::Word => {
-                    start.get_or_insert(i);
-                    i += 1;
-                    continue;
-                }
-                ByteClass::Space => (true, 1),
-                ByteClass::FullStop => (false, 1),
-                ByteClass::NonAscii => {
-                    let c = self.body[i..].chars().next().expect("a character starts at every step");
-                    (c.is_whitespace(), c.len_utf8())
-                }
-            };
-            let glued = byte == b'.'
-                && i > 0
-                && bytes.get(i + 1).is_some_and(u8::is_ascii_uppercase)
-                && bytes[i - 1].is_ascii_lowercase();
-            if is_space || glued {
-                if let Some(from) = start.take() {
-                    self.push_word(from, if glued { i + 1 } else { i });
-                }
-                self.glued_breaks += usize::from(glued);
-            } else if start.is_none() {
-                start = Some(i);
+            if let Some(len) = self.space_at(i) {
+                i += len;
+                continue;
             }
-            i += len;
+            let mut start = i;
+            while i < to {
+                match BYTE_CLASSES[usize::from(bytes[i])] {
+                    ByteClass::Word => i += 1,
+                    ByteClass::Space => break,
+                    ByteClass::FullStop if self.glued_break_at(i) => {
+                        self.push_word(start, i + 1);
+                        self.glued_breaks += 1;
+                        i += 1;
+                        start = i;
+                    }
+                    ByteClass::FullStop => i += 1,
+                    ByteClass::NonAscii => match self.space_at(i) {
+                        Some(_) => break,
+                        None => i += self.body[i..].chars().next().map_or(1, char::len_utf8),
+                    },
+                }
+            }
+            if start < i {
+                self.push_word(start, i);
+            }
         }
-        if let Some(from) = start {
-            self.push_word(from, to);
+    }
+
+    /// The length of the whitespace character at byte `at`, if it is one.
+    fn space_at(&self, at: usize) -> Option<usize> {
+        match BYTE_CLASSES[usize::from(self.body.as_bytes()[at])] {
+            ByteClass::Space => Some(1),
+            ByteClass::NonAscii => {
+                let c = self.body[at..].chars().next().expect("a character starts at every step");
+                c.is_whitespace().then(|| c.len_utf8())
+            }
+            ByteClass::Word | ByteClass::FullStop => None,
         }
+    }
+
+    /// A full stop between a lowercase letter and a capital: a sentence break crawled pages glue.
+    fn glued_break_at(&self, at: usize) -> bool {
+        let bytes = self.body.as_bytes();
+        at > 0 && bytes.get(at + 1).is_some_and(u8::is_ascii_uppercase) && bytes[at - 1].is_ascii_lowercase()
     }
 
     /// Gives the words of the line `from..to` (up to a line break or the body's end) its kind.
@@ -690,6 +710,7 @@ impl<'a> WordReader<'a> {
             start: from + lead,
             sentence_start: self.sentence_start,
             ends_run: possessive || !tail.is_empty(),
+            capitalised: is_capitalised(text),
             line: LineKind::Prose,
         });
         // A sentence ends at . ! ? (not after an initial or an abbreviation such as "U.S." or "Gen.").
@@ -743,7 +764,7 @@ fn chunks<'w, 'a>(words: &'w [Word<'a>]) -> Vec<Chunk<'w, 'a>> {
     let mut chunks = Vec::new();
     let mut i = 0;
     while i < words.len() {
-        if !is_capitalised(words[i].text) {
+        if !words[i].capitalised {
             i += 1;
             continue;
         }
@@ -751,11 +772,11 @@ fn chunks<'w, 'a>(words: &'w [Word<'a>]) -> Vec<Chunk<'w, 'a>> {
         let mut last = i;
         while !words[last].ends_run && last + 1 < words.len() && !words[last + 1].sentence_start {
             let next = words[last + 1].text;
-            if is_capitalised(next) {
+            if words[last + 1].capitalised {
                 last += 1;
             } else if is_connector(next)
                 && !words[last + 1].ends_run
-                && words.get(last + 2).is_some_and(|w| is_capitalised(w.text) && !w.sentence_start)
+                && words.get(last + 2).is_some_and(|w| w.capitalised && !w.sentence_start)
             {
                 last += 2;
             } else {
@@ -835,9 +856,15 @@ fn is_speech_verb(word: &str) -> bool {
 
 /// Whether a word can be part of a person's name.
 fn is_name_word(word: &str) -> bool {
-    is_capitalised(word)
-        && !is_role_word(word)
-        && word_class(word) & (OFFICE | NOT_NAME | ORG_WORD) == 0
+    if !is_capitalised(word) {
+        return false;
+    }
+    // A word from the reader never ends in a full stop but after a possessive ("U.S.'s"): one
+    // lookup answers both questions.
+    let class = word_class(word);
+    let role = if word.ends_with('.') { is_role_word(word) } else { class & ROLE != 0 };
+    !role
+        && class & (OFFICE | NOT_NAME | ORG_WORD) == 0
         && word.chars().filter(|c| c.is_alphabetic()).count() >= 2
         && !is_acronym(word)
 }
@@ -882,7 +909,7 @@ pub fn title_case(name: &str) -> String {
 }
 
 fn organization(name: &str, words: &[Word<'_>]) -> bool {
-    KNOWN_ORGS.contains(&name)
+    KNOWN_ORG_SET.contains(name)
         || words.last().is_some_and(|w| word_class(w.text) & ORG_WORD != 0)
         || (words.len() == 1
             && is_acronym(words[0].text)
@@ -906,7 +933,7 @@ fn classify(chunk: &Chunk<'_, '_>, words: &[Word<'_>], out: &mut Vec<(usize, Kin
     let mut parts: &[Word<'_>] = chunk.words;
     // A sentence's first word is capitalised by grammar: drop it when it is an everyday word.
     while let Some(first) = parts.first() {
-        let everyday = |lower: &str| is_stopword(lower) || SENTENCE_OPENERS.contains(&lower);
+        let everyday = |lower: &str| is_stopword(lower) || SENTENCE_OPENER_SET.contains(lower);
         let grammatical = first.sentence_start
             && !is_acronym(first.text)
             && with_lowercase(first.text, everyday)

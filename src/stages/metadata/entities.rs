@@ -519,16 +519,18 @@ impl LineCounts {
     }
 }
 
-/// The kind of `line` (`whole` with no line break, `line` without its "\r"). A long line starting
-/// in ASCII (most of a body's bytes) that is not shouted can be nothing but prose, whatever its
-/// words: its letters and capitals are counted in a loop the compiler vectorises, and the counting
-/// of words, a byte at a time, is left to the lines it can still decide.
+/// The kind of `line` (`whole` with no line break, `line` without its "\r"). A long line that is
+/// not shouted (most of a body's bytes) can be nothing but prose, whatever its words: counting its
+/// ASCII letters and capitals in loops the compiler vectorises, and taking every other character
+/// for a capital, shows most lines to be so, and only the rest are counted a character at a time.
 fn line_kind(whole: &str, line: &str) -> LineKind {
     let prefix = &whole.as_bytes()[..whole.len().min(KIND_BYTES)];
-    let long_prose = line.len() > KIND_BYTES && prefix.is_ascii() && {
-        let letters = prefix.iter().filter(|b| b.is_ascii_alphabetic()).count();
-        let upper = prefix.iter().filter(|b| b.is_ascii_uppercase()).count();
-        upper * 10 < letters * 7
+    let long_prose = line.len() > KIND_BYTES && {
+        let ascii_letters = prefix.iter().filter(|b| b.is_ascii_alphabetic()).count();
+        let ascii_capitals = prefix.iter().filter(|b| b.is_ascii_uppercase()).count();
+        // Each character beyond ASCII starts with a byte from 0xC0 up.
+        let others = prefix.iter().filter(|&&b| b >= 0xC0).count();
+        (ascii_capitals + others) * 10 < ascii_letters * 7
     };
     if long_prose { LineKind::Prose } else { LineCounts::of(whole).kind(line) }
 }

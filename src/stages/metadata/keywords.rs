@@ -111,7 +111,7 @@ impl<'t> Document<'t> {
     fn read(text: &'t str, stopwords: &StopWords) -> Self {
         let mut reader = Reader {
             document: Document { blocks: Vec::new(), terms: Vec::new(), pairs: FastMap::default(), sentences: 0 },
-            ids: FastMap::default(),
+            ids: TermIds::default(),
             stopwords,
             block: Vec::new(),
             sentence_start: true,
@@ -158,7 +158,7 @@ fn median(sorted: &[u32]) -> f64 {
 
 struct Reader<'t, 's> {
     document: Document<'t>,
-    ids: FastMap<String, u32>,
+    ids: TermIds,
     stopwords: &'s StopWords,
     block: Vec<Token<'t>>,
     sentence_start: bool,
@@ -233,7 +233,7 @@ impl<'t> Reader<'t, '_> {
         if plural_cut {
             self.folded.pop();
         }
-        if let Some(&id) = self.ids.get(self.folded.as_str()) {
+        if let Some(id) = self.ids.get(&self.folded) {
             return id;
         }
         let id = u32::try_from(self.document.terms.len()).expect("a sample has fewer than 4 billion terms");
@@ -244,7 +244,7 @@ impl<'t> Reader<'t, '_> {
             || self.stopwords.contains(self.folded.as_str())
             || (as_written && with_lowercase(word, |lower| self.stopwords.contains(lower)));
         self.document.terms.push(Term { stopword, ..Term::default() });
-        self.ids.insert(self.folded.clone(), id);
+        self.ids.insert(&self.folded, id);
         id
     }
 
@@ -271,6 +271,40 @@ impl<'t> Reader<'t, '_> {
         }
         self.sentence_start = true;
     }
+}
+
+/// Term ids by their text. A short ASCII term (nearly every one) is keyed by its bytes packed into a
+/// number, hashed and stored without a string of its own.
+#[derive(Default)]
+struct TermIds {
+    short: FastMap<u128, u32>,
+    long: FastMap<String, u32>,
+}
+
+impl TermIds {
+    fn get(&self, term: &str) -> Option<u32> {
+        match packed(term) {
+            Some(key) => self.short.get(&key),
+            None => self.long.get(term),
+        }
+        .copied()
+    }
+
+    fn insert(&mut self, term: &str, id: u32) {
+        match packed(term) {
+            Some(key) => self.short.insert(key, id),
+            None => self.long.insert(term.to_owned(), id),
+        };
+    }
+}
+
+/// Up to 16 ASCII bytes as one number; no term holds a NUL byte, so no two terms share one.
+fn packed(term: &str) -> Option<u128> {
+    let mut bytes = [0u8; 16];
+    (term.len() <= bytes.len() && term.is_ascii()).then(|| {
+        bytes[..term.len()].copy_from_slice(term.as_bytes());
+        u128::from_le_bytes(bytes)
+    })
 }
 
 fn tag(word: &str, sentence_start: bool) -> Tag {

@@ -368,7 +368,8 @@ fn best_keywords(document: &Document, weights: &[f64]) -> Vec<String> {
         .into_values()
         .map(|candidate| (candidate_weight(document, weights, &candidate), candidate))
         .collect();
-    scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Unstable is enough: equal scores are put in order of their text below.
+    scored.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
     let mut kept: Vec<String> = Vec::with_capacity(KEYWORDS);
     // Best first; equal scores in the order of their text (two candidates never share one).
     for tied in scored.chunk_by(|a, b| a.0.total_cmp(&b.0).is_eq()) {

@@ -17,7 +17,8 @@
 //!    ("John Kerry", "Bashar al-Assad"); a lone surname never met in full stays out unless a speech
 //!    verb or role marks it a person.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
+use std::hash::Hash;
 use std::sync::LazyLock;
 
 use foldhash::{HashMap, HashSet};
@@ -361,7 +362,7 @@ pub struct Found {
     pub word_count: usize,
     pub mentions: Vec<Mention>,
     /// `entities.people`, indexed once for the quote finder's lookups.
-    people: PersonIndex,
+    people: PersonIndex<String>,
 }
 
 impl Found {
@@ -378,21 +379,29 @@ impl Found {
 
 /// People, looked up by exact name or, for a surname ("Kerry", "Assad", "Ki-moon"), by the first
 /// multi-word name that ends in it, in constant time: an article can hold hundreds of person
-/// mentions, and a scan per mention was most of the entity finder's time.
-#[derive(Debug, Default)]
-struct PersonIndex {
-    names: HashSet<String>,
+/// mentions, and a scan per mention was most of the entity finder's time. The names are owned
+/// (`String`) by the index the quote finder keeps, borrowed (`&str`) by those the resolver builds
+/// and drops.
+#[derive(Debug)]
+struct PersonIndex<S> {
+    names: HashSet<S>,
     /// Surname key → the first multi-word name with that surname.
-    by_surname: HashMap<String, String>,
+    by_surname: HashMap<String, S>,
 }
 
-impl PersonIndex {
-    fn new<'a>(people: impl Iterator<Item = &'a str>) -> Self {
+impl<S> Default for PersonIndex<S> {
+    fn default() -> Self {
+        PersonIndex { names: HashSet::default(), by_surname: HashMap::default() }
+    }
+}
+
+impl<'a, S: Borrow<str> + Hash + Eq + From<&'a str>> PersonIndex<S> {
+    fn new(people: impl Iterator<Item = &'a str>) -> Self {
         let mut index = PersonIndex::default();
         for person in people {
-            index.names.insert(person.to_owned());
+            index.names.insert(S::from(person));
             if person.split_whitespace().nth(1).is_some() {
-                index.by_surname.entry(surname_key(person)).or_insert_with(|| person.to_owned());
+                index.by_surname.entry(surname_key(person)).or_insert_with(|| S::from(person));
             }
         }
         index
@@ -400,7 +409,7 @@ impl PersonIndex {
 
     fn resolve(&self, name: &str) -> Option<&str> {
         let by_surname = || with_lowercase(last_word(name), |last| self.by_surname.get(without_article(last)));
-        self.names.get(name).or_else(by_surname).map(String::as_str)
+        self.names.get(name).or_else(by_surname).map(Borrow::borrow)
     }
 }
 
@@ -1028,7 +1037,7 @@ fn classify_prefix(words: &[Word<'_>], kinds: Kinds, out: &mut Vec<(usize, Kind,
 /// Canonical names: people named in full absorb their surnames; lone words without evidence that
 /// match no one are dropped; each entity listed once, in order of first mention.
 fn resolve(candidates: Vec<(usize, Kind, String, bool)>) -> Found {
-    let full_people = PersonIndex::new(
+    let full_people = PersonIndex::<&str>::new(
         candidates
             .iter()
             .filter(|(_, kind, name, strong)| *kind == Kind::Person && *strong && name.contains(' '))
@@ -1057,8 +1066,15 @@ fn resolve(candidates: Vec<(usize, Kind, String, bool)>) -> Found {
         found.mentions.push(Mention { start: *start, kind, name: name.to_owned() });
     }
     // A name first seen alone ("Kerry said…") and later in full belongs to the full name only.
-    let named = PersonIndex::new(found.entities.people.iter().map(String::as_str));
-    found.entities.people.retain(|p| p.contains(' ') || named.resolve(p).is_none_or(|full| full == p));
+    let named = PersonIndex::<&str>::new(found.entities.people.iter().map(String::as_str));
+    let kept: Vec<bool> = found
+        .entities
+        .people
+        .iter()
+        .map(|p| p.contains(' ') || named.resolve(p).is_none_or(|full| full == p))
+        .collect();
+    let mut kept = kept.into_iter();
+    found.entities.people.retain(|_| kept.next().unwrap_or(true));
     found.people = PersonIndex::new(found.entities.people.iter().map(String::as_str));
     found
 }

@@ -680,10 +680,7 @@ fn lines_but_captions(article: &Article) -> impl Iterator<Item = &str> {
 /// `lines_but_captions` holding one of `parts` (words looked for as bytes, by `memmem` finders
 /// built once: nearly every line lacks them, and `str::contains` was 3 % of the stage). The body is
 /// searched as a whole first, and split into paragraphs only when it holds one.
-fn lines_but_captions_holding<'a>(
-    article: &'a Article,
-    parts: &'a [Finder<'static>],
-) -> impl Iterator<Item = &'a str> {
+fn lines_but_captions_holding<'a>(article: &'a Article, parts: &'a [Finder<'static>]) -> impl Iterator<Item = &'a str> {
     let holds = move |text: &str| parts.iter().any(|part| part.find(text.as_bytes()).is_some());
     let paragraphs = paragraphs(article).take(if holds(&article.body) { usize::MAX } else { 0 });
     removed_but_captions(article).chain(paragraphs).filter(move |line| holds(line))

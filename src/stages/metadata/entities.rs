@@ -460,8 +460,8 @@ const HEADING_WORDS: usize = 12;
 /// paragraph gives itself away within a few words.
 const KIND_BYTES: usize = 160;
 
-/// What a line's first `KIND_BYTES` hold, counted while its words are read: words holding a
-/// letter, letters, and capitals among them.
+/// What a line's first `KIND_BYTES` hold (`LineCounts::of`, once the line's words are read): words
+/// holding a letter, letters, and capitals among them.
 #[derive(Debug, Default)]
 struct LineCounts {
     words: usize,

@@ -415,7 +415,7 @@ impl<'a, S: Borrow<str> + Hash + Eq + From<&'a str>> PersonIndex<S> {
 
 /// The last word without an Arabic article: "Bashar al-Assad" and "Assad" both give "assad".
 fn surname_key(name: &str) -> String {
-    without_article(&last_word(name).to_lowercase()).to_owned()
+    with_lowercase(last_word(name), |last| without_article(last).to_owned())
 }
 
 fn last_word(name: &str) -> &str {
@@ -924,7 +924,7 @@ fn organization(name: &str, words: &[Word<'_>]) -> bool {
         || words.last().is_some_and(|w| word_class(w.text) & ORG_WORD != 0)
         || (words.len() == 1
             && is_acronym(words[0].text)
-            && !is_english_stopword(&words[0].text.to_lowercase())
+            && !with_lowercase(words[0].text, is_english_stopword)
             && place(name).is_none())
 }
 

@@ -432,12 +432,16 @@ fn without_article(surname: &str) -> &str {
 struct Word<'a> {
     text: &'a str,
     start: usize,
+    /// Its place among all the body's words: two kept words stand side by side in the body when
+    /// their indexes follow.
+    index: usize,
     sentence_start: bool,
     /// A possessive or punctuation right after the word ends any run it is in.
     ends_run: bool,
     /// `is_capitalised`, read once: the run finder asks it of most words twice.
     capitalised: bool,
-    /// The kind of line the word is on.
+    /// The kind of line the word is on. Only the words of runs are asked; a word kept only as the
+    /// word before a run may carry the kind of the run's line.
     line: LineKind,
 }
 
@@ -544,33 +548,6 @@ fn line_kind(whole: &str, line: &str) -> LineKind {
     if long_prose { LineKind::Prose } else { LineCounts::of(whole).kind(line) }
 }
 
-/// What the word reader needs to know of a byte.
-#[derive(Clone, Copy)]
-enum ByteClass {
-    /// An ASCII byte that continues a word: all but whitespace and the full stop.
-    Word,
-    Space,
-    FullStop,
-    /// The start or a later byte of a character beyond ASCII: decoded where it starts.
-    NonAscii,
-}
-
-static BYTE_CLASSES: [ByteClass; 256] = {
-    let mut classes = [ByteClass::NonAscii; 256];
-    let mut byte = 0;
-    while byte < 128 {
-        classes[byte] = if byte == b'.' as usize {
-            ByteClass::FullStop
-        } else if is_ascii_whitespace(byte as u8) {
-            ByteClass::Space
-        } else {
-            ByteClass::Word
-        };
-        byte += 1;
-    }
-    classes
-};
-
 /// A capitalised run: its words and its place among the body's words.
 struct Chunk<'w, 'a> {
     words: &'w [Word<'a>],
@@ -589,31 +566,41 @@ pub fn find(body: &str) -> Found {
     Found { word_count, ..resolve(candidates) }
 }
 
-/// The body's words, with sentence starts, run breaks and line kinds marked; and its word count.
+/// The words runs are made of and read around, with sentence starts, run breaks and line kinds
+/// marked; and the body's word count.
 fn words(body: &str) -> (Vec<Word<'_>>, usize) {
     let mut reader = WordReader {
         body,
-        // About one word in six bytes of English prose: one allocation for most bodies.
-        words: Vec::with_capacity(body.len() / 6),
+        // About one word in six bytes of English prose, and one in three of them kept.
+        words: Vec::with_capacity(body.len() / 18),
+        unkept: None,
+        words_read: 0,
         sentence_start: true,
         glued_breaks: 0,
+        spaces: Vec::new(),
     };
     reader.read();
     // Every whitespace-separated token with a letter or digit is one word, but a token split at
     // a glued sentence break ("failure.Russia") is one word of `text::word_count`'s.
-    let word_count = reader.words.len() - reader.glued_breaks;
+    let word_count = reader.words_read - reader.glued_breaks;
     (reader.words, word_count)
 }
 
-/// One pass over the body, a line at a time: an ASCII byte (nearly all of a body) is classified as
-/// it is, only other characters are decoded. A line's kind is counted from its first bytes and
-/// given to its words when the line ends.
+/// One pass over the body, a line at a time. A line's whitespace is found for all its bytes at
+/// once (`whitespace_bits`), so the words are cut without a branch per byte. Only the words runs
+/// are made of and read around are kept: every capitalised word, and the words just before and
+/// after it; the rest (most of a body) are counted and let go.
 struct WordReader<'a> {
     body: &'a str,
     words: Vec<Word<'a>>,
+    /// The last word read when it was not kept: kept after all if a capitalised word follows it.
+    unkept: Option<Word<'a>>,
+    words_read: usize,
     sentence_start: bool,
     /// Sentence breaks read inside a token, each of which split one token into two words.
     glued_breaks: usize,
+    /// The whitespace of the line being read, one bit a byte (kept to spare an allocation a line).
+    spaces: Vec<u64>,
 }
 
 impl<'a> WordReader<'a> {
@@ -624,7 +611,9 @@ impl<'a> WordReader<'a> {
             let line_end = memchr::memchr(b'\n', &bytes[line_start..]).map_or(bytes.len(), |at| line_start + at);
             let first_word = self.words.len();
             self.read_line(line_start, line_end);
-            self.mark_line(line_start, line_end, first_word);
+            if self.words.len() > first_word {
+                self.mark_line(line_start, line_end, first_word);
+            }
             if line_end == bytes.len() {
                 break;
             }
@@ -633,57 +622,29 @@ impl<'a> WordReader<'a> {
         }
     }
 
-    /// The words of the line `from..to`. Whitespace and sentence breaks glued between words
-    /// ("the failure.Russia is", as crawled pages join paragraphs) end a word; any other byte
-    /// continues it. A word's ASCII bytes are skipped in a loop of their own.
+    /// The words of the line `from..to`: its whitespace-separated tokens, each cut again after a
+    /// sentence break glued between two words ("the failure.Russia is", as crawled pages join
+    /// paragraphs).
     fn read_line(&mut self, from: usize, to: usize) {
-        let bytes = self.body.as_bytes();
-        let mut i = from;
-        while i < to {
-            if let Some(len) = self.space_at(i) {
-                i += len;
-                continue;
+        let body = self.body;
+        let bytes = body.as_bytes();
+        whitespace_bits(&body[from..to], &mut self.spaces);
+        let mut glued_breaks =
+            memchr::memchr_iter(b'.', &bytes[from..to]).map(|at| from + at).filter(|&at| is_glued_break(bytes, at));
+        let mut next_break = glued_breaks.next();
+        let mut at = 0;
+        while let Some((start, end)) = next_token(&self.spaces, at, to - from) {
+            let (mut start, end) = (from + start, from + end);
+            // A glued break is never a token's first or last byte, nor outside every token.
+            while let Some(dot) = next_break.filter(|&dot| dot < end) {
+                self.push_word(start, dot + 1);
+                self.glued_breaks += 1;
+                start = dot + 1;
+                next_break = glued_breaks.next();
             }
-            let mut start = i;
-            while i < to {
-                match BYTE_CLASSES[usize::from(bytes[i])] {
-                    ByteClass::Word => i += 1,
-                    ByteClass::Space => break,
-                    ByteClass::FullStop if self.glued_break_at(i) => {
-                        self.push_word(start, i + 1);
-                        self.glued_breaks += 1;
-                        i += 1;
-                        start = i;
-                    }
-                    ByteClass::FullStop => i += 1,
-                    ByteClass::NonAscii => match self.space_at(i) {
-                        Some(_) => break,
-                        None => i += self.body[i..].chars().next().map_or(1, char::len_utf8),
-                    },
-                }
-            }
-            if start < i {
-                self.push_word(start, i);
-            }
+            self.push_word(start, end);
+            at = end - from;
         }
-    }
-
-    /// The length of the whitespace character at byte `at`, if it is one.
-    fn space_at(&self, at: usize) -> Option<usize> {
-        match BYTE_CLASSES[usize::from(self.body.as_bytes()[at])] {
-            ByteClass::Space => Some(1),
-            ByteClass::NonAscii => {
-                let c = self.body[at..].chars().next().expect("a character starts at every step");
-                c.is_whitespace().then(|| c.len_utf8())
-            }
-            ByteClass::Word | ByteClass::FullStop => None,
-        }
-    }
-
-    /// A full stop between a lowercase letter and a capital: a sentence break crawled pages glue.
-    fn glued_break_at(&self, at: usize) -> bool {
-        let bytes = self.body.as_bytes();
-        at > 0 && bytes.get(at + 1).is_some_and(u8::is_ascii_uppercase) && bytes[at - 1].is_ascii_lowercase()
     }
 
     /// Gives the words of the line `from..to` (up to a line break or the body's end) its kind.
@@ -716,18 +677,122 @@ impl<'a> WordReader<'a> {
         if lead > 0 && raw[..lead].contains(['"', '“', '(', '‘']) {
             self.sentence_start = true;
         }
-        self.words.push(Word {
+        let word = Word {
             text,
             start: from + lead,
+            index: self.words_read,
             sentence_start: self.sentence_start,
             ends_run: possessive || !tail.is_empty(),
             capitalised: is_capitalised(text),
             line: LineKind::Prose,
-        });
+        };
+        self.words_read += 1;
         // A sentence ends at . ! ? (not after an initial or an abbreviation such as "U.S." or "Gen.").
         self.sentence_start = !tail.is_empty()
             && (tail.contains(['!', '?', ':', '"', '“', '”']) || (tail.contains('.') && !is_abbreviation(text)));
+        self.keep(word);
     }
+
+    /// Keeps a capitalised word with the word before it, and the word after a capitalised word;
+    /// holds any other word as `unkept` until the next is read.
+    fn keep(&mut self, word: Word<'a>) {
+        let follows_capitalised =
+            self.words.last().is_some_and(|last| last.capitalised && last.index + 1 == word.index);
+        if word.capitalised {
+            self.words.extend(self.unkept.take());
+        }
+        if word.capitalised || follows_capitalised {
+            self.words.push(word);
+            self.unkept = None;
+        } else {
+            self.unkept = Some(word);
+        }
+    }
+}
+
+/// A full stop between a lowercase letter and a capital: a sentence break crawled pages glue.
+fn is_glued_break(bytes: &[u8], at: usize) -> bool {
+    at > 0 && bytes.get(at + 1).is_some_and(u8::is_ascii_uppercase) && bytes[at - 1].is_ascii_lowercase()
+}
+
+/// Sets `bits` to one bit for each byte of `line` (64 to a number, first byte lowest) that belongs
+/// to a whitespace character. ASCII is tested eight bytes at a time (`ascii_whitespace_bits`);
+/// beyond ASCII only the lead bytes of whitespace characters (U+0085, U+00A0, U+1680, U+2000 to
+/// U+205F, U+3000) are decoded.
+fn whitespace_bits(line: &str, bits: &mut Vec<u64>) {
+    bits.clear();
+    let bytes = line.as_bytes();
+    // Bits of a whitespace character that runs on into the next 64 bytes.
+    let mut carried = 0u64;
+    for (n, block) in bytes.chunks(64).enumerate() {
+        let mut spaces = carried;
+        carried = 0;
+        let mut any = 0u64;
+        let mut eights = block.chunks_exact(8);
+        for (k, eight) in eights.by_ref().enumerate() {
+            let eight = u64::from_le_bytes(eight.try_into().expect("chunks_exact gives eight bytes"));
+            spaces |= ascii_whitespace_bits(eight) << (8 * k);
+            any |= eight;
+        }
+        if !eights.remainder().is_empty() {
+            let mut rest = [0u8; 8];
+            rest[..eights.remainder().len()].copy_from_slice(eights.remainder());
+            let rest = u64::from_le_bytes(rest);
+            spaces |= ascii_whitespace_bits(rest) << (8 * (block.len() / 8));
+            any |= rest;
+        }
+        if any & HIGH_BITS != 0 {
+            for (i, &byte) in block.iter().enumerate() {
+                if matches!(byte, 0xC2 | 0xE1 | 0xE2 | 0xE3)
+                    && let Some(c) = line[n * 64 + i..].chars().next()
+                    && c.is_whitespace()
+                {
+                    let run = ((1u128 << c.len_utf8()) - 1) << i;
+                    spaces |= run as u64;
+                    carried = (run >> 64) as u64;
+                }
+            }
+        }
+        bits.push(spaces);
+    }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x80 * ONES;
+
+/// Which of eight bytes (read little-endian) are ASCII whitespace (`is_ascii_whitespace`), one bit
+/// a byte, all eight compared at once. Each byte's top bit carries a comparison: with the top bits
+/// cleared, adding 0x7F to a byte sets it unless the byte is zero, adding 0x77 when the byte is at
+/// least 0x09, adding 0x72 when at least 0x0E, and no sum carries into the next byte.
+fn ascii_whitespace_bits(eight: u64) -> u64 {
+    let low = eight & !HIGH_BITS;
+    let off_space = low ^ (0x20 * ONES);
+    let not_space = ((off_space + 0x7F * ONES) | off_space) & HIGH_BITS;
+    let from_tab = (low + 0x77 * ONES) & HIGH_BITS;
+    let past_carriage_return = (low + 0x72 * ONES) & HIGH_BITS;
+    let whitespace = (!not_space | (from_tab & !past_carriage_return)) & !eight & HIGH_BITS;
+    // The eight top bits, moved down to bits 0, 8, …, 56, gathered into the top byte in order.
+    ((whitespace >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+}
+
+/// The next token, `start..end`, at or after byte `at` of a line of `len` bytes whose whitespace
+/// is `spaces`: a run of clear bits.
+fn next_token(spaces: &[u64], at: usize, len: usize) -> Option<(usize, usize)> {
+    let start = next_bit(spaces, at, len, false)?;
+    Some((start, next_bit(spaces, start, len, true).unwrap_or(len)))
+}
+
+/// The first bit at or after `from` and below `len` that is set (`set`) or clear.
+fn next_bit(bits: &[u64], from: usize, len: usize, set: bool) -> Option<usize> {
+    let flip = if set { 0 } else { u64::MAX };
+    let mut n = from / 64;
+    let mut current = (bits.get(n)? ^ flip) & (u64::MAX << (from % 64));
+    while current == 0 {
+        n += 1;
+        current = bits.get(n)? ^ flip;
+    }
+    let at = n * 64 + current.trailing_zeros() as usize;
+    (at < len).then_some(at)
 }
 
 fn is_abbreviation(word: &str) -> bool {
@@ -781,13 +846,14 @@ fn chunks<'w, 'a>(words: &'w [Word<'a>]) -> Vec<Chunk<'w, 'a>> {
         }
         let first = i;
         let mut last = i;
-        while !words[last].ends_run && last + 1 < words.len() && !words[last + 1].sentence_start {
-            let next = words[last + 1].text;
-            if words[last + 1].capitalised {
+        while !words[last].ends_run
+            && let Some(next) = next_word(words, last).filter(|next| !next.sentence_start)
+        {
+            if next.capitalised {
                 last += 1;
-            } else if is_connector(next)
-                && !words[last + 1].ends_run
-                && words.get(last + 2).is_some_and(|w| w.capitalised && !w.sentence_start)
+            } else if is_connector(next.text)
+                && !next.ends_run
+                && next_word(words, last + 1).is_some_and(|w| w.capitalised && !w.sentence_start)
             {
                 last += 2;
             } else {
@@ -798,6 +864,17 @@ fn chunks<'w, 'a>(words: &'w [Word<'a>]) -> Vec<Chunk<'w, 'a>> {
         i = last + 1;
     }
     chunks
+}
+
+/// The word after kept word `i` in the body, if it is kept (those after capitalised words are).
+fn next_word<'w, 'a>(words: &'w [Word<'a>], i: usize) -> Option<&'w Word<'a>> {
+    words.get(i + 1).filter(|next| next.index == words[i].index + 1)
+}
+
+/// The word before kept word `i` in the body, if it is kept (those before capitalised words are).
+fn previous_word<'w, 'a>(words: &'w [Word<'a>], i: usize) -> Option<&'w Word<'a>> {
+    let before = &words[i.checked_sub(1)?];
+    (before.index + 1 == words[i].index).then_some(before)
 }
 
 /// The words as one name, borrowed when there is only one (most runs are a single word).
@@ -932,8 +1009,8 @@ fn organization(name: &str, words: &[Word<'_>]) -> bool {
 /// ("Peskov said") or before it in the same sentence ("said Ryabkov"), or ", who" after it.
 fn person_context(chunk: &Chunk<'_, '_>, words: &[Word<'_>]) -> bool {
     let opens_sentence = chunk.words[0].sentence_start;
-    let before = chunk.first.checked_sub(1).filter(|_| !opens_sentence).map(|i| words[i].text);
-    let after = words.get(chunk.last + 1).map(|w| w.text);
+    let before = previous_word(words, chunk.first).filter(|_| !opens_sentence).map(|w| w.text);
+    let after = next_word(words, chunk.last).map(|w| w.text);
     let who = chunk.words.last().is_some_and(|w| w.ends_run) && after == Some("who");
     let cue = |before: &str| with_lowercase(before, |b| ROLE_CUES.contains(&b) || is_speech_verb(b));
     before.is_some_and(cue) || after.is_some_and(is_speech_verb) || who
@@ -1156,6 +1233,41 @@ mod tests {
             text in "([A-Za-z’.,“”—-]{0,6}[ \n\u{a0}\u{2009}]{1,2}){0,12}"
         ) {
             proptest::prop_assert_eq!(find(&text).word_count, crate::stages::text::word_count(&text));
+        }
+    }
+
+    /// The tokens `str::split(char::is_whitespace)` gives, as byte ranges.
+    fn whitespace_separated(line: &str) -> Vec<(usize, usize)> {
+        let mut tokens = Vec::new();
+        let mut start = None;
+        for (at, c) in line.char_indices() {
+            match (c.is_whitespace(), start) {
+                (true, Some(from)) => {
+                    tokens.push((from, at));
+                    start = None;
+                }
+                (false, None) => start = Some(at),
+                _ => {}
+            }
+        }
+        tokens.extend(start.map(|from| (from, line.len())));
+        tokens
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn tokens_are_cut_where_char_is_whitespace_cuts_them(
+            line in "[a-zA-Z.’“”é\u{4e2d} \\t\\r\\n\u{8}\u{b}\u{c}\u{e}\u{1f}\u{7f}\u{85}\u{a0}\u{1680}\u{2009}\u{2028}\u{202f}\u{3000}]{0,300}"
+        ) {
+            let mut spaces = Vec::new();
+            whitespace_bits(&line, &mut spaces);
+            let mut tokens = Vec::new();
+            let mut at = 0;
+            while let Some((start, end)) = next_token(&spaces, at, line.len()) {
+                tokens.push((start, end));
+                at = end;
+            }
+            proptest::prop_assert_eq!(tokens, whitespace_separated(&line));
         }
     }
 

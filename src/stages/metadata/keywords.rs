@@ -18,6 +18,7 @@
 //! similarity (`strsim`), as `yake-rust` does.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::LazyLock;
 
 use foldhash::HashMap as FastMap;
@@ -100,7 +101,10 @@ struct Term {
 /// The text as YAKE sees it: sentences of blocks (runs of words between punctuation), each word a
 /// term id, and the statistics of every term.
 struct Document<'t> {
-    blocks: Vec<Vec<Token<'t>>>,
+    /// Every word, in order.
+    tokens: Vec<Token<'t>>,
+    /// Each block as a range of `tokens`.
+    blocks: Vec<Range<usize>>,
     terms: Vec<Term>,
     /// How often term a came just before term b in a block.
     pairs: FastMap<(u32, u32), u32>,
@@ -109,11 +113,20 @@ struct Document<'t> {
 
 impl<'t> Document<'t> {
     fn read(text: &'t str, stopwords: &StopWords) -> Self {
+        // About a word in six bytes, and a new term in every other word of a short sample: sized
+        // once rather than grown.
+        let words = text.len() / 6;
         let mut reader = Reader {
-            document: Document { blocks: Vec::new(), terms: Vec::new(), pairs: FastMap::default(), sentences: 0 },
-            ids: TermIds::default(),
+            document: Document {
+                tokens: Vec::with_capacity(words),
+                blocks: Vec::new(),
+                terms: Vec::with_capacity(words / 2),
+                pairs: FastMap::with_capacity_and_hasher(words, Default::default()),
+                sentences: 0,
+            },
+            ids: TermIds::with_capacity(words / 2),
             stopwords,
-            block: Vec::new(),
+            block_start: 0,
             sentence_start: true,
             folded: String::new(),
         };
@@ -160,7 +173,8 @@ struct Reader<'t, 's> {
     document: Document<'t>,
     ids: TermIds,
     stopwords: &'s StopWords,
-    block: Vec<Token<'t>>,
+    /// Where the block being read starts in `document.tokens`.
+    block_start: usize,
     sentence_start: bool,
     folded: String,
 }
@@ -213,10 +227,11 @@ impl<'t> Reader<'t, '_> {
         if stats.sentences.last() != Some(&sentence) {
             stats.sentences.push(sentence);
         }
-        if let Some(previous) = self.block.last() {
-            self.co_occur(previous.term, term);
+        if self.document.tokens.len() > self.block_start {
+            let previous = self.document.tokens[self.document.tokens.len() - 1].term;
+            self.co_occur(previous, term);
         }
-        self.block.push(Token { term, tag, surface: word });
+        self.document.tokens.push(Token { term, tag, surface: word });
     }
 
     fn term_id(&mut self, word: &str) -> u32 {
@@ -260,8 +275,10 @@ impl<'t> Reader<'t, '_> {
     }
 
     fn end_block(&mut self) {
-        if !self.block.is_empty() {
-            self.document.blocks.push(std::mem::take(&mut self.block));
+        let end = self.document.tokens.len();
+        if end > self.block_start {
+            self.document.blocks.push(self.block_start..end);
+            self.block_start = end;
         }
     }
 
@@ -282,6 +299,10 @@ struct TermIds {
 }
 
 impl TermIds {
+    fn with_capacity(terms: usize) -> Self {
+        TermIds { short: FastMap::with_capacity_and_hasher(terms, Default::default()), long: FastMap::default() }
+    }
+
     fn get(&self, term: &str) -> Option<u32> {
         match packed(term) {
             Some(key) => self.short.get(&key),
@@ -343,8 +364,11 @@ impl Candidate<'_, '_> {
 /// Every one- to three-word run inside a block that neither starts nor ends with a stopword and
 /// holds no number, scored by YAKE's formula, the best `KEYWORDS` of them after near-repeats go.
 fn best_keywords(document: &Document, weights: &[f64]) -> Vec<String> {
-    let mut candidates: FastMap<([u32; MAX_NGRAM], usize), Candidate<'_, '_>> = FastMap::default();
+    // A block gives at most `MAX_NGRAM` runs a word.
+    let mut candidates: FastMap<u128, Candidate<'_, '_>> =
+        FastMap::with_capacity_and_hasher(document.tokens.len() * MAX_NGRAM, Default::default());
     for block in &document.blocks {
+        let block = &document.tokens[block.clone()];
         for start in 0..block.len() {
             for end in start + 1..=(start + MAX_NGRAM).min(block.len()) {
                 let run = &block[start..end];
@@ -358,9 +382,7 @@ fn best_keywords(document: &Document, weights: &[f64]) -> Vec<String> {
                 if stop(&run[run.len() - 1]) {
                     continue;
                 }
-                let mut key = [u32::MAX; MAX_NGRAM];
-                run.iter().zip(key.iter_mut()).for_each(|(token, slot)| *slot = token.term);
-                candidates.entry((key, run.len())).or_insert(Candidate { tokens: run, frequency: 0 }).frequency += 1;
+                candidates.entry(run_key(run)).or_insert(Candidate { tokens: run, frequency: 0 }).frequency += 1;
             }
         }
     }
@@ -385,6 +407,16 @@ fn best_keywords(document: &Document, weights: &[f64]) -> Vec<String> {
         }
     }
     kept
+}
+
+/// A run's term ids, 32 bits each, and all ones after its last: no term has that id (a sample has
+/// far fewer terms), so runs of different lengths never share a key.
+fn run_key(run: &[Token]) -> u128 {
+    const _: () = assert!(MAX_NGRAM * 32 <= 128);
+    run.iter().enumerate().fold(u128::MAX, |key, (i, token)| {
+        let slot = 32 * i;
+        (key & !(u128::from(u32::MAX) << slot)) | (u128::from(token.term) << slot)
+    })
 }
 
 /// Whether two keywords are at least `DEDUPLICATION_THRESHOLD` alike by normalised Levenshtein

@@ -47,6 +47,31 @@ static PLACES: LazyLock<HashMap<&'static str, Place>> = LazyLock::new(|| {
         .collect()
 });
 
+/// The shapes of the gazetteer's names, one bit each of 65,536 (`shape`): a name of a shape no place
+/// has is answered without hashing it, as most capitalised words are.
+static PLACE_SHAPES: LazyLock<Box<[u64; 1024]>> = LazyLock::new(|| {
+    let mut bits = Box::new([0u64; 1024]);
+    for name in PLACES.keys() {
+        let at = shape(name.as_bytes());
+        bits[at / 64] |= 1 << (at % 64);
+    }
+    bits
+});
+
+/// A name's first two and last bytes, ASCII-lowercased, and its length, hashed to 16 bits. The same
+/// for two names that differ only in the case of ASCII letters, as a shouted name and its title case.
+fn shape(name: &[u8]) -> usize {
+    let byte = |at: usize| u64::from(name.get(at).copied().unwrap_or(0).to_ascii_lowercase());
+    let key = byte(0) | byte(1) << 8 | byte(name.len().wrapping_sub(1)) << 16 | (name.len() as u64) << 24;
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 48) as usize
+}
+
+/// Whether the gazetteer may hold a name of `name`'s shape; when not, it holds no such name.
+fn may_be_place(name: &[u8]) -> bool {
+    let at = shape(name);
+    PLACE_SHAPES[at / 64] >> (at % 64) & 1 == 1
+}
+
 /// Titles and offices written capitalised before a name.
 const ROLE_WORDS: &[&str] = &[
     "Commissioner",
@@ -346,21 +371,21 @@ pub enum Kind {
     Organization,
 }
 
-/// One mention of an entity in the body: where, and the canonical name it resolved to.
+/// One mention of a person in the body: where, and the canonical name it resolved to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mention {
     pub start: usize,
-    pub kind: Kind,
     pub name: String,
 }
 
-/// Entities found in a body, and their mentions in order (the quote finder resolves speakers with them).
+/// Entities found in a body, and the mentions of people in order (the quote finder resolves
+/// speakers with them).
 #[derive(Debug, Default)]
 pub struct Found {
     pub entities: Entities,
     /// The body's words as `text::word_count` counts them, read on the same pass.
     pub word_count: usize,
-    pub mentions: Vec<Mention>,
+    pub person_mentions: Vec<Mention>,
     /// `entities.people`, indexed once for the quote finder's lookups.
     people: PersonIndex<String>,
 }
@@ -373,7 +398,7 @@ impl Found {
 
     /// The last person mentioned before byte `at`.
     pub fn last_person_before(&self, at: usize) -> Option<&str> {
-        self.mentions.iter().rev().find(|m| m.start < at && m.kind == Kind::Person).map(|m| m.name.as_str())
+        self.person_mentions.iter().rev().find(|m| m.start < at).map(|m| m.name.as_str())
     }
 }
 
@@ -559,7 +584,7 @@ struct Chunk<'w, 'a> {
 pub fn find(body: &str) -> Found {
     let (words, word_count) = words(body);
     let chunks = chunks(&words);
-    let mut candidates: Vec<(usize, Kind, String, bool)> = Vec::new();
+    let mut candidates: Vec<Candidate<'_>> = Vec::new();
     for chunk in &chunks {
         classify(chunk, &words, &mut candidates);
     }
@@ -964,7 +989,8 @@ fn is_acronym(word: &str) -> bool {
 
 /// The canonical name of a known place; datelines write it in capitals ("MOSCOW").
 fn place(name: &str) -> Option<&'static str> {
-    if let Some(known) = PLACES.get(name) {
+    let same_shape = may_be_place(name.as_bytes());
+    if same_shape && let Some(known) = PLACES.get(name) {
         return Some(known.canonical);
     }
     // "U.S." loses its last full stop to punctuation trimming.
@@ -974,7 +1000,11 @@ fn place(name: &str) -> Option<&'static str> {
     {
         return Some(known.canonical);
     }
-    let shouted = name.len() >= 4 && name.chars().all(|c| !c.is_lowercase()) && name.chars().any(char::is_uppercase);
+    // Title case keeps an ASCII name's shape; beyond ASCII it may change its bytes and length.
+    let shouted = (same_shape || !name.is_ascii())
+        && name.len() >= 4
+        && name.chars().all(|c| !c.is_lowercase())
+        && name.chars().any(char::is_uppercase);
     shouted.then(|| PLACES.get(title_case(name).as_str()).map(|p| p.canonical)).flatten()
 }
 
@@ -1016,9 +1046,25 @@ fn person_context(chunk: &Chunk<'_, '_>, words: &[Word<'_>]) -> bool {
     before.is_some_and(cue) || after.is_some_and(is_speech_verb) || who
 }
 
-/// Sorts one chunk into candidate mentions: (byte offset, kind, name, strong evidence).
-fn classify(chunk: &Chunk<'_, '_>, words: &[Word<'_>], out: &mut Vec<(usize, Kind, String, bool)>) {
-    let mut parts: &[Word<'_>] = chunk.words;
+/// A mention the rules found, before names are resolved.
+struct Candidate<'a> {
+    start: usize,
+    kind: Kind,
+    /// As written, or a place's canonical name; borrowed unless words had to be joined.
+    name: Cow<'a, str>,
+    /// Evidence enough to list it even when it matches no one named in full.
+    strong: bool,
+}
+
+impl<'a> Candidate<'a> {
+    fn new(start: usize, kind: Kind, name: impl Into<Cow<'a, str>>, strong: bool) -> Self {
+        Candidate { start, kind, name: name.into(), strong }
+    }
+}
+
+/// Sorts one chunk into candidate mentions.
+fn classify<'a>(chunk: &Chunk<'_, 'a>, words: &[Word<'a>], out: &mut Vec<Candidate<'a>>) {
+    let mut parts: &[Word<'a>] = chunk.words;
     // A sentence's first word is capitalised by grammar: drop it when it is an everyday word.
     while let Some(first) = parts.first() {
         let everyday = |lower: &str| is_stopword(lower) || SENTENCE_OPENER_SET.contains(lower);
@@ -1043,11 +1089,11 @@ fn classify(chunk: &Chunk<'_, '_>, words: &[Word<'_>], out: &mut Vec<(usize, Kin
     }
     let name = join(parts);
     if let Some(canonical) = place(&name) {
-        out.push((parts[0].start, Kind::Place, canonical.to_owned(), true));
+        out.push(Candidate::new(parts[0].start, Kind::Place, canonical, true));
         return;
     }
     if organization(&name, parts) {
-        out.push((parts[0].start, Kind::Organization, name.into_owned(), true));
+        out.push(Candidate::new(parts[0].start, Kind::Organization, name, true));
         return;
     }
     // "US Secretary of State John Kerry": the person is the run of name words that ends the chunk,
@@ -1060,7 +1106,7 @@ fn classify(chunk: &Chunk<'_, '_>, words: &[Word<'_>], out: &mut Vec<(usize, Kin
             name = &name[1..];
         }
         if !name.is_empty() && name.len() <= 4 {
-            out.push((name[0].start, Kind::Person, join(name).into_owned(), true));
+            out.push(Candidate::new(name[0].start, Kind::Person, join(name), true));
         }
         classify_prefix(&parts[..parts.len() - name.len()], Kinds::All, out);
         return;
@@ -1072,7 +1118,7 @@ fn classify(chunk: &Chunk<'_, '_>, words: &[Word<'_>], out: &mut Vec<(usize, Kin
         // A lone word is a person only with evidence, or as the surname of someone named in full;
         // so is a heading's run of capitalised words ("Boiled Linseed Oil").
         let strong = evidence || (parts.len() >= 2 && line != LineKind::Heading);
-        out.push((parts[0].start, Kind::Person, name.into_owned(), strong));
+        out.push(Candidate::new(parts[0].start, Kind::Person, name, strong));
     } else {
         // "Russian Foreign Ministry spokesman …" has no role; a leading place still counts.
         classify_prefix(parts, Kinds::All, out);
@@ -1088,22 +1134,22 @@ enum Kinds {
 
 /// The words before a role ("US", "Kremlin", "Syria's") or a run that is not a name: any place or
 /// organisation they hold, longest first.
-fn classify_prefix(words: &[Word<'_>], kinds: Kinds, out: &mut Vec<(usize, Kind, String, bool)>) {
+fn classify_prefix<'a>(words: &[Word<'a>], kinds: Kinds, out: &mut Vec<Candidate<'a>>) {
     let mut i = 0;
     while i < words.len() {
         let found = (i + 1..=words.len().min(i + 4)).rev().find_map(|end| {
             let name = join(&words[i..end]);
             if let Some(canonical) = place(&name) {
-                Some((end, Kind::Place, canonical.to_owned()))
+                Some((end, Kind::Place, Cow::Borrowed(canonical)))
             } else if kinds == Kinds::All && organization(&name, &words[i..end]) {
-                Some((end, Kind::Organization, name.into_owned()))
+                Some((end, Kind::Organization, name))
             } else {
                 None
             }
         });
         match found {
             Some((end, kind, name)) => {
-                out.push((words[i].start, kind, name, true));
+                out.push(Candidate::new(words[i].start, kind, name, true));
                 i = end;
             }
             None => i += 1,
@@ -1113,24 +1159,24 @@ fn classify_prefix(words: &[Word<'_>], kinds: Kinds, out: &mut Vec<(usize, Kind,
 
 /// Canonical names: people named in full absorb their surnames; lone words without evidence that
 /// match no one are dropped; each entity listed once, in order of first mention.
-fn resolve(candidates: Vec<(usize, Kind, String, bool)>) -> Found {
+fn resolve(candidates: Vec<Candidate<'_>>) -> Found {
     let full_people = PersonIndex::<&str>::new(
         candidates
             .iter()
-            .filter(|(_, kind, name, strong)| *kind == Kind::Person && *strong && name.contains(' '))
-            .map(|(_, _, name, _)| name.as_str()),
+            .filter(|c| c.kind == Kind::Person && c.strong && c.name.contains(' '))
+            .map(|c| c.name.as_ref()),
     );
     let mut found = Found::default();
     // What each list holds already: an article can name hundreds of entities.
     let mut listed: HashSet<(Kind, &str)> = HashSet::default();
-    for (start, kind, name, strong) in &candidates {
+    for Candidate { start, kind, name, strong } in &candidates {
         let (kind, name) = match *kind {
             Kind::Person => match full_people.resolve(name) {
                 Some(full) => (Kind::Person, full),
-                None if *strong => (Kind::Person, name.as_str()),
+                None if *strong => (Kind::Person, name.as_ref()),
                 None => continue,
             },
-            other => (other, name.as_str()),
+            other => (other, name.as_ref()),
         };
         if listed.insert((kind, name)) {
             let list = match kind {
@@ -1140,7 +1186,9 @@ fn resolve(candidates: Vec<(usize, Kind, String, bool)>) -> Found {
             };
             list.push(name.to_owned());
         }
-        found.mentions.push(Mention { start: *start, kind, name: name.to_owned() });
+        if kind == Kind::Person {
+            found.person_mentions.push(Mention { start: *start, name: name.to_owned() });
+        }
     }
     // A name first seen alone ("Kerry said…") and later in full belongs to the full name only.
     let named = PersonIndex::<&str>::new(found.entities.people.iter().map(String::as_str));
@@ -1202,7 +1250,7 @@ mod tests {
     fn heading_names_count_when_the_prose_names_them_in_full() {
         let found = find("Dmitry Peskov\nKremlin spokesman Dmitry Peskov said the claims were false.");
         assert_eq!(found.entities.people, ["Dmitry Peskov"]);
-        assert_eq!(found.mentions.iter().filter(|m| m.kind == Kind::Person).count(), 2);
+        assert_eq!(found.person_mentions.len(), 2);
     }
 
     #[test]
@@ -1269,6 +1317,23 @@ mod tests {
             }
             proptest::prop_assert_eq!(tokens, whitespace_separated(&line));
         }
+    }
+
+    #[test]
+    fn every_gazetteer_name_passes_the_shape_filter_in_any_ascii_case() {
+        for name in PLACES.keys() {
+            assert!(may_be_place(name.as_bytes()), "{name}");
+            assert!(may_be_place(name.to_ascii_uppercase().as_bytes()), "{name}");
+            assert!(may_be_place(name.to_ascii_lowercase().as_bytes()), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_shape_filter_turns_most_other_capitalised_words_away() {
+        let words = STORY.split_whitespace().map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()));
+        let other: Vec<&str> = words.filter(|w| w.starts_with(char::is_uppercase) && place(w).is_none()).collect();
+        let passed = other.iter().filter(|w| may_be_place(w.as_bytes())).count();
+        assert!(passed * 4 < other.len(), "{passed} of {} passed", other.len());
     }
 
     #[test]

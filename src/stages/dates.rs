@@ -50,6 +50,13 @@ static ANY_FORM: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&alternatives.join("|")).expect("valid date regex")
 });
 
+/// Either form a page writes its dates out in (`DayOrder::of_lines`): most lines with a year hold
+/// neither, and one scan tells them apart where counting each form's matches took two.
+static WRITTEN_OUT: LazyLock<Regex> = LazyLock::new(|| {
+    let alternatives = [Form::MonthDayYear, Form::DayMonthYear].map(|form| format!("(?:{})", form.pattern()));
+    Regex::new(&alternatives.join("|")).expect("valid date regex")
+});
+
 /// The ways a date is written, each one regex (`FORMS`).
 #[derive(Clone, Copy)]
 enum Form {
@@ -123,7 +130,7 @@ impl DayOrder {
     /// 2023" month first; as many of each, or none, leave it to the separator.
     pub fn of_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> Self {
         let (mut day_first, mut month_first) = (0, 0);
-        for line in lines.into_iter().filter(|line| has_year(line)) {
+        for line in lines.into_iter().filter(|line| has_year(line) && WRITTEN_OUT.is_match(line)) {
             day_first += form(Form::DayMonthYear).find_iter(line).count();
             month_first += form(Form::MonthDayYear).find_iter(line).count();
         }

@@ -559,18 +559,52 @@ impl LineCounts {
 
 /// The kind of `line` (`whole` with no line break, `line` without its "\r"). A long line that is
 /// not shouted (most of a body's bytes) can be nothing but prose, whatever its words: counting its
-/// ASCII letters and capitals in loops the compiler vectorises, and taking every other character
-/// for a capital, shows most lines to be so, and only the rest are counted a character at a time.
+/// ASCII letters and capitals eight bytes at a time, and taking every other character for a
+/// capital, shows most lines to be so, and only the rest are counted a character at a time.
 fn line_kind(whole: &str, line: &str) -> LineKind {
-    let prefix = &whole.as_bytes()[..whole.len().min(KIND_BYTES)];
     let long_prose = line.len() > KIND_BYTES && {
-        let ascii_letters = prefix.iter().filter(|b| b.is_ascii_alphabetic()).count();
-        let ascii_capitals = prefix.iter().filter(|b| b.is_ascii_uppercase()).count();
-        // Each character beyond ASCII starts with a byte from 0xC0 up.
-        let others = prefix.iter().filter(|&&b| b >= 0xC0).count();
-        (ascii_capitals + others) * 10 < ascii_letters * 7
+        let counts = ByteCounts::of(&whole.as_bytes()[..KIND_BYTES]);
+        (counts.ascii_capitals + counts.non_ascii_leads) * 10 < counts.ascii_letters * 7
     };
     if long_prose { LineKind::Prose } else { LineCounts::of(whole).kind(line) }
+}
+
+/// Bytes of three kinds in a slice.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ByteCounts {
+    ascii_letters: u32,
+    ascii_capitals: u32,
+    /// Bytes from 0xC0 up: each starts a character beyond ASCII.
+    non_ascii_leads: u32,
+}
+
+impl ByteCounts {
+    /// Counted eight bytes at a time, as `ascii_whitespace_bits` tests them.
+    fn of(bytes: &[u8]) -> Self {
+        let mut counts = ByteCounts::default();
+        let mut eights = bytes.chunks_exact(8);
+        for eight in eights.by_ref() {
+            counts.add(u64::from_le_bytes(eight.try_into().expect("chunks_exact gives eight bytes")));
+        }
+        let mut rest = [0u8; 8];
+        rest[..eights.remainder().len()].copy_from_slice(eights.remainder());
+        counts.add(u64::from_le_bytes(rest));
+        counts
+    }
+
+    fn add(&mut self, eight: u64) {
+        let ascii = !eight & HIGH_BITS;
+        let low = eight & !HIGH_BITS;
+        // Setting bit 0x20 lowercases a capital; a letter is then a byte from 0x61 to 0x7A.
+        let folded = low | (0x20 * ONES);
+        let letters = (folded + 0x1F * ONES) & !(folded + 0x05 * ONES) & ascii;
+        let capitals = (low + 0x3F * ONES) & !(low + 0x25 * ONES) & ascii;
+        // Bits 0x80 and 0x40 both set.
+        let leads = eight & (eight << 1) & HIGH_BITS;
+        self.ascii_letters += letters.count_ones();
+        self.ascii_capitals += capitals.count_ones();
+        self.non_ascii_leads += leads.count_ones();
+    }
 }
 
 /// A capitalised run: its words and its place among the body's words.
@@ -1316,6 +1350,18 @@ mod tests {
                 at = end;
             }
             proptest::prop_assert_eq!(tokens, whitespace_separated(&line));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn bytes_are_counted_eight_at_a_time_as_one_at_a_time(bytes in proptest::collection::vec(0u8.., 0..200)) {
+            let one_at_a_time = ByteCounts {
+                ascii_letters: bytes.iter().filter(|b| b.is_ascii_alphabetic()).count() as u32,
+                ascii_capitals: bytes.iter().filter(|b| b.is_ascii_uppercase()).count() as u32,
+                non_ascii_leads: bytes.iter().filter(|&&b| b >= 0xC0).count() as u32,
+            };
+            proptest::prop_assert_eq!(ByteCounts::of(&bytes), one_at_a_time);
         }
     }
 

@@ -653,7 +653,7 @@ struct WordReader<'a> {
     body: &'a str,
     words: Vec<Word<'a>>,
     /// The last word read when it was not kept: kept after all if a capitalised word follows it.
-    unkept: Option<Word<'a>>,
+    unkept: Option<Unkept<'a>>,
     words_read: usize,
     sentence_start: bool,
     /// Sentence breaks read inside a token, each of which split one token into two words.
@@ -691,19 +691,21 @@ impl<'a> WordReader<'a> {
         let mut glued_breaks =
             memchr::memchr_iter(b'.', &bytes[from..to]).map(|at| from + at).filter(|&at| is_glued_break(bytes, at));
         let mut next_break = glued_breaks.next();
-        let mut at = 0;
-        while let Some((start, end)) = next_token(&self.spaces, at, to - from) {
+        let spaces = std::mem::take(&mut self.spaces);
+        for (start, end) in Tokens::new(&spaces, to - from) {
             let (mut start, end) = (from + start, from + end);
             // A glued break is never a token's first or last byte, nor outside every token.
-            while let Some(dot) = next_break.filter(|&dot| dot < end) {
+            while let Some(dot) = next_break
+                && dot < end
+            {
                 self.push_word(start, dot + 1);
                 self.glued_breaks += 1;
                 start = dot + 1;
                 next_break = glued_breaks.next();
             }
             self.push_word(start, end);
-            at = end - from;
         }
+        self.spaces = spaces;
     }
 
     /// Gives the words of the line `from..to` (up to a line break or the body's end) its kind.
@@ -721,17 +723,28 @@ impl<'a> WordReader<'a> {
     /// One whitespace-separated token as a word: punctuation trimmed, possessive cut, and whether
     /// it opens or closes a sentence.
     fn push_word(&mut self, from: usize, to: usize) {
+        let bytes = self.body.as_bytes();
+        // Most words are lowercase ASCII with nothing around them: no name ("al-Assad" aside), no
+        // sentence end, no punctuation. Unless one follows a capitalised word, such a word is
+        // counted and becomes a `Word` only if a capitalised word comes next.
+        let particle = || bytes[from..to.min(from + 4)].contains(&b'-');
+        let plain = bytes[from].is_ascii_lowercase()
+            && bytes[to - 1].is_ascii_alphanumeric()
+            && !(particle() && has_capitalised_particle_tail(&self.body[from..to]));
+        if plain && !self.follows_capitalised(self.words_read) {
+            let sentence_start = self.sentence_start;
+            self.unkept = Some(Unkept::Plain { from, to, index: self.words_read, sentence_start });
+            self.words_read += 1;
+            self.sentence_start = false;
+            return;
+        }
         let raw = &self.body[from..to];
         let text_end = raw.len() - non_alphanumeric_suffix(raw);
         if text_end == 0 {
             return;
         }
         let lead = non_alphanumeric_prefix(raw);
-        let text = &raw[lead..text_end];
-        let (text, possessive) = match without_possessive(text) {
-            Some(stem) => (stem, true),
-            None => (text, false),
-        };
+        let (text, possessive) = split_possessive(&raw[lead..text_end]);
         let tail = &raw[text_end..];
         if lead > 0 && raw[..lead].contains(['"', '“', '(', '‘']) {
             self.sentence_start = true;
@@ -755,17 +768,58 @@ impl<'a> WordReader<'a> {
     /// Keeps a capitalised word with the word before it, and the word after a capitalised word;
     /// holds any other word as `unkept` until the next is read.
     fn keep(&mut self, word: Word<'a>) {
-        let follows_capitalised =
-            self.words.last().is_some_and(|last| last.capitalised && last.index + 1 == word.index);
-        if word.capitalised {
-            self.words.extend(self.unkept.take());
+        if word.capitalised
+            && let Some(unkept) = self.unkept.take()
+        {
+            self.words.push(unkept.into_word(self.body));
         }
-        if word.capitalised || follows_capitalised {
+        if word.capitalised || self.follows_capitalised(word.index) {
             self.words.push(word);
             self.unkept = None;
         } else {
-            self.unkept = Some(word);
+            self.unkept = Some(Unkept::Word(word));
         }
+    }
+
+    /// Whether the word at `index` comes right after a capitalised word.
+    fn follows_capitalised(&self, index: usize) -> bool {
+        self.words.last().is_some_and(|last| last.capitalised && last.index + 1 == index)
+    }
+}
+
+/// A word read and not kept (yet).
+#[derive(Clone, Copy)]
+enum Unkept<'a> {
+    Word(Word<'a>),
+    /// A plain lowercase word (`WordReader::push_word`), made a `Word` only when kept.
+    Plain {
+        from: usize,
+        to: usize,
+        index: usize,
+        sentence_start: bool,
+    },
+}
+
+impl<'a> Unkept<'a> {
+    /// The word as `WordReader::push_word` makes one of a plain word: nothing trimmed but a
+    /// possessive, which ends a run; not capitalised.
+    fn into_word(self, body: &'a str) -> Word<'a> {
+        match self {
+            Unkept::Word(word) => word,
+            Unkept::Plain { from, to, index, sentence_start } => {
+                let (text, possessive) = split_possessive(&body[from..to]);
+                let line = LineKind::Prose;
+                Word { text, start: from, index, sentence_start, ends_run: possessive, capitalised: false, line }
+            }
+        }
+    }
+}
+
+/// The word without its possessive, and whether it had one.
+fn split_possessive(word: &str) -> (&str, bool) {
+    match without_possessive(word) {
+        Some(stem) => (stem, true),
+        None => (word, false),
     }
 }
 
@@ -775,7 +829,7 @@ fn is_glued_break(bytes: &[u8], at: usize) -> bool {
 }
 
 /// Sets `bits` to one bit for each byte of `line` (64 to a number, first byte lowest) that belongs
-/// to a whitespace character. ASCII is tested eight bytes at a time (`ascii_whitespace_bits`);
+/// to a whitespace character, and the bits past the line's end, as if it ended in spaces. ASCII is tested eight bytes at a time (`ascii_whitespace_bits`);
 /// beyond ASCII only the lead bytes of whitespace characters (U+0085, U+00A0, U+1680, U+2000 to
 /// U+205F, U+3000) are decoded.
 fn whitespace_bits(line: &str, bits: &mut Vec<u64>) {
@@ -792,6 +846,9 @@ fn whitespace_bits(line: &str, bits: &mut Vec<u64>) {
             let eight = u64::from_le_bytes(eight.try_into().expect("chunks_exact gives eight bytes"));
             spaces |= ascii_whitespace_bits(eight) << (8 * k);
             any |= eight;
+        }
+        if block.len() < 64 {
+            spaces |= u64::MAX << block.len();
         }
         if !eights.remainder().is_empty() {
             let mut rest = [0u8; 8];
@@ -834,24 +891,44 @@ fn ascii_whitespace_bits(eight: u64) -> u64 {
     ((whitespace >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
 }
 
-/// The next token, `start..end`, at or after byte `at` of a line of `len` bytes whose whitespace
-/// is `spaces`: a run of clear bits.
-fn next_token(spaces: &[u64], at: usize, len: usize) -> Option<(usize, usize)> {
-    let start = next_bit(spaces, at, len, false)?;
-    Some((start, next_bit(spaces, start, len, true).unwrap_or(len)))
+/// The tokens of a line, `start..end`, from its `whitespace_bits`: each run of clear bits starts
+/// where a bit differs from the one before it (before the line counts as whitespace) and ends at the
+/// next such place, or at the line's end.
+struct Tokens<'s> {
+    spaces: &'s [u64],
+    len: usize,
+    /// Index in `spaces` of `changes`' number.
+    n: usize,
+    /// Where a bit of `spaces[n]` differs from the bit before it, not yet visited.
+    changes: u64,
 }
 
-/// The first bit at or after `from` and below `len` that is set (`set`) or clear.
-fn next_bit(bits: &[u64], from: usize, len: usize, set: bool) -> Option<usize> {
-    let flip = if set { 0 } else { u64::MAX };
-    let mut n = from / 64;
-    let mut current = (bits.get(n)? ^ flip) & (u64::MAX << (from % 64));
-    while current == 0 {
-        n += 1;
-        current = bits.get(n)? ^ flip;
+impl<'s> Tokens<'s> {
+    fn new(spaces: &'s [u64], len: usize) -> Self {
+        let changes = spaces.first().map_or(0, |&first| first ^ (first << 1 | 1));
+        Tokens { spaces, len, n: 0, changes }
     }
-    let at = n * 64 + current.trailing_zeros() as usize;
-    (at < len).then_some(at)
+
+    fn next_change(&mut self) -> Option<usize> {
+        while self.changes == 0 {
+            self.n += 1;
+            let bits = *self.spaces.get(self.n)?;
+            self.changes = bits ^ (bits << 1 | self.spaces[self.n - 1] >> 63);
+        }
+        let at = self.n * 64 + self.changes.trailing_zeros() as usize;
+        self.changes &= self.changes - 1;
+        Some(at)
+    }
+}
+
+impl Iterator for Tokens<'_> {
+    type Item = (usize, usize);
+
+    fn next(&mut self) -> Option<(usize, usize)> {
+        // Bits past the line's end are set, so no token starts there.
+        let start = self.next_change()?;
+        Some((start, self.next_change().map_or(self.len, |end| end.min(self.len))))
+    }
 }
 
 fn is_abbreviation(word: &str) -> bool {
@@ -1343,12 +1420,7 @@ mod tests {
         ) {
             let mut spaces = Vec::new();
             whitespace_bits(&line, &mut spaces);
-            let mut tokens = Vec::new();
-            let mut at = 0;
-            while let Some((start, end)) = next_token(&spaces, at, line.len()) {
-                tokens.push((start, end));
-                at = end;
-            }
+            let tokens: Vec<(usize, usize)> = Tokens::new(&spaces, line.len()).collect();
             proptest::prop_assert_eq!(tokens, whitespace_separated(&line));
         }
     }

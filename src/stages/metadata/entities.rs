@@ -47,29 +47,36 @@ static PLACES: LazyLock<HashMap<&'static str, Place>> = LazyLock::new(|| {
         .collect()
 });
 
-/// The shapes of the gazetteer's names, one bit each of 65,536 (`shape`): a name of a shape no place
-/// has is answered without hashing it, as most capitalised words are.
-static PLACE_SHAPES: LazyLock<Box<[u64; 1024]>> = LazyLock::new(|| {
-    let mut bits = Box::new([0u64; 1024]);
-    for name in PLACES.keys() {
-        let at = shape(name.as_bytes());
-        bits[at / 64] |= 1 << (at % 64);
-    }
-    bits
-});
+/// The shapes of the gazetteer's names: most capitalised words are answered without hashing them.
+static PLACE_SHAPES: LazyLock<ShapeFilter> = LazyLock::new(|| ShapeFilter::of(PLACES.keys().copied()));
 
-/// A name's first two and last bytes, ASCII-lowercased, and its length, hashed to 16 bits. The same
-/// for two names that differ only in the case of ASCII letters, as a shouted name and its title case.
-fn shape(name: &[u8]) -> usize {
-    let byte = |at: usize| u64::from(name.get(at).copied().unwrap_or(0).to_ascii_lowercase());
-    let key = byte(0) | byte(1) << 8 | byte(name.len().wrapping_sub(1)) << 16 | (name.len() as u64) << 24;
-    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 48) as usize
+/// A list's words by shape, one bit each of 65,536 (`shape`): a word of a shape no listed word
+/// has is not listed, and is told so without hashing it.
+struct ShapeFilter(Box<[u64; 1024]>);
+
+impl ShapeFilter {
+    fn of<'a>(words: impl Iterator<Item = &'a str>) -> Self {
+        let mut bits = Box::new([0u64; 1024]);
+        for word in words {
+            let at = shape(word.as_bytes());
+            bits[at / 64] |= 1 << (at % 64);
+        }
+        ShapeFilter(bits)
+    }
+
+    /// Whether the list may hold `word`; when not, it holds no word of its shape.
+    fn may_hold(&self, word: &[u8]) -> bool {
+        let at = shape(word);
+        self.0[at / 64] >> (at % 64) & 1 == 1
+    }
 }
 
-/// Whether the gazetteer may hold a name of `name`'s shape; when not, it holds no such name.
-fn may_be_place(name: &[u8]) -> bool {
-    let at = shape(name);
-    PLACE_SHAPES[at / 64] >> (at % 64) & 1 == 1
+/// A word's first two and last bytes, ASCII-lowercased, and its length, hashed to 16 bits. The same
+/// for two words that differ only in the case of ASCII letters, as a shouted name and its title case.
+fn shape(word: &[u8]) -> usize {
+    let byte = |at: usize| u64::from(word.get(at).copied().unwrap_or(0).to_ascii_lowercase());
+    let key = byte(0) | byte(1) << 8 | byte(word.len().wrapping_sub(1)) << 16 | (word.len() as u64) << 24;
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 48) as usize
 }
 
 /// Titles and offices written capitalised before a name.
@@ -1041,7 +1048,13 @@ static WORD_CLASSES: LazyLock<HashMap<&'static str, u8>> = LazyLock::new(|| {
     classes
 });
 
+/// The shapes of `WORD_CLASSES`' words: most capitalised words are in none of its lists.
+static WORD_CLASS_SHAPES: LazyLock<ShapeFilter> = LazyLock::new(|| ShapeFilter::of(WORD_CLASSES.keys().copied()));
+
 fn word_class(word: &str) -> u8 {
+    if !WORD_CLASS_SHAPES.may_hold(word.as_bytes()) {
+        return 0;
+    }
     WORD_CLASSES.get(word).copied().unwrap_or(0)
 }
 
@@ -1094,13 +1107,17 @@ fn is_name_word(word: &str) -> bool {
 }
 
 fn is_acronym(word: &str) -> bool {
+    // Most capitalised words give themselves away by their second letter ("The", "Moscow").
+    if word.as_bytes().get(1).is_some_and(u8::is_ascii_lowercase) {
+        return false;
+    }
     let letters = word.chars().filter(|c| c.is_alphabetic()).count();
     (2..=6).contains(&letters) && word.chars().all(|c| c.is_uppercase() || c == '.' || c == '-' || c.is_ascii_digit())
 }
 
 /// The canonical name of a known place; datelines write it in capitals ("MOSCOW").
 fn place(name: &str) -> Option<&'static str> {
-    let same_shape = may_be_place(name.as_bytes());
+    let same_shape = PLACE_SHAPES.may_hold(name.as_bytes());
     if same_shape && let Some(known) = PLACES.get(name) {
         return Some(known.canonical);
     }
@@ -1183,7 +1200,7 @@ fn classify<'a>(chunk: &Chunk<'_, 'a>, words: &[Word<'a>], out: &mut Vec<Candida
             && !is_acronym(first.text)
             && with_lowercase(first.text, everyday)
             && place(first.text).is_none();
-        if grammatical || first.text == "The" {
+        if first.text == "The" || grammatical {
             parts = &parts[1..];
         } else {
             break;
@@ -1438,11 +1455,14 @@ mod tests {
     }
 
     #[test]
-    fn every_gazetteer_name_passes_the_shape_filter_in_any_ascii_case() {
+    fn every_listed_word_passes_its_shape_filter_in_any_ascii_case() {
+        for word in WORD_CLASSES.keys() {
+            assert!(WORD_CLASS_SHAPES.may_hold(word.as_bytes()), "{word}");
+        }
         for name in PLACES.keys() {
-            assert!(may_be_place(name.as_bytes()), "{name}");
-            assert!(may_be_place(name.to_ascii_uppercase().as_bytes()), "{name}");
-            assert!(may_be_place(name.to_ascii_lowercase().as_bytes()), "{name}");
+            assert!(PLACE_SHAPES.may_hold(name.as_bytes()), "{name}");
+            assert!(PLACE_SHAPES.may_hold(name.to_ascii_uppercase().as_bytes()), "{name}");
+            assert!(PLACE_SHAPES.may_hold(name.to_ascii_lowercase().as_bytes()), "{name}");
         }
     }
 
@@ -1450,7 +1470,7 @@ mod tests {
     fn the_shape_filter_turns_most_other_capitalised_words_away() {
         let words = STORY.split_whitespace().map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()));
         let other: Vec<&str> = words.filter(|w| w.starts_with(char::is_uppercase) && place(w).is_none()).collect();
-        let passed = other.iter().filter(|w| may_be_place(w.as_bytes())).count();
+        let passed = other.iter().filter(|w| PLACE_SHAPES.may_hold(w.as_bytes())).count();
         assert!(passed * 4 < other.len(), "{passed} of {} passed", other.len());
     }
 

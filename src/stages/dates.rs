@@ -45,17 +45,17 @@ static FORMS: LazyLock<[Regex; Form::ALL.len()]> =
     LazyLock::new(|| Form::ALL.map(|form| Regex::new(&form.pattern()).expect("valid date regex")));
 /// All the forms in one regex, for the question most lines get: is there a date at all? It
 /// answers in one pass without captures, where the nine forms' searches each read the line.
-static ANY_FORM: LazyLock<Regex> = LazyLock::new(|| {
-    let alternatives = Form::ALL.map(|form| format!("(?:{})", form.pattern()));
-    Regex::new(&alternatives.join("|")).expect("valid date regex")
-});
+static ANY_FORM: LazyLock<Regex> = LazyLock::new(|| any_of(&Form::ALL));
 
 /// Either form a page writes its dates out in (`DayOrder::of_lines`): most lines with a year hold
 /// neither, and one scan tells them apart where counting each form's matches took two.
-static WRITTEN_OUT: LazyLock<Regex> = LazyLock::new(|| {
-    let alternatives = [Form::MonthDayYear, Form::DayMonthYear].map(|form| format!("(?:{})", form.pattern()));
+static WRITTEN_OUT: LazyLock<Regex> = LazyLock::new(|| any_of(&[Form::MonthDayYear, Form::DayMonthYear]));
+
+/// One regex matching wherever any of `forms` does.
+fn any_of(forms: &[Form]) -> Regex {
+    let alternatives: Vec<String> = forms.iter().map(|form| format!("(?:{})", form.pattern())).collect();
     Regex::new(&alternatives.join("|")).expect("valid date regex")
-});
+}
 
 /// The ways a date is written, each one regex (`FORMS`).
 #[derive(Clone, Copy)]

@@ -694,11 +694,11 @@ impl<'a> WordReader<'a> {
     fn read_line(&mut self, from: usize, to: usize) {
         let body = self.body;
         let bytes = body.as_bytes();
-        whitespace_bits(&body[from..to], &mut self.spaces);
+        let mut spaces = std::mem::take(&mut self.spaces);
+        whitespace_bits(&body[from..to], &mut spaces);
         let mut glued_breaks =
             memchr::memchr_iter(b'.', &bytes[from..to]).map(|at| from + at).filter(|&at| is_glued_break(bytes, at));
         let mut next_break = glued_breaks.next();
-        let spaces = std::mem::take(&mut self.spaces);
         for (start, end) in Tokens::new(&spaces, to - from) {
             let (mut start, end) = (from + start, from + end);
             // A glued break is never a token's first or last byte, nor outside every token.
@@ -836,9 +836,9 @@ fn is_glued_break(bytes: &[u8], at: usize) -> bool {
 }
 
 /// Sets `bits` to one bit for each byte of `line` (64 to a number, first byte lowest) that belongs
-/// to a whitespace character, and the bits past the line's end, as if it ended in spaces. ASCII is tested eight bytes at a time (`ascii_whitespace_bits`);
-/// beyond ASCII only the lead bytes of whitespace characters (U+0085, U+00A0, U+1680, U+2000 to
-/// U+205F, U+3000) are decoded.
+/// to a whitespace character, and the bits past the line's end, as if it ended in spaces. ASCII is
+/// tested eight bytes at a time (`ascii_whitespace_bits`); beyond ASCII only the lead bytes of
+/// whitespace characters (U+0085, U+00A0, U+1680, U+2000 to U+205F, U+3000) are decoded.
 fn whitespace_bits(line: &str, bits: &mut Vec<u64>) {
     bits.clear();
     let bytes = line.as_bytes();

@@ -227,8 +227,7 @@ impl<'t> Reader<'t, '_> {
         if stats.sentences.last() != Some(&sentence) {
             stats.sentences.push(sentence);
         }
-        if self.document.tokens.len() > self.block_start {
-            let previous = self.document.tokens[self.document.tokens.len() - 1].term;
+        if let Some(previous) = self.document.tokens[self.block_start..].last().map(|token| token.term) {
             self.co_occur(previous, term);
         }
         self.document.tokens.push(Token { term, tag, surface: word });

@@ -405,10 +405,13 @@ fn text_title(article: &Article) -> Option<String> {
         let titled = if line.reason == Reason::Title.as_str() { 0.3 } else { 0.0 };
         slug_match * 2.0 + titled + 0.2 / (distance as f32 + 1.0)
     };
-    candidates
+    // Scored once each: the comparison below would score a line at every step.
+    let scored: Vec<(f32, usize, &RemovedLine)> =
+        candidates.iter().map(|&(distance, line)| (score(distance, line), distance, line)).collect();
+    scored
         .iter()
-        .max_by(|a, b| score(a.0, a.1).total_cmp(&score(b.0, b.1)).then(b.0.cmp(&a.0)))
-        .map(|(_, line)| line.line.clone())
+        .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)))
+        .map(|(_, _, line)| line.line.clone())
         .or_else(|| removed_with(article, Reason::Title).next().map(str::to_owned))
 }
 

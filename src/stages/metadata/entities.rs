@@ -1318,16 +1318,6 @@ fn resolve(candidates: Vec<Candidate<'_>>) -> Found {
             found.person_mentions.push(Mention { start: *start, name: name.to_owned() });
         }
     }
-    // A name first seen alone ("Kerry said…") and later in full belongs to the full name only.
-    let named = PersonIndex::<&str>::new(found.entities.people.iter().map(String::as_str));
-    let kept: Vec<bool> = found
-        .entities
-        .people
-        .iter()
-        .map(|p| p.contains(' ') || named.resolve(p).is_none_or(|full| full == p))
-        .collect();
-    let mut kept = kept.into_iter();
-    found.entities.people.retain(|_| kept.next().unwrap_or(true));
     found.people = PersonIndex::new(found.entities.people.iter().map(String::as_str));
     found
 }

@@ -14,7 +14,8 @@
 //!   element (`post-date`, `<time>`), on a line next to the title's, else on a header line (date
 //!   lines, bylines — never captions or the story, which name other days) — preferred to a
 //!   disagreeing metadata date when it is one of the first three, or the page shows at most two
-//!   days, and the metadata's publication date preferred when the day shown is its update's; HTML
+//!   days, and the metadata's publication date preferred when the day shown is its update's or a
+//!   day apart from it (a UTC time against the publisher's local day); HTML
 //!   metadata; a date in the URL path (`/2016/09/30/`); the dated line nearest the article
 //!   (`nearest_dated_line`); the metadata's update time; else, with `fetched_at`, the
 //!   lead's "today" or weekday ("on Thursday") as the most recent such day. Numeric dates are read
@@ -450,7 +451,14 @@ fn published_at(article: &Article) -> Option<PublishedAt> {
     // 27 times, the update's 19); on `make eval-meta` this rule gained 23 pages and lost 20.
     let agreeing = shown_date.and_then(|shown| {
         let same_day = |at: &PublishedAt| at.date() == shown.date();
-        published.filter(same_day).or_else(|| modified.filter(same_day).map(|update| published.unwrap_or(update)))
+        let a_day_apart = |at: &PublishedAt| at.date().signed_duration_since(shown.date()).num_days().abs() == 1;
+        published
+            .filter(same_day)
+            .or_else(|| modified.filter(same_day).map(|update| published.unwrap_or(update)))
+            // A day apart, the two are one publication told by two clocks (the page's time zone
+            // and UTC, a listing's day): the metadata's is the exact statement. wcxb-dev's checked
+            // dates side with the metadata 6 times to 3 (`make eval-meta`, HTML 0.883 → 0.888).
+            .or_else(|| published.filter(a_day_apart))
     });
     let trusted_shown = shown_date.filter(|_| published.is_none() || stated.is_some() || shows_few_dates(article));
     let shown = agreeing.or(trusted_shown).or(published).or(shown_date);
@@ -1224,6 +1232,19 @@ mod tests {
         let header = "<h1>What to expect on a first trip to Japan</h1><p>By Rhonda Krause</p><p>January 25, 2026</p>";
         let article = extract_html(&html_post(head, header, ""));
         assert_eq!(article.published_at.unwrap().to_iso8601(), "2015-05-12T06:05:27Z");
+    }
+
+    #[test]
+    fn a_metadata_time_a_day_from_the_day_shown_is_the_same_publication() {
+        // 00:57 UTC on the 23rd is the evening of the 22nd where the page was written.
+        let head = r#"<meta property="article:published_time" content="2026-02-23T00:57:30+00:00">"#;
+        let header = "<h1>A week on the old post road</h1><p>By Ann Lee</p><p>February 22, 2026</p>";
+        let article = extract_html(&html_post(head, header, ""));
+        assert_eq!(article.published_at.unwrap().to_iso8601(), "2026-02-23T00:57:30Z");
+        // Two days apart, the page's own day stands.
+        let head = head.replace("2026-02-23", "2026-02-24");
+        let article = extract_html(&html_post(&head, header, ""));
+        assert_eq!(article.published_at.unwrap().to_iso8601(), "2026-02-22");
     }
 
     #[test]

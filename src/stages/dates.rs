@@ -263,7 +263,8 @@ fn ymd(year: &str, month: &str, day: &str) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(year.parse().ok()?, month.parse().ok()?, day.parse().ok()?)
 }
 
-fn month_number(name: &str) -> Option<u32> {
+/// A month's number from its name, full or short, in any case ("Sept", "OCTOBER").
+pub fn month_number(name: &str) -> Option<u32> {
     let prefix: String = name.to_lowercase().chars().take(3).collect();
     let months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
     months.iter().position(|m| *m == prefix).map(|i| i as u32 + 1)

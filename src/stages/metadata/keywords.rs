@@ -514,7 +514,10 @@ mod tests {
         let found = keywords(STORM);
         for (i, a) in found.iter().enumerate() {
             for b in &found[i + 1..] {
-                assert!(levenshtein::normalized_similarity(a.chars(), b.chars()) < DEDUPLICATION_THRESHOLD, "{a} / {b}");
+                assert!(
+                    levenshtein::normalized_similarity(a.chars(), b.chars()) < DEDUPLICATION_THRESHOLD,
+                    "{a} / {b}"
+                );
             }
         }
     }

@@ -140,18 +140,33 @@ impl DayOrder {
             std::cmp::Ordering::Equal => DayOrder::BySeparator,
         }
     }
+}
 
-    /// (day, month) of a numeric date's first two numbers; a number above 12 is the day whatever
-    /// the order.
-    fn day_and_month(self, first: u32, second: u32, separator: &str) -> (u32, u32) {
-        // Dots and hyphens are European forms whatever else the page writes.
-        let month_first = separator == "/"
-            && match self {
-                DayOrder::MonthFirst | DayOrder::BySeparator => true,
-                DayOrder::DayFirst => false,
-            };
-        if first > 12 || (second <= 12 && !month_first) { (first, second) } else { (second, first) }
+/// A page's `DayOrder`, or how to find it: a closure is called only when a numeric date needs the
+/// order, that is, when it is written with slashes and both its numbers could be the month. Most
+/// pages write none, and finding the order reads every line a page set aside.
+pub trait OrderSource: Copy {
+    fn day_order(self) -> DayOrder;
+}
+
+impl OrderSource for DayOrder {
+    fn day_order(self) -> DayOrder {
+        self
     }
+}
+
+impl<F: Fn() -> DayOrder + Copy> OrderSource for F {
+    fn day_order(self) -> DayOrder {
+        self()
+    }
+}
+
+/// (day, month) of a numeric date's first two numbers; a number above 12 is the day whatever
+/// the order.
+fn day_and_month(first: u32, second: u32, separator: &str, order: impl OrderSource) -> (u32, u32) {
+    // Dots and hyphens are European forms whatever else the page writes.
+    let month_first = || separator == "/" && matches!(order.day_order(), DayOrder::MonthFirst | DayOrder::BySeparator);
+    if first > 12 || (second <= 12 && !month_first()) { (first, second) } else { (second, first) }
 }
 
 /// Every written form carries a four-digit year: most lines have none, and the regexes cost far
@@ -180,12 +195,12 @@ pub fn find_date(line: &str) -> Option<FoundDate> {
 }
 
 /// The first date written in `line`, if any, numeric dates read in the page's `order`.
-pub fn find_date_in(line: &str, order: DayOrder) -> Option<FoundDate> {
+pub fn find_date_in(line: &str, order: impl OrderSource) -> Option<FoundDate> {
     find_dates_in(line, order).into_iter().min_by_key(|f| f.start)
 }
 
 /// Every date written in `line` (one for each form that reads one, in no particular order).
-pub fn find_dates_in(line: &str, order: DayOrder) -> Vec<FoundDate> {
+pub fn find_dates_in(line: &str, order: impl OrderSource) -> Vec<FoundDate> {
     let mut found: Vec<FoundDate> = Vec::new();
     if !has_year(line) || !ANY_FORM.is_match(line) {
         return found;
@@ -210,7 +225,7 @@ pub fn find_dates_in(line: &str, order: DayOrder) -> Vec<FoundDate> {
     }
     for c in form(Form::Numeric).captures_iter(line).chain(form(Form::GluedNumeric).captures_iter(line)) {
         let (Ok(first), Ok(second)) = (c[1].parse::<u32>(), c[3].parse::<u32>()) else { continue };
-        let (day, month) = order.day_and_month(first, second, &c[2]);
+        let (day, month) = day_and_month(first, second, &c[2], order);
         push(&mut found, line, &c, ymd(&c[4], &month.to_string(), &day.to_string()), Ends::AtYear);
     }
     found

@@ -37,6 +37,7 @@ pub mod keywords;
 pub mod language;
 pub mod quotes;
 
+use std::cell::LazyCell;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
@@ -44,7 +45,7 @@ use memchr::memmem::Finder;
 
 use super::Stage;
 use super::clean::Reason;
-use super::dates::{DayOrder, find_date, find_date_in, find_dates_in, has_year, month_number};
+use super::dates::{DayOrder, OrderSource, find_date, find_date_in, find_dates_in, has_year, month_number};
 use super::text::{ends_like_sentence, has_at_most_words, prefix_chars, split_paragraphs, word_count};
 use crate::article::{Article, PublishedAt, RemovedLine};
 
@@ -436,7 +437,9 @@ fn published_at(article: &Article) -> Option<PublishedAt> {
     // many is showing other articles' days, and its metadata knows better); else the metadata's.
     // A date by the headline or in the markup's date element is the page's own statement; a
     // header line's is trusted only on a page showing few days.
-    let order = day_order(article);
+    // Found only if a numeric date needs it (`OrderSource`).
+    let page_order = LazyCell::new(|| day_order(article));
+    let order = || *page_order;
     let marked = meta.and_then(|m| m.marked_date.as_deref()).and_then(|d| find_date_in(d, order));
     let marked = marked.map(|found| PublishedAt::Date(found.date));
     let stated = meta
@@ -543,7 +546,7 @@ const DATE_CUES: [&str; 8] = ["published", "updated", "posted", "modified", "rel
 /// its date among its first words or a cue before it ("Posted by IndustrySelect on Tuesday,
 /// August 29, 2023"); captions never count, and a teaser only when it opens with its date or a
 /// cue, since teasers name other articles' days.
-fn nearest_dated_line(article: &Article, order: DayOrder) -> Option<PublishedAt> {
+fn nearest_dated_line(article: &Article, order: impl OrderSource) -> Option<PublishedAt> {
     let paragraph_count = paragraphs(article).count();
     let before = lines_before_body(article);
     let below_body = |i: usize| is_below_body(article, i, paragraph_count);
@@ -582,7 +585,7 @@ fn nearest_dated_line(article: &Article, order: DayOrder) -> Option<PublishedAt>
 
 /// The date of a line that states one as its own (see `nearest_dated_line`): a short line, or a
 /// byline running on into its categories with the date among its first words.
-fn dated_line((distance, line, teaser): (usize, &str, bool), order: DayOrder) -> Option<(usize, NaiveDate)> {
+fn dated_line((distance, line, teaser): (usize, &str, bool), order: impl OrderSource) -> Option<(usize, NaiveDate)> {
     // Most lines hold no year, and so no date: they are passed over before their words are counted.
     if !has_year(line) {
         return None;
@@ -640,7 +643,7 @@ fn camel_case_parts(word: &str) -> std::vec::IntoIter<&str> {
 
 /// The date on the dated line nearest the HTML page's headline, when the
 /// headline stands outside the part of the page the cleaner read.
-fn headline_date(meta: &html_meta::HtmlMeta, order: DayOrder) -> Option<PublishedAt> {
+fn headline_date(meta: &html_meta::HtmlMeta, order: impl OrderSource) -> Option<PublishedAt> {
     let around = &meta.around_headline;
     // The lines under the headline first, so at equal distance the one where bylines stand wins.
     let below = around.below.iter().enumerate().map(|(i, line)| (i + 1, line.as_str(), false));
@@ -650,7 +653,10 @@ fn headline_date(meta: &html_meta::HtmlMeta, order: DayOrder) -> Option<Publishe
 
 /// The date of the nearest line (by the distance each comes with) that states one as its own;
 /// among equally near lines, the first given.
-fn nearest_dated<'a>(lines: impl IntoIterator<Item = (usize, &'a str, bool)>, order: DayOrder) -> Option<PublishedAt> {
+fn nearest_dated<'a>(
+    lines: impl IntoIterator<Item = (usize, &'a str, bool)>,
+    order: impl OrderSource,
+) -> Option<PublishedAt> {
     let dated = lines.into_iter().filter_map(|line| dated_line(line, order));
     dated.min_by_key(|(distance, _)| *distance).map(|(_, date)| PublishedAt::Date(date))
 }
@@ -663,7 +669,7 @@ const LEAD_DATE_PARAGRAPHS: usize = 4;
 /// Wellness & Prevention"), which outranks the dates of lines removed around it. Two such lines are
 /// a list of other articles the cleaner kept; a line stating an update ("Last Updated: …") is left
 /// to the rules that weigh it against the publication day.
-fn lead_date(article: &Article, order: DayOrder) -> Option<PublishedAt> {
+fn lead_date(article: &Article, order: impl OrderSource) -> Option<PublishedAt> {
     let lead = paragraphs(article).take(LEAD_DATE_PARAGRAPHS);
     let mut dated =
         lead.enumerate().filter_map(|(i, paragraph)| dated_line((i, paragraph, false), order).map(|d| (paragraph, d)));
@@ -681,7 +687,7 @@ fn lead_date(article: &Article, order: DayOrder) -> Option<PublishedAt> {
 /// for a teaser counts as any other here: with no other day on the page, "Camille Cunningham 25
 /// March 2025 Google algorithm, SEO basics" is the article's own byline (on wcxb-dev's text this
 /// dated 2 pages right and 1 wrong that had no date before).
-fn only_dated_line(article: &Article, order: DayOrder) -> Option<PublishedAt> {
+fn only_dated_line(article: &Article, order: impl OrderSource) -> Option<PublishedAt> {
     let mut days = lines_but_captions(article).filter_map(|line| dated_line((0, line, false), order));
     let (_, day) = days.next()?;
     days.all(|(_, other)| other == day).then_some(PublishedAt::Date(day))
@@ -691,7 +697,7 @@ fn only_dated_line(article: &Article, order: DayOrder) -> Option<PublishedAt> {
 /// Comments", "TricksScott DavenportApril 10, 20175 Tips, Composition4 Comments"): a blog's meta
 /// line for the post, wherever the cleaner put it, when the rules for lines near the article found
 /// none (comments under it carry dates of their own).
-fn comment_count_date(article: &Article, order: DayOrder) -> Option<PublishedAt> {
+fn comment_count_date(article: &Article, order: impl OrderSource) -> Option<PublishedAt> {
     static COMMENT_COUNT: std::sync::LazyLock<regex::Regex> =
         std::sync::LazyLock::new(|| regex::Regex::new(r"(?i)\d+\s*comments?\b").expect("valid regex"));
     static COMMENT: LazyLock<[Finder<'static>; 2]> = LazyLock::new(|| [Finder::new("omment"), Finder::new("OMMENT")]);
@@ -725,7 +731,7 @@ const PUBLISHED_LINE_WORDS: usize = 8;
 
 /// The date on a short line that says it is the publication's ("Published on 2021-01-18T19:55",
 /// "Originally published March 3, 2020"), anywhere the cleaner put it but in captions.
-fn published_line(article: &Article, order: DayOrder) -> Option<PublishedAt> {
+fn published_line(article: &Article, order: impl OrderSource) -> Option<PublishedAt> {
     static PUBLISHED: LazyLock<[Finder<'static>; 2]> =
         LazyLock::new(|| [Finder::new("ublished"), Finder::new("UBLISHED")]);
     lines_but_captions_holding(article, &*PUBLISHED).find_map(|line| {
@@ -753,7 +759,7 @@ const LINES_ABOVE_TITLE: usize = 2;
 /// The date on the dated line nearest the title's own line, among the removed lines next to it
 /// (at most one kept line, a standfirst, between them): where bylines and dates stand, even when
 /// the cleaner kept some of the page's furniture before the story and the header rules miss it.
-fn title_line_date(article: &Article, order: DayOrder) -> Option<PublishedAt> {
+fn title_line_date(article: &Article, order: impl OrderSource) -> Option<PublishedAt> {
     let title = article.title.as_deref()?;
     let at = article.removed.iter().position(|line| line.line == title)?;
     let kept_before = |i: usize| article.input.removed_kept_before.get(i).copied().unwrap_or(0);
@@ -774,7 +780,7 @@ fn title_line_date(article: &Article, order: DayOrder) -> Option<PublishedAt> {
 
 /// A date on a short header line near the headline (never a caption's or a teaser's), else on any
 /// line the cleaner recognised as part of the header.
-fn header_date(article: &Article, order: DayOrder) -> Option<PublishedAt> {
+fn header_date(article: &Article, order: impl OrderSource) -> Option<PublishedAt> {
     // A teaser's date is another article's, unless the line opens with it (a date line the
     // cleaner took for a teaser because of its dash).
     header_indexes(article)

@@ -491,6 +491,7 @@ fn published_at(article: &Article) -> Option<PublishedAt> {
         .find(|at| is_plausible(*at, fetched_at))
 }
 
+/// Whether a metadata date is written year first ("2024-09-10T16:07Z"), which no day order misreads.
 fn starts_with_year(value: &str) -> bool {
     value.len() >= 4 && value.as_bytes()[..4].iter().all(u8::is_ascii_digit)
 }

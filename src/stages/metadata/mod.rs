@@ -440,6 +440,7 @@ fn published_at(article: &Article) -> Option<PublishedAt> {
     // Found only if a numeric date needs it (`OrderSource`).
     let page_order = LazyCell::new(|| day_order(article));
     let order = || *page_order;
+    let in_url = url_date(article.url.as_deref());
     let marked = meta.and_then(|m| m.marked_date.as_deref()).and_then(|d| find_date_in(d, order));
     let marked = marked.map(|found| PublishedAt::Date(found.date));
     let stated = meta
@@ -469,7 +470,7 @@ fn published_at(article: &Article) -> Option<PublishedAt> {
                 let other = other_reading(shown.date())?;
                 let year_first = meta.and_then(|m| m.published.as_deref()).is_some_and(starts_with_year);
                 let published = published.filter(|at| year_first && at.date() == other);
-                published.or(url_date(article.url.as_deref()).filter(|at| at.date() == other))
+                published.or(in_url.filter(|at| at.date() == other))
             })
     });
     let trusted_shown = shown_date.filter(|_| published.is_none() || stated.is_some() || shows_few_dates(article));
@@ -481,7 +482,7 @@ fn published_at(article: &Article) -> Option<PublishedAt> {
         .published_hint
         .into_iter()
         .chain(shown)
-        .chain(url_date(article.url.as_deref()))
+        .chain(in_url)
         .chain(std::iter::once_with(|| nearest_dated_line(article, order)).flatten())
         .chain(std::iter::once_with(|| comment_count_date(article, order)).flatten())
         // A page that states only when it was updated presents the update.

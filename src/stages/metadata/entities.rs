@@ -729,12 +729,16 @@ impl<'a> WordReader<'a> {
 
     /// One whitespace-separated token as a word: punctuation trimmed, possessive cut, and whether
     /// it opens or closes a sentence.
+    ///
+    /// Most words are lowercase ASCII with nothing around them: no name ("al-Assad" aside), no
+    /// sentence end, no punctuation. Unless one follows a capitalised word, such a word is counted
+    /// here, inlined into the line's loop, and becomes a `Word` only if a capitalised word comes
+    /// next; every other word takes the call to `push_other_word`.
+    #[inline(always)]
     fn push_word(&mut self, from: usize, to: usize) {
         let bytes = self.body.as_bytes();
-        // Most words are lowercase ASCII with nothing around them: no name ("al-Assad" aside), no
-        // sentence end, no punctuation. Unless one follows a capitalised word, such a word is
-        // counted and becomes a `Word` only if a capitalised word comes next.
-        let particle = || bytes[from..to.min(from + 4)].contains(&b'-');
+        // A loop over at most four bytes: `contains` would call the general `memchr`.
+        let particle = || bytes[from..to.min(from + 4)].iter().any(|&byte| byte == b'-');
         let plain = bytes[from].is_ascii_lowercase()
             && bytes[to - 1].is_ascii_alphanumeric()
             && !(particle() && has_capitalised_particle_tail(&self.body[from..to]));
@@ -745,6 +749,11 @@ impl<'a> WordReader<'a> {
             self.sentence_start = false;
             return;
         }
+        self.push_other_word(from, to);
+    }
+
+    #[inline(never)]
+    fn push_other_word(&mut self, from: usize, to: usize) {
         let raw = &self.body[from..to];
         let text_end = raw.len() - non_alphanumeric_suffix(raw);
         if text_end == 0 {

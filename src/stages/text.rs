@@ -296,6 +296,20 @@ pub fn title_case_ratio(line: &str) -> f32 {
     if major == 0 { 0.0 } else { capitalised as f32 / major as f32 }
 }
 
+/// `title_case_ratio(line) == 1.0`, stopping at the first word that is not capitalised: most lines
+/// asked are prose, which gives itself away within a few words.
+pub fn is_title_case(line: &str) -> bool {
+    let mut major = false;
+    for word in line.split_whitespace() {
+        match title_case_word(word) {
+            Some(false) => return false,
+            Some(true) => major = true,
+            None => {}
+        }
+    }
+    major
+}
+
 /// How one word counts in `title_case_ratio`: not at all (`None`) when it is a minor word or holds
 /// no letter or digit, else whether its first letter or digit is a capital or a digit.
 pub fn title_case_word(word: &str) -> Option<bool> {
@@ -351,6 +365,12 @@ mod tests {
         #[test]
         fn lowercase_runs_agree_with_the_standard_lowercase(text in "[a-zA-Z .\n’“•ÀÉİẞΣΑΩ\u{130}\u{1E9E}]{0,60}") {
             proptest::prop_assert_eq!(to_lowercase(&text), text.to_lowercase());
+        }
+
+        /// A line is title case exactly when every word `title_case_ratio` counts is capitalised.
+        #[test]
+        fn title_case_lines_are_those_of_ratio_one(line in "([A-Za-z0-9\"(]{0,1}[A-Za-zÉé]{0,5} {1,2}|of |the |— ){0,6}") {
+            proptest::prop_assert_eq!(is_title_case(&line), title_case_ratio(&line) >= 1.0);
         }
 
         /// The lowercase a word is looked up by is `str::to_lowercase`'s, on the stack or not.

@@ -26,7 +26,7 @@ use foldhash::{HashMap, HashSet};
 use crate::article::Entities;
 use crate::stages::clean::features::{is_english_stopword, is_stopword};
 use crate::stages::text::{
-    ends_like_sentence, ends_with_colon, is_ascii_whitespace, title_case_ratio, with_lowercase, without_possessive,
+    ends_like_sentence, ends_with_colon, is_ascii_whitespace, is_title_case, with_lowercase, without_possessive,
 };
 
 /// A place the gazetteer knows: its canonical name and kind.
@@ -484,7 +484,7 @@ struct Word<'a> {
 enum LineKind {
     #[default]
     Prose,
-    /// Title case (`text::title_case_ratio` 1), a few words, and no sentence end.
+    /// Title case (`text::is_title_case`), a few words, and no sentence end.
     Heading,
     /// Most letters in capitals, over several words.
     Shouted,
@@ -557,7 +557,7 @@ impl LineCounts {
         }
         let heading = line.len() <= KIND_BYTES
             && self.words <= HEADING_WORDS
-            && title_case_ratio(line) >= 1.0
+            && is_title_case(line)
             && !ends_like_sentence(line)
             && !ends_with_colon(line);
         if heading { LineKind::Heading } else { LineKind::Prose }

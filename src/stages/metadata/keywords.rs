@@ -236,6 +236,9 @@ impl<'t> Reader<'t, '_> {
     }
 
     fn term_id(&mut self, word: &str) -> u32 {
+        if word.is_ascii() && word.len() <= SHORT_TERM_BYTES {
+            return self.short_ascii_term_id(word);
+        }
         self.folded.clear();
         let chars = if word.is_ascii() {
             self.folded.push_str(word);
@@ -261,6 +264,34 @@ impl<'t> Reader<'t, '_> {
             || (as_written && with_lowercase(word, |lower| self.stopwords.contains(lower)));
         self.document.terms.push(Term { stopword, ..Term::default() });
         self.ids.insert(&self.folded, id);
+        id
+    }
+
+    /// `term_id` of an ASCII word of up to `SHORT_TERM_BYTES` (nearly every one): lowered, cut and
+    /// keyed on the stack, without the `folded` string.
+    fn short_ascii_term_id(&mut self, word: &str) -> u32 {
+        let mut lowered = [0u8; SHORT_TERM_BYTES];
+        lowered[..word.len()].copy_from_slice(word.as_bytes());
+        lowered.make_ascii_lowercase();
+        let plural_cut = word.len() > MIN_TERM_CHARS && lowered[word.len() - 1] == b's';
+        let mut folded = lowered;
+        if plural_cut {
+            folded[word.len() - 1] = 0;
+        }
+        let key = u128::from_le_bytes(folded);
+        if let Some(&id) = self.ids.short.get(&key) {
+            return id;
+        }
+        let id = u32::try_from(self.document.terms.len()).expect("a sample has fewer than 4 billion terms");
+        fn ascii(bytes: &[u8]) -> &str {
+            std::str::from_utf8(bytes).expect("ASCII is UTF-8")
+        }
+        // As in `term_id`: the word as written is a stopword too.
+        let stopword = word.len() < MIN_TERM_CHARS
+            || self.stopwords.contains(ascii(&folded[..word.len() - usize::from(plural_cut)]))
+            || (plural_cut && self.stopwords.contains(ascii(&lowered[..word.len()])));
+        self.document.terms.push(Term { stopword, ..Term::default() });
+        self.ids.short.insert(key, id);
         id
     }
 
@@ -320,9 +351,12 @@ impl TermIds {
     }
 }
 
+/// The longest term `TermIds` keys by a number.
+const SHORT_TERM_BYTES: usize = 16;
+
 /// Up to 16 ASCII bytes as one number; no term holds a NUL byte, so no two terms share one.
 fn packed(term: &str) -> Option<u128> {
-    let mut bytes = [0u8; 16];
+    let mut bytes = [0u8; SHORT_TERM_BYTES];
     (term.len() <= bytes.len() && term.is_ascii()).then(|| {
         bytes[..term.len()].copy_from_slice(term.as_bytes());
         u128::from_le_bytes(bytes)
@@ -330,6 +364,9 @@ fn packed(term: &str) -> Option<u128> {
 }
 
 fn tag(word: &str, sentence_start: bool) -> Tag {
+    if word.is_ascii() {
+        return ascii_tag(word.as_bytes(), sentence_start);
+    }
     let (mut digits, mut uppercase, mut letters) = (0, 0, 0);
     for c in word.chars() {
         digits += usize::from(c.is_ascii_digit());
@@ -340,6 +377,27 @@ fn tag(word: &str, sentence_start: bool) -> Tag {
         return Tag::Excluded;
     }
     let first_upper = word.chars().next().is_some_and(char::is_uppercase);
+    if uppercase == letters && uppercase > 1 {
+        Tag::Acronym
+    } else if first_upper && uppercase == 1 && !sentence_start {
+        Tag::Named
+    } else {
+        Tag::Plain
+    }
+}
+
+/// `tag` of an ASCII word, a byte at a time.
+fn ascii_tag(word: &[u8], sentence_start: bool) -> Tag {
+    let (mut digits, mut uppercase, mut letters) = (0, 0, 0);
+    for &byte in word {
+        digits += usize::from(byte.is_ascii_digit());
+        uppercase += usize::from(byte.is_ascii_uppercase());
+        letters += usize::from(byte.is_ascii_alphabetic());
+    }
+    if digits > 0 {
+        return Tag::Excluded;
+    }
+    let first_upper = word.first().is_some_and(u8::is_ascii_uppercase);
     if uppercase == letters && uppercase > 1 {
         Tag::Acronym
     } else if first_upper && uppercase == 1 && !sentence_start {

@@ -136,6 +136,13 @@ impl<'t> Document<'t> {
         reader.document
     }
 
+    /// A new term's id.
+    fn add_term(&mut self, stopword: bool) -> u32 {
+        let id = u32::try_from(self.terms.len()).expect("a sample has fewer than 4 billion terms");
+        self.terms.push(Term { stopword, ..Term::default() });
+        id
+    }
+
     /// Each term's weight; lower is more salient.
     fn term_weights(&self) -> Vec<f64> {
         let counted: Vec<f64> = self.terms.iter().filter(|t| !t.stopword).map(|t| f64::from(t.frequency)).collect();
@@ -255,14 +262,13 @@ impl<'t> Reader<'t, '_> {
         if let Some(id) = self.ids.get(&self.folded) {
             return id;
         }
-        let id = u32::try_from(self.document.terms.len()).expect("a sample has fewer than 4 billion terms");
         // The word as written is a stopword too ("this", "was" lose their "s" above); an ASCII word
         // that kept its last letter was just looked up as it is.
         let as_written = plural_cut || !word.is_ascii();
         let stopword = chars < MIN_TERM_CHARS
             || self.stopwords.contains(self.folded.as_str())
             || (as_written && with_lowercase(word, |lower| self.stopwords.contains(lower)));
-        self.document.terms.push(Term { stopword, ..Term::default() });
+        let id = self.document.add_term(stopword);
         self.ids.insert(&self.folded, id);
         id
     }
@@ -282,7 +288,6 @@ impl<'t> Reader<'t, '_> {
         if let Some(&id) = self.ids.short.get(&key) {
             return id;
         }
-        let id = u32::try_from(self.document.terms.len()).expect("a sample has fewer than 4 billion terms");
         fn ascii(bytes: &[u8]) -> &str {
             std::str::from_utf8(bytes).expect("ASCII is UTF-8")
         }
@@ -290,7 +295,7 @@ impl<'t> Reader<'t, '_> {
         let stopword = word.len() < MIN_TERM_CHARS
             || self.stopwords.contains(ascii(&folded[..word.len() - usize::from(plural_cut)]))
             || (plural_cut && self.stopwords.contains(ascii(&lowered[..word.len()])));
-        self.document.terms.push(Term { stopword, ..Term::default() });
+        let id = self.document.add_term(stopword);
         self.ids.short.insert(key, id);
         id
     }
@@ -364,40 +369,25 @@ fn packed(term: &str) -> Option<u128> {
 }
 
 fn tag(word: &str, sentence_start: bool) -> Tag {
-    if word.is_ascii() {
-        return ascii_tag(word.as_bytes(), sentence_start);
-    }
+    // Digits, capitals and letters; an ASCII word (nearly every one) is counted a byte at a time.
     let (mut digits, mut uppercase, mut letters) = (0, 0, 0);
-    for c in word.chars() {
-        digits += usize::from(c.is_ascii_digit());
-        uppercase += usize::from(c.is_uppercase());
-        letters += usize::from(c.is_alphabetic());
+    if word.is_ascii() {
+        for byte in word.bytes() {
+            digits += usize::from(byte.is_ascii_digit());
+            uppercase += usize::from(byte.is_ascii_uppercase());
+            letters += usize::from(byte.is_ascii_alphabetic());
+        }
+    } else {
+        for c in word.chars() {
+            digits += usize::from(c.is_ascii_digit());
+            uppercase += usize::from(c.is_uppercase());
+            letters += usize::from(c.is_alphabetic());
+        }
     }
     if digits > 0 {
         return Tag::Excluded;
     }
     let first_upper = word.chars().next().is_some_and(char::is_uppercase);
-    if uppercase == letters && uppercase > 1 {
-        Tag::Acronym
-    } else if first_upper && uppercase == 1 && !sentence_start {
-        Tag::Named
-    } else {
-        Tag::Plain
-    }
-}
-
-/// `tag` of an ASCII word, a byte at a time.
-fn ascii_tag(word: &[u8], sentence_start: bool) -> Tag {
-    let (mut digits, mut uppercase, mut letters) = (0, 0, 0);
-    for &byte in word {
-        digits += usize::from(byte.is_ascii_digit());
-        uppercase += usize::from(byte.is_ascii_uppercase());
-        letters += usize::from(byte.is_ascii_alphabetic());
-    }
-    if digits > 0 {
-        return Tag::Excluded;
-    }
-    let first_upper = word.first().is_some_and(u8::is_ascii_uppercase);
     if uppercase == letters && uppercase > 1 {
         Tag::Acronym
     } else if first_upper && uppercase == 1 && !sentence_start {
@@ -449,23 +439,52 @@ fn best_keywords(document: &Document, weights: &[f64]) -> Vec<String> {
         .into_values()
         .map(|candidate| (candidate_weight(document, weights, &candidate), candidate))
         .collect();
-    // Unstable is enough: equal scores are put in order of their text below.
-    scored.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
     let mut kept: Vec<String> = Vec::with_capacity(KEYWORDS);
-    // Best first; equal scores in the order of their text (two candidates never share one).
-    for tied in scored.chunk_by(|a, b| a.0.total_cmp(&b.0).is_eq()) {
-        let mut texts: Vec<String> = tied.iter().map(|(_, candidate)| candidate.text()).collect();
-        texts.sort_unstable();
-        for keyword in texts {
-            if kept.iter().all(|k| !are_near_repeats(k, &keyword)) {
-                kept.push(keyword);
-                if kept.len() == KEYWORDS {
-                    return kept;
+    let mut unranked = scored.as_mut_slice();
+    while !unranked.is_empty() {
+        let (best, rest) = best_with_their_ties(unranked, RANKED_AT_ONCE);
+        // Best first; equal scores in the order of their text (two candidates never share one).
+        for tied in best.chunk_by(|a, b| a.0.total_cmp(&b.0).is_eq()) {
+            let mut texts: Vec<String> = tied.iter().map(|(_, candidate)| candidate.text()).collect();
+            texts.sort_unstable();
+            for keyword in texts {
+                if kept.iter().all(|k| !are_near_repeats(k, &keyword)) {
+                    kept.push(keyword);
+                    if kept.len() == KEYWORDS {
+                        return kept;
+                    }
                 }
             }
         }
+        unranked = rest;
     }
     kept
+}
+
+/// Candidates ranked per round: near repeats seldom remove more than a few of the best, so a
+/// round almost always fills the list, and the other candidates (a thousand on a long sample) are
+/// never sorted.
+const RANKED_AT_ONCE: usize = 4 * KEYWORDS;
+
+/// Splits `scored` into its `count` lowest scores, sorted, with every other candidate of the same
+/// score as the last of them (ties are ranked by text, so a tie is never split between rounds),
+/// and the rest, unsorted.
+fn best_with_their_ties<T>(scored: &mut [(f64, T)], count: usize) -> (&mut [(f64, T)], &mut [(f64, T)]) {
+    let by_score = |a: &(f64, T), b: &(f64, T)| a.0.total_cmp(&b.0);
+    let mut end = count.min(scored.len());
+    if end < scored.len() {
+        scored.select_nth_unstable_by(end - 1, by_score);
+        let last = scored[end - 1].0;
+        for i in end..scored.len() {
+            if scored[i].0.total_cmp(&last).is_eq() {
+                scored.swap(i, end);
+                end += 1;
+            }
+        }
+    }
+    let (best, rest) = scored.split_at_mut(end);
+    best.sort_unstable_by(by_score);
+    (best, rest)
 }
 
 /// A run's term ids, 32 bits each, and all ones after its last: no term has that id (a sample has
@@ -593,6 +612,29 @@ mod tests {
         fn near_repeats_are_decided_as_by_the_full_similarity(a in "[abé ]{0,12}", b in "[abé ]{0,12}") {
             let full = strsim::normalized_levenshtein(&a, &b) >= DEDUPLICATION_THRESHOLD;
             proptest::prop_assert_eq!(are_near_repeats(&a, &b), full);
+        }
+
+        /// Round after round, the best are the scores in sorted order, and a score's ties all come
+        /// in one round.
+        #[test]
+        fn rounds_rank_every_score_in_order_without_splitting_a_tie(
+            scores in proptest::collection::vec(0u8..6, 0..40),
+            count in 1usize..6,
+        ) {
+            let mut scored: Vec<(f64, usize)> = scores.iter().enumerate().map(|(i, &s)| (f64::from(s), i)).collect();
+            let mut rounds: Vec<Vec<f64>> = Vec::new();
+            let mut unranked = scored.as_mut_slice();
+            while !unranked.is_empty() {
+                let (best, rest) = best_with_their_ties(unranked, count);
+                rounds.push(best.iter().map(|(score, _)| *score).collect());
+                unranked = rest;
+            }
+            let mut sorted: Vec<f64> = scores.iter().map(|&s| f64::from(s)).collect();
+            sorted.sort_by(f64::total_cmp);
+            proptest::prop_assert_eq!(rounds.concat(), sorted);
+            for pair in rounds.windows(2) {
+                proptest::prop_assert!(pair[0].last() < pair[1].first(), "{:?}", rounds);
+            }
         }
     }
 }

@@ -22,8 +22,9 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::LazyLock;
 
-use foldhash::HashMap as FastMap;
+use foldhash::{HashMap as FastMap, HashSet as FastSet};
 use rapidfuzz::distance::levenshtein;
+use smallvec::SmallVec;
 use yake_rust::StopWords;
 
 use crate::stages::text::{prefix_chars, with_lowercase, without_possessive};
@@ -41,15 +42,29 @@ const MIN_TERM_CHARS: usize = 3;
 const DEDUPLICATION_THRESHOLD: f64 = 0.6;
 
 /// YAKE's stopword lists, by ISO 639-1 code, loaded once.
-static STOPWORDS: LazyLock<HashMap<&'static str, StopWords>> = LazyLock::new(|| {
+static STOPWORDS: LazyLock<HashMap<&'static str, Stopwords>> = LazyLock::new(|| {
     [
         "ar", "bg", "cz", "da", "de", "el", "en", "es", "et", "fa", "fi", "fr", "hi", "hr", "hu", "hy", "id", "it",
         "ja", "lt", "lv", "nl", "no", "pl", "pt", "ro", "ru", "sk", "sl", "sv", "tr", "uk", "zh",
     ]
     .into_iter()
-    .filter_map(|code| StopWords::predefined(code).map(|list| (code, list)))
+    .filter_map(|code| StopWords::predefined(code).map(|list| (code, Stopwords::new(list))))
     .collect()
 });
+
+/// One language's stopword list, and its short ASCII words by their `packed` key too: a word of
+/// the sample is looked up by the key it already has.
+struct Stopwords {
+    list: StopWords,
+    short: FastSet<u128>,
+}
+
+impl Stopwords {
+    fn new(list: StopWords) -> Self {
+        let short = list.iter().filter_map(|word| packed(word)).collect();
+        Stopwords { list, short }
+    }
+}
 
 pub fn extract(body: &str, language: Option<&str>, word_count: usize) -> Vec<String> {
     if word_count < MIN_WORDS {
@@ -91,8 +106,9 @@ struct Term {
     frequency: u32,
     acronyms: u32,
     named: u32,
-    /// The sentences it occurs in, in order, each once.
-    sentences: Vec<u32>,
+    /// The sentences it occurs in, in order, each once: inline up to four (as large as a `Vec`),
+    /// which spares most terms an allocation.
+    sentences: SmallVec<[u32; 4]>,
     /// Co-occurrences with the word just before it and just after it: total and distinct.
     left: u32,
     right: u32,
@@ -114,7 +130,7 @@ struct Document<'t> {
 }
 
 impl<'t> Document<'t> {
-    fn read(text: &'t str, stopwords: &StopWords) -> Self {
+    fn read(text: &'t str, stopwords: &Stopwords) -> Self {
         // About a word in six bytes, and a new term in every other word of a short sample: sized
         // once rather than grown.
         let words = text.len() / 6;
@@ -181,7 +197,7 @@ fn median(sorted: &[u32]) -> f64 {
 struct Reader<'t, 's> {
     document: Document<'t>,
     ids: TermIds,
-    stopwords: &'s StopWords,
+    stopwords: &'s Stopwords,
     /// Where the block being read starts in `document.tokens`.
     block_start: usize,
     sentence_start: bool,
@@ -266,8 +282,8 @@ impl<'t> Reader<'t, '_> {
         // that kept its last letter was just looked up as it is.
         let as_written = plural_cut || !word.is_ascii();
         let stopword = chars < MIN_TERM_CHARS
-            || self.stopwords.contains(self.folded.as_str())
-            || (as_written && with_lowercase(word, |lower| self.stopwords.contains(lower)));
+            || self.stopwords.list.contains(self.folded.as_str())
+            || (as_written && with_lowercase(word, |lower| self.stopwords.list.contains(lower)));
         let id = self.document.add_term(stopword);
         self.ids.insert(&self.folded, id);
         id
@@ -288,13 +304,11 @@ impl<'t> Reader<'t, '_> {
         if let Some(&id) = self.ids.short.get(&key) {
             return id;
         }
-        fn ascii(bytes: &[u8]) -> &str {
-            std::str::from_utf8(bytes).expect("ASCII is UTF-8")
-        }
         // As in `term_id`: the word as written is a stopword too.
+        let short = &self.stopwords.short;
         let stopword = word.len() < MIN_TERM_CHARS
-            || self.stopwords.contains(ascii(&folded[..word.len() - usize::from(plural_cut)]))
-            || (plural_cut && self.stopwords.contains(ascii(&lowered[..word.len()])));
+            || short.contains(&key)
+            || (plural_cut && short.contains(&u128::from_le_bytes(lowered)));
         let id = self.document.add_term(stopword);
         self.ids.short.insert(key, id);
         id
@@ -576,7 +590,8 @@ mod tests {
         let body = format!("{STORM} In 2014 the storm of the century cost 300 million euros to the port of Porto.");
         for keyword in keywords(&body) {
             let words: Vec<&str> = keyword.split(' ').collect();
-            assert!(!STOPWORDS["en"].contains(words[0]) && !STOPWORDS["en"].contains(words[words.len() - 1]));
+            let list = &STOPWORDS["en"].list;
+            assert!(!list.contains(words[0]) && !list.contains(words[words.len() - 1]));
             assert!(!keyword.chars().any(|c| c.is_ascii_digit()), "{keyword}");
         }
     }

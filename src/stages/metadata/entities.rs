@@ -752,6 +752,8 @@ impl<'a> WordReader<'a> {
         self.push_other_word(from, to);
     }
 
+    /// `push_word` of any word but a plain one: its punctuation trimmed, its possessive cut, and
+    /// the sentence marks around it read.
     #[inline(never)]
     fn push_other_word(&mut self, from: usize, to: usize) {
         let raw = &self.body[from..to];

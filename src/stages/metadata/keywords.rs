@@ -42,27 +42,27 @@ const MIN_TERM_CHARS: usize = 3;
 const DEDUPLICATION_THRESHOLD: f64 = 0.6;
 
 /// YAKE's stopword lists, by ISO 639-1 code, loaded once.
-static STOPWORDS: LazyLock<HashMap<&'static str, Stopwords>> = LazyLock::new(|| {
+static STOPWORDS: LazyLock<HashMap<&'static str, KeyedStopwords>> = LazyLock::new(|| {
     [
         "ar", "bg", "cz", "da", "de", "el", "en", "es", "et", "fa", "fi", "fr", "hi", "hr", "hu", "hy", "id", "it",
         "ja", "lt", "lv", "nl", "no", "pl", "pt", "ro", "ru", "sk", "sl", "sv", "tr", "uk", "zh",
     ]
     .into_iter()
-    .filter_map(|code| StopWords::predefined(code).map(|list| (code, Stopwords::new(list))))
+    .filter_map(|code| StopWords::predefined(code).map(|list| (code, KeyedStopwords::new(list))))
     .collect()
 });
 
 /// One language's stopword list, and its short ASCII words by their `packed` key too: a word of
 /// the sample is looked up by the key it already has.
-struct Stopwords {
+struct KeyedStopwords {
     list: StopWords,
     short: FastSet<u128>,
 }
 
-impl Stopwords {
+impl KeyedStopwords {
     fn new(list: StopWords) -> Self {
         let short = list.iter().filter_map(|word| packed(word)).collect();
-        Stopwords { list, short }
+        KeyedStopwords { list, short }
     }
 }
 
@@ -130,7 +130,7 @@ struct Document<'t> {
 }
 
 impl<'t> Document<'t> {
-    fn read(text: &'t str, stopwords: &Stopwords) -> Self {
+    fn read(text: &'t str, stopwords: &KeyedStopwords) -> Self {
         // About a word in six bytes, and a new term in every other word of a short sample: sized
         // once rather than grown.
         let words = text.len() / 6;
@@ -197,7 +197,7 @@ fn median(sorted: &[u32]) -> f64 {
 struct Reader<'t, 's> {
     document: Document<'t>,
     ids: TermIds,
-    stopwords: &'s Stopwords,
+    stopwords: &'s KeyedStopwords,
     /// Where the block being read starts in `document.tokens`.
     block_start: usize,
     sentence_start: bool,

@@ -737,7 +737,7 @@ impl<'a> WordReader<'a> {
     #[inline(always)]
     fn push_word(&mut self, from: usize, to: usize) {
         let bytes = self.body.as_bytes();
-        // A loop over at most four bytes: `contains` would call the general `memchr`.
+        #[expect(clippy::manual_contains, reason = "`contains` would call the general `memchr` for four bytes")]
         let particle = || bytes[from..to.min(from + 4)].iter().any(|&byte| byte == b'-');
         let plain = bytes[from].is_ascii_lowercase()
             && bytes[to - 1].is_ascii_alphanumeric()

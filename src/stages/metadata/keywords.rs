@@ -480,16 +480,20 @@ fn best_keywords(document: &Document, weights: &[f64]) -> Vec<String> {
 /// never sorted.
 const RANKED_AT_ONCE: usize = 4 * KEYWORDS;
 
+/// A candidate (or anything) with its score.
+type Scored<T> = (f64, T);
+
 /// Splits `scored` into its `count` lowest scores, sorted, with every other candidate of the same
 /// score as the last of them (ties are ranked by text, so a tie is never split between rounds),
 /// and the rest, unsorted.
-fn best_with_their_ties<T>(scored: &mut [(f64, T)], count: usize) -> (&mut [(f64, T)], &mut [(f64, T)]) {
-    let by_score = |a: &(f64, T), b: &(f64, T)| a.0.total_cmp(&b.0);
-    let mut end = count.min(scored.len());
-    if end < scored.len() {
-        scored.select_nth_unstable_by(end - 1, by_score);
-        let last = scored[end - 1].0;
-        for i in end..scored.len() {
+fn best_with_their_ties<T>(scored: &mut [Scored<T>], count: usize) -> (&mut [Scored<T>], &mut [Scored<T>]) {
+    let by_score = |a: &Scored<T>, b: &Scored<T>| a.0.total_cmp(&b.0);
+    let cut = count.min(scored.len());
+    let mut end = cut;
+    if cut < scored.len() {
+        scored.select_nth_unstable_by(cut - 1, by_score);
+        let last = scored[cut - 1].0;
+        for i in cut..scored.len() {
             if scored[i].0.total_cmp(&last).is_eq() {
                 scored.swap(i, end);
                 end += 1;

@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 
 use foldhash::HashSet;
 
-use crate::stages::text::{lowercase, prefix_chars};
+use crate::stages::text::{lowercase, lowercase_word_key, prefix_chars};
 
 /// whatlang needs a few sentences to be sure; on less its guess is noise.
 pub const MIN_WORDS: usize = 8;
@@ -42,6 +42,14 @@ const MAX_OTHER_PER_ENGLISH: f32 = 0.1;
 
 static ENGLISH_WORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| ENGLISH.split_whitespace().collect());
 static OTHER_WORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| OTHER.split_whitespace().collect());
+/// The ASCII words of both lists by `text::lowercase_word_key`: a sample's ASCII word is looked up
+/// by its key, with no lowercase copy (a capitalised word made one each).
+static ENGLISH_KEYS: LazyLock<HashSet<u64>> = LazyLock::new(|| keys(&ENGLISH_WORDS));
+static OTHER_KEYS: LazyLock<HashSet<u64>> = LazyLock::new(|| keys(&OTHER_WORDS));
+
+fn keys(words: &HashSet<&str>) -> HashSet<u64> {
+    words.iter().filter_map(|word| lowercase_word_key(word)).collect()
+}
 
 /// ISO 639-1 code of the language `body` is written in, if it can be told.
 pub fn detect(body: &str) -> Option<String> {
@@ -62,7 +70,14 @@ fn is_plainly_english(sample: &str) -> bool {
             continue;
         }
         words += 1;
-        if word.len() <= LONGEST_FUNCTION_WORD {
+        if word.len() > LONGEST_FUNCTION_WORD {
+            continue;
+        }
+        if let Some(key) = lowercase_word_key(word) {
+            english += usize::from(ENGLISH_KEYS.contains(&key));
+            other += usize::from(OTHER_KEYS.contains(&key));
+        } else {
+            // Beyond ASCII: "für", "más", "não", "är", "på".
             let word = lowercase(word);
             english += usize::from(ENGLISH_WORDS.contains(&*word));
             other += usize::from(OTHER_WORDS.contains(&*word));
@@ -124,6 +139,21 @@ mod tests {
             assert!(!is_plainly_english(text), "{code}: {text}");
             assert_eq!(detect(text).as_deref(), Some(code), "{text}");
         }
+    }
+
+    #[test]
+    fn ascii_words_are_found_by_key_as_by_their_lowercase() {
+        let listed = ENGLISH_WORDS.iter().chain(OTHER_WORDS.iter()).filter(|word| word.is_ascii());
+        let forms = listed.flat_map(|word| [word.to_string(), title_case(word), word.to_uppercase()]);
+        for word in forms.chain(["Thee", "an", "ANDS", "x"].map(str::to_owned)) {
+            let (key, lower) = (lowercase_word_key(&word).expect("short ASCII"), word.to_lowercase());
+            assert_eq!(ENGLISH_KEYS.contains(&key), ENGLISH_WORDS.contains(lower.as_str()), "{word}");
+            assert_eq!(OTHER_KEYS.contains(&key), OTHER_WORDS.contains(lower.as_str()), "{word}");
+        }
+    }
+
+    fn title_case(word: &str) -> String {
+        word[..1].to_uppercase() + &word[1..]
     }
 
     #[test]

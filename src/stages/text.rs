@@ -243,6 +243,14 @@ pub fn lowercase_word_key(word: &str) -> Option<u64> {
     word_key(word.as_bytes(), true)
 }
 
+/// Whether `word`, in any case, is in `keys`, a set of lowercase words' `short_word_key`s. An
+/// ASCII word (nearly every one) is keyed as it is read; only a word beyond ASCII ("Für") is
+/// lowercased into a string first.
+pub fn in_any_case_among(keys: &foldhash::HashSet<u64>, word: &str) -> bool {
+    let key = lowercase_word_key(word).or_else(|| short_word_key(lowercase(word).as_bytes()));
+    key.is_some_and(|key| keys.contains(&key))
+}
+
 /// The key layout of both: with `lowercase`, ASCII letters are folded and any other byte above
 /// ASCII makes the word keyless.
 const fn word_key(word: &[u8], lowercase: bool) -> Option<u64> {

@@ -13,7 +13,7 @@ use regex::Regex;
 
 use super::html::{BlockTag, HtmlEvidence};
 use super::{LineShape, Reason};
-use crate::stages::text::{is_alphanumeric, lowercase, lowercase_word_key, short_word_key, title_case_word};
+use crate::stages::text::{in_any_case_among, is_alphanumeric, short_word_key, title_case_word};
 
 /// Function words of the languages most news is written in. Prose is dense in them; menus, buttons
 /// and teasers are not (the jusText observation). English first, kept apart for `is_english_stopword`.
@@ -158,13 +158,7 @@ fn flag(b: bool) -> f32 {
 /// `is_stopword` for a word in any case, lowercased on the stack when it is ASCII: every line's
 /// capitalised "The" or "In" no longer allocates.
 fn is_stopword_in_any_case(word: &str) -> bool {
-    if word.len() > LONGEST_STOPWORD {
-        return false;
-    }
-    match lowercase_word_key(word) {
-        Some(key) => STOPWORD_SET.contains(&key),
-        None => is_stopword(&lowercase(word)),
-    }
+    word.len() <= LONGEST_STOPWORD && in_any_case_among(&STOPWORD_SET, word)
 }
 
 /// A URL in the line: a scheme, a `www.` host or a `.com/` path, in either case. One regex finds

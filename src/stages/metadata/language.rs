@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 
 use foldhash::HashSet;
 
-use crate::stages::text::{lowercase, lowercase_word_key, prefix_chars};
+use crate::stages::text::{in_any_case_among, prefix_chars, short_word_key};
 
 /// whatlang needs a few sentences to be sure; on less its guess is noise.
 pub const MIN_WORDS: usize = 8;
@@ -40,15 +40,14 @@ const MIN_ENGLISH_SHARE: f32 = 0.08;
 /// … and other languages' function words at most this share of the English ones.
 const MAX_OTHER_PER_ENGLISH: f32 = 0.1;
 
-static ENGLISH_WORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| ENGLISH.split_whitespace().collect());
-static OTHER_WORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| OTHER.split_whitespace().collect());
-/// The ASCII words of both lists by `text::lowercase_word_key`: a sample's ASCII word is looked up
-/// by its key, with no lowercase copy (a capitalised word made one each).
-static ENGLISH_KEYS: LazyLock<HashSet<u64>> = LazyLock::new(|| keys(&ENGLISH_WORDS));
-static OTHER_KEYS: LazyLock<HashSet<u64>> = LazyLock::new(|| keys(&OTHER_WORDS));
+/// Both lists by `text::short_word_key`, looked up in any case (`text::in_any_case_among`): a
+/// capitalised word is no longer lowercased into a string of its own.
+static ENGLISH_KEYS: LazyLock<HashSet<u64>> = LazyLock::new(|| keys(ENGLISH));
+static OTHER_KEYS: LazyLock<HashSet<u64>> = LazyLock::new(|| keys(OTHER));
 
-fn keys(words: &HashSet<&str>) -> HashSet<u64> {
-    words.iter().filter_map(|word| lowercase_word_key(word)).collect()
+fn keys(words: &str) -> HashSet<u64> {
+    let key = |word: &str| short_word_key(word.as_bytes()).expect("function words are at most seven bytes");
+    words.split_whitespace().map(key).collect()
 }
 
 /// ISO 639-1 code of the language `body` is written in, if it can be told.
@@ -70,17 +69,9 @@ fn is_plainly_english(sample: &str) -> bool {
             continue;
         }
         words += 1;
-        if word.len() > LONGEST_FUNCTION_WORD {
-            continue;
-        }
-        if let Some(key) = lowercase_word_key(word) {
-            english += usize::from(ENGLISH_KEYS.contains(&key));
-            other += usize::from(OTHER_KEYS.contains(&key));
-        } else {
-            // Beyond ASCII: "für", "más", "não", "är", "på".
-            let word = lowercase(word);
-            english += usize::from(ENGLISH_WORDS.contains(&*word));
-            other += usize::from(OTHER_WORDS.contains(&*word));
+        if word.len() <= LONGEST_FUNCTION_WORD {
+            english += usize::from(in_any_case_among(&ENGLISH_KEYS, word));
+            other += usize::from(in_any_case_among(&OTHER_KEYS, word));
         }
     }
     words >= MIN_WORDS
@@ -142,23 +133,27 @@ mod tests {
     }
 
     #[test]
-    fn ascii_words_are_found_by_key_as_by_their_lowercase() {
-        let listed = ENGLISH_WORDS.iter().chain(OTHER_WORDS.iter()).filter(|word| word.is_ascii());
-        let forms = listed.flat_map(|word| [word.to_string(), title_case(word), word.to_uppercase()]);
-        for word in forms.chain(["Thee", "an", "ANDS", "x"].map(str::to_owned)) {
-            let (key, lower) = (lowercase_word_key(&word).expect("short ASCII"), word.to_lowercase());
-            assert_eq!(ENGLISH_KEYS.contains(&key), ENGLISH_WORDS.contains(lower.as_str()), "{word}");
-            assert_eq!(OTHER_KEYS.contains(&key), OTHER_WORDS.contains(lower.as_str()), "{word}");
+    fn function_words_are_found_in_any_case_and_no_others() {
+        for (list, keys) in [(ENGLISH, &*ENGLISH_KEYS), (OTHER, &*OTHER_KEYS)] {
+            let listed: Vec<&str> = list.split_whitespace().collect();
+            for word in listed.iter().chain(&["thee", "an", "ands", "x", "führ"]) {
+                for form in [word.to_string(), title_case(word), word.to_uppercase()] {
+                    assert_eq!(in_any_case_among(keys, &form), listed.contains(word), "{form}");
+                }
+            }
         }
     }
 
     fn title_case(word: &str) -> String {
-        word[..1].to_uppercase() + &word[1..]
+        let mut chars = word.chars();
+        chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
     }
 
     #[test]
     fn a_few_words_are_never_plainly_english() {
-        assert!(ENGLISH_WORDS.iter().chain(OTHER_WORDS.iter()).all(|word| word.len() <= LONGEST_FUNCTION_WORD));
+        assert!(
+            ENGLISH.split_whitespace().chain(OTHER.split_whitespace()).all(|word| word.len() <= LONGEST_FUNCTION_WORD)
+        );
         assert!(!is_plainly_english("the and that"));
     }
 }

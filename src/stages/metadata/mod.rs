@@ -419,13 +419,17 @@ fn text_title(article: &Article) -> Option<String> {
 }
 
 fn is_headline_shaped(line: &str) -> bool {
-    let words = line.split_whitespace().count();
-    (3..=30).contains(&words)
+    // Counted up to one past the most a headline has: a paragraph is not walked to its end.
+    let words = line.split_whitespace().take(MAX_HEADLINE_WORDS + 1).count();
+    (3..=MAX_HEADLINE_WORDS).contains(&words)
         && !line.ends_with([':', ','])
         && line.chars().next().is_some_and(char::is_uppercase)
         && !ends_like_sentence(line.trim_end_matches(['?', '!']))
-        || (3..=30).contains(&words) && line.ends_with(['?', '!'])
+        || (3..=MAX_HEADLINE_WORDS).contains(&words) && line.ends_with(['?', '!'])
 }
+
+/// A line of more words than this is prose, not a headline.
+const MAX_HEADLINE_WORDS: usize = 30;
 
 fn published_at(article: &Article) -> Option<PublishedAt> {
     let fetched_at = article.input.fetched_at;
@@ -933,7 +937,10 @@ fn signature(article: &Article) -> Option<String> {
     });
     // Every match holds one of these words; testing for them first spares the regex (whose Unicode
     // classes can push it off its fast engine) the many lines that hold none.
-    let may_sign = |line: &str| ["website", "©", "(c)", "copyright"].iter().any(|word| line.contains(word));
+    // Searched by `memmem` finders built once (`str::contains` builds a searcher per call and line).
+    static SIGNS: LazyLock<[Finder<'static>; 4]> =
+        LazyLock::new(|| [Finder::new("website"), Finder::new("©"), Finder::new("(c)"), Finder::new("copyright")]);
+    let may_sign = |line: &str| SIGNS.iter().any(|sign| sign.find(line.as_bytes()).is_some());
     article.removed.iter().rev().take(60).filter(|line| may_sign(&line.line)).find_map(|line| {
         let captures = SIGNATURE.captures(&line.line)?;
         let name = captures.name("own").or_else(|| captures.name("owner"))?.as_str().trim_end_matches('.');

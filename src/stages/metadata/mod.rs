@@ -402,8 +402,9 @@ fn text_title(article: &Article) -> Option<String> {
         .filter(|(_, line)| find_date(&line.line).is_none() && byline::byline_names(&line.line).is_none())
         .collect();
     let score = |distance: usize, line: &RemovedLine| {
-        let words: Vec<String> = fold(&line.line).split(' ').map(str::to_owned).collect();
-        let shared = words.iter().filter(|w| slug.contains(w)).count() as f32;
+        let folded = fold(&line.line);
+        let words: Vec<&str> = folded.split(' ').collect();
+        let shared = words.iter().filter(|&&w| slug.iter().any(|s| s == w)).count() as f32;
         let slug_match = if slug.is_empty() { 0.0 } else { shared / slug.len().max(words.len()) as f32 };
         let titled = if line.reason == Reason::Title.as_str() { 0.3 } else { 0.0 };
         slug_match * 2.0 + titled + 0.2 / (distance as f32 + 1.0)
@@ -800,15 +801,16 @@ fn header_date(article: &Article, order: impl OrderSource) -> Option<PublishedAt
         .or_else(|| {
             // Anywhere above the article's end; under it too only on a page that shows few days,
             // since comments under a post carry dates of their own.
-            let few = shows_few_dates(article);
-            let paragraphs = paragraphs(article).count();
+            // Both read the whole page: found only if a header line stands under the article.
+            let paragraphs = LazyCell::new(|| paragraphs(article).count());
+            let few = LazyCell::new(|| shows_few_dates(article));
             HEADER_REASONS.iter().find_map(|reason| {
                 article
                     .removed
                     .iter()
                     .enumerate()
                     .filter(|(i, line)| {
-                        line.reason == reason.as_str() && (few || !is_below_body(article, *i, paragraphs))
+                        line.reason == reason.as_str() && (!is_below_body(article, *i, *paragraphs) || *few)
                     })
                     .find_map(|(_, line)| find_date_in(&line.line, order))
             })

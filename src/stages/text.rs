@@ -113,7 +113,7 @@ pub fn without_possessive(word: &str) -> Option<&str> {
 /// The first `chars` characters of `text` (all of it when shorter), without copying.
 pub fn prefix_chars(text: &str, chars: usize) -> &str {
     // Every character takes at least one byte, and an ASCII one exactly one: most samples are
-    // cut without decoding a character (decoding them was 1 % of the metadata stage).
+    // cut without decoding a character (decoding them was 1 % of the metadata stage's instructions).
     if text.len() <= chars {
         return text;
     }

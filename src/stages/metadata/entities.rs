@@ -413,7 +413,7 @@ pub struct Found {
     pub word_count: usize,
     pub person_mentions: Vec<Mention>,
     /// `entities.people`, indexed for the quote finder's lookups at the first of them: most
-    /// articles quote no one by name, and the index was 2 % of the stage.
+    /// articles quote no one by name, and the index owns a String per person and surname.
     people: OnceCell<PersonIndex<String>>,
 }
 

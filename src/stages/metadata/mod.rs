@@ -46,7 +46,7 @@ use memchr::memmem::Finder;
 use super::Stage;
 use super::clean::Reason;
 use super::dates::{DayOrder, OrderSource, find_date, find_date_in, find_dates_in, has_year, month_number};
-use super::text::{ends_like_sentence, has_at_most_words, prefix_chars, split_paragraphs, word_count};
+use super::text::{ends_like_sentence, has_at_most_words, prefix_chars, split_paragraphs, word_count, words_up_to};
 use crate::article::{Article, PublishedAt, RemovedLine};
 
 /// Removed lines that belong to the page header, where a publication date is stated.
@@ -421,7 +421,7 @@ fn text_title(article: &Article) -> Option<String> {
 
 fn is_headline_shaped(line: &str) -> bool {
     // Counted up to one past the most a headline has: a paragraph is not walked to its end.
-    let words = line.split_whitespace().take(MAX_HEADLINE_WORDS + 1).count();
+    let words = words_up_to(line, MAX_HEADLINE_WORDS + 1);
     (3..=MAX_HEADLINE_WORDS).contains(&words)
         && !line.ends_with([':', ','])
         && line.chars().next().is_some_and(char::is_uppercase)

@@ -79,7 +79,7 @@ pub fn is_alphanumeric(c: char) -> bool {
 /// Whether `text` has no more than `words` whitespace-separated tokens, without counting the rest
 /// of a long paragraph.
 pub fn has_at_most_words(text: &str, words: usize) -> bool {
-    words_up_to(text, words + 1) <= words
+    words_up_to(text, words.saturating_add(1)) <= words
 }
 
 /// `text.split_whitespace().take(limit).count()`: its whitespace-separated tokens, counted up to

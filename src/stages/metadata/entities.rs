@@ -85,8 +85,7 @@ fn shape(word: &[u8]) -> usize {
 /// `shape` of the words joined by single spaces, without joining them; `None` when a word is empty.
 fn joined_shape(words: &[Word<'_>]) -> Option<usize> {
     let (first, last) = (words.first()?.text.as_bytes(), words.last()?.text.as_bytes());
-    let second =
-        if words.len() > 1 { first.get(1).copied().unwrap_or(b' ') } else { first.get(1).copied().unwrap_or(0) };
+    let second = first.get(1).copied().unwrap_or(if words.len() > 1 { b' ' } else { 0 });
     let len = words.iter().map(|w| w.text.len()).sum::<usize>() + words.len() - 1;
     Some(shape_of(*first.first()?, second, *last.last()?, len))
 }
@@ -1326,8 +1325,13 @@ fn classify_prefix<'a>(words: &[Word<'a>], kinds: Kinds, out: &mut Vec<Candidate
 /// organisation's. A lone word and a name beyond ASCII (whose title case may change its shape)
 /// always may.
 fn may_be_known(words: &[Word<'_>]) -> bool {
-    let [.., last] = words else { return false };
-    let Some(shape) = joined_shape(words).filter(|_| words.len() > 1) else { return true };
+    // Most windows are one word: answered before any shape is worked out.
+    let last = match words {
+        [] => return false,
+        [_] => return true,
+        [_, .., last] => last,
+    };
+    let Some(shape) = joined_shape(words) else { return true };
     !words.iter().all(|w| w.text.is_ascii())
         || PLACE_SHAPES.has_shape(shape)
         || KNOWN_ORG_SHAPES.has_shape(shape)
